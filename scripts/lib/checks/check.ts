@@ -1,0 +1,56 @@
+import type { KubeContext } from '../kube.ts'
+
+/** What a check needs from the cluster: the API server alone, or containers that really run. */
+export type Needs = 'api' | 'pods'
+
+/** The outcome of evaluating one observation. A failure says what was expected, what was seen, and why. */
+export type Verdict = { pass: true } | { pass: false; expected: string; seen: string; hint: string }
+
+export const pass: Verdict = { pass: true }
+
+export function fail(expected: string, seen: string, hint: string): Verdict {
+  return { pass: false, expected, seen, hint }
+}
+
+export interface CheckEnv {
+  kube: KubeContext
+  /** The namespace of the step being verified. */
+  namespace: string
+}
+
+/**
+ * One verification: observing the cluster is kept apart from judging what was observed, so
+ * `evaluate` can be unit-tested on recorded observations.
+ */
+export interface Check<Observation = unknown> {
+  /** The outcome, stated as a fact: "each rank runs on its own node". */
+  title: string
+  needs: Needs
+  /** How long to keep retrying before the check fails (default 60 s). */
+  timeoutMs?: number
+  /** Runs once before observing, for checks that provoke something (delete a pod, send traffic). */
+  act?: (env: CheckEnv) => Promise<void>
+  observe: (env: CheckEnv) => Promise<Observation>
+  // Method syntax on purpose: it lets a list of checks with different observations be a Check[].
+  evaluate(observation: Observation): Verdict
+}
+
+/** Identity function that lets TypeScript infer a check's observation type. */
+export function check<Observation>(definition: Check<Observation>): Check<Observation> {
+  return definition
+}
+
+export type CheckStatus = 'passed' | 'failed' | 'skipped'
+
+export interface CheckResult {
+  title: string
+  needs: Needs
+  status: CheckStatus
+  expected?: string
+  seen?: string
+  hint?: string
+  /** Why a check was skipped. */
+  reason?: string
+  attempts: number
+  durationMs: number
+}

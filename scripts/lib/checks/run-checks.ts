@@ -1,0 +1,72 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { errorMessage } from '../errors.ts'
+import type { EmitEvent } from '../output.ts'
+import { fail, type Check, type CheckEnv, type CheckResult, type Verdict } from './check.ts'
+
+export interface RunOptions {
+  /** False on clusters whose nodes run no containers (kwok): `pods` checks are skipped. */
+  runsContainers: boolean
+  emit: EmitEvent
+  /** Pause between a passing observation and the re-check that confirms it. */
+  recheckDelayMs?: number
+  /** Pause between attempts while a check does not hold yet. */
+  retryDelayMs?: number
+  defaultTimeoutMs?: number
+}
+
+const NO_CONTAINERS = 'the nodes of this cluster run no containers (kwok); use --provider kind'
+
+async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv): Promise<Verdict> {
+  try {
+    return item.evaluate(await item.observe(env))
+  } catch (error) {
+    return fail('the cluster to answer', `an error: ${errorMessage(error)}`, 'see the error; is the step applied and the cluster reachable?')
+  }
+}
+
+/**
+ * Runs one check: retries until it holds or its timeout ends, then observes once more after a
+ * short pause, so a state that holds only for an instant does not pass.
+ */
+export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOptions): Promise<CheckResult> {
+  const started = Date.now()
+  const base = { title: item.title, needs: item.needs }
+  if (item.needs === 'pods' && !options.runsContainers) {
+    return { ...base, status: 'skipped', reason: NO_CONTAINERS, attempts: 0, durationMs: 0 }
+  }
+  const deadline = started + (item.timeoutMs ?? options.defaultTimeoutMs ?? 60_000)
+  const retryDelay = options.retryDelayMs ?? 1_000
+  let attempts = 0
+  let verdict: Verdict
+  try {
+    await item.act?.(env)
+  } catch (error) {
+    verdict = fail('the check to set up its experiment', `an error: ${errorMessage(error)}`, 'the cluster refused the action; see the error')
+    return { ...base, status: 'failed', ...verdict, attempts, durationMs: Date.now() - started }
+  }
+  for (;;) {
+    attempts++
+    verdict = await observeAndEvaluate(item, env)
+    if (verdict.pass) {
+      await sleep(options.recheckDelayMs ?? 2_000)
+      verdict = await observeAndEvaluate(item, env)
+      if (verdict.pass) return { ...base, status: 'passed', attempts, durationMs: Date.now() - started }
+    }
+    if (Date.now() + retryDelay >= deadline) break
+    if (attempts % 10 === 0) options.emit({ kind: 'progress', message: `still waiting: ${item.title}` })
+    await sleep(retryDelay)
+  }
+  const { expected, seen, hint } = verdict
+  return { ...base, status: 'failed', expected, seen, hint, attempts, durationMs: Date.now() - started }
+}
+
+/** Runs checks in order, emitting each result as it is known. */
+export async function runChecks(checks: readonly Check[], env: CheckEnv, options: RunOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = []
+  for (const item of checks) {
+    const result = await runCheck(item, env, options)
+    options.emit({ kind: 'check', result })
+    results.push(result)
+  }
+  return results
+}

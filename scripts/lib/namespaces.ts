@@ -1,0 +1,40 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { isNotFound, type KubeContext } from './kube.ts'
+import type { EmitEvent } from './output.ts'
+import { PROJECT } from './project.ts'
+
+/** Namespaces the lab created: every step's namespace carries the `part-of` label. */
+export async function labNamespaces(kube: KubeContext): Promise<string[]> {
+  const list = await kube.core.listNamespace({ labelSelector: `app.kubernetes.io/part-of=${PROJECT}` })
+  return list.items.map((ns) => ns.metadata!.name!)
+}
+
+/** Deletes namespaces and waits until they are gone, so their pods no longer hold GPUs. */
+export async function deleteNamespaces(kube: KubeContext, names: string[], emit: EmitEvent, timeoutMs = 180_000): Promise<void> {
+  if (names.length === 0) return
+  emit({ kind: 'progress', message: `removing namespace ${names.join(', ')}` })
+  for (const name of names) {
+    try {
+      await kube.core.deleteNamespace({ name })
+    } catch (error) {
+      if (!isNotFound(error)) throw error
+    }
+  }
+  const deadline = Date.now() + timeoutMs
+  let remaining = names
+  while (remaining.length > 0) {
+    const present = await Promise.all(remaining.map(async (name) => {
+      try {
+        await kube.core.readNamespace({ name })
+        return name
+      } catch (error) {
+        if (isNotFound(error)) return undefined
+        throw error
+      }
+    }))
+    remaining = present.filter((name): name is string => name !== undefined)
+    if (remaining.length === 0) return
+    if (Date.now() > deadline) throw new Error(`namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`)
+    await sleep(1_000)
+  }
+}

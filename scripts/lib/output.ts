@@ -1,0 +1,83 @@
+import type { CheckResult } from './checks/check.ts'
+
+/**
+ * Everything the runner tells its user is one of these events, rendered by one printer:
+ * people get lines with colour and progress, machines (`--json`) get one JSON report.
+ */
+export type LabEvent =
+  | { kind: 'phase'; phase: string; detail?: string }
+  | { kind: 'progress'; message: string }
+  | { kind: 'notice'; level: 'info' | 'warn'; message: string }
+  | { kind: 'check'; result: CheckResult }
+  | { kind: 'summary'; step?: string; passed: number; failed: number; skipped: number }
+
+export type EmitEvent = (event: LabEvent) => void
+
+export interface Summary {
+  passed: number
+  failed: number
+  skipped: number
+}
+
+export function summarize(results: readonly CheckResult[]): Summary {
+  const count = (status: CheckResult['status']) => results.filter((r) => r.status === status).length
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped') }
+}
+
+/** The closing line every runner prints; CI reads it. */
+export function summaryLine({ passed, failed, skipped }: Summary): string {
+  return `${passed} passed, ${failed} failed, ${skipped} skipped`
+}
+
+const useColour = process.stdout.isTTY && !process.env.NO_COLOR
+const paint = (code: number) => (text: string) => (useColour ? `\u001b[${code}m${text}\u001b[0m` : text)
+const green = paint(32)
+const red = paint(31)
+const yellow = paint(33)
+const dim = paint(2)
+const bold = paint(1)
+
+const formatters: { [K in LabEvent['kind']]: (event: Extract<LabEvent, { kind: K }>) => string } = {
+  phase: (e) => bold(`▸ ${e.phase}`) + (e.detail ? dim(` ${e.detail}`) : ''),
+  progress: (e) => dim(`  … ${e.message}`),
+  notice: (e) => (e.level === 'warn' ? yellow(`  ! ${e.message}`) : `  ${e.message}`),
+  check: (e) => formatCheck(e.result),
+  summary: (e) => (e.step ? `step ${e.step}: ` : '') + summaryLine(e),
+}
+
+export function formatCheck(result: CheckResult): string {
+  if (result.status === 'passed') return `  ${green('✔')} ${result.title}`
+  if (result.status === 'skipped') return `  ${yellow('○')} ${result.title} ${dim(`(skipped: ${result.reason})`)}`
+  return [
+    `  ${red('✘')} ${result.title}`,
+    `      expected: ${result.expected}`,
+    `      seen:     ${result.seen}`,
+    `      hint:     ${result.hint}`,
+  ].join('\n')
+}
+
+export function formatEvent(event: LabEvent): string {
+  return (formatters[event.kind] as (e: LabEvent) => string)(event)
+}
+
+/**
+ * The human printer writes each event as it comes. The JSON printer keeps the checks and
+ * summaries for one report on stdout at the end, and sends progress to stderr so a pipe
+ * reading stdout gets valid JSON.
+ */
+export function createPrinter(json: boolean): { emit: EmitEvent; finish: () => void } {
+  if (!json) return { emit: (event) => console.log(formatEvent(event)), finish: () => {} }
+  const checks: CheckResult[] = []
+  const summaries: Extract<LabEvent, { kind: 'summary' }>[] = []
+  return {
+    emit(event) {
+      if (event.kind === 'check') checks.push(event.result)
+      else if (event.kind === 'summary') summaries.push(event)
+      else process.stderr.write(formatEvent(event) + '\n')
+    },
+    finish() {
+      const steps = summaries.map(({ kind: _kind, ...summary }) => summary)
+      process.stdout.write(JSON.stringify({ checks, steps, total: summarize(checks) }, null, 2) + '\n')
+    },
+  }
+}

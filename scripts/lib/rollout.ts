@@ -1,0 +1,41 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { KubeContext } from './kube.ts'
+import type { EmitEvent } from './output.ts'
+
+/** The StatefulSets and Deployments of a namespace that are not fully rolled out, as "kind/name ready/wanted". */
+export async function pendingWorkloads(kube: KubeContext, namespace: string): Promise<string[]> {
+  const [sets, deployments] = await Promise.all([
+    kube.apps.listNamespacedStatefulSet({ namespace }),
+    kube.apps.listNamespacedDeployment({ namespace }),
+  ])
+  const pending: string[] = []
+  for (const set of sets.items) {
+    const wanted = set.spec?.replicas ?? 1
+    const ready = set.status?.readyReplicas ?? 0
+    if (ready < wanted || set.status?.currentRevision !== set.status?.updateRevision) pending.push(`statefulset/${set.metadata!.name} ${ready}/${wanted}`)
+  }
+  for (const deployment of deployments.items) {
+    const wanted = deployment.spec?.replicas ?? 1
+    const available = deployment.status?.availableReplicas ?? 0
+    const updated = deployment.status?.updatedReplicas ?? 0
+    if (available < wanted || updated < wanted) pending.push(`deployment/${deployment.metadata!.name} ${available}/${wanted}`)
+  }
+  return pending
+}
+
+/**
+ * Waits until every workload of the namespace is rolled out, reporting progress when it
+ * changes. Returns what is still pending at the timeout: the checks then say why.
+ */
+export async function waitForRollout(kube: KubeContext, namespace: string, emit: EmitEvent, timeoutMs = 240_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  for (;;) {
+    const pending = await pendingWorkloads(kube, namespace)
+    if (pending.length === 0) return []
+    if (pending.join() !== last) emit({ kind: 'progress', message: `waiting for ${pending.join(', ')}` })
+    last = pending.join()
+    if (Date.now() > deadline) return pending
+    await sleep(1_000)
+  }
+}

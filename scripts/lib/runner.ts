@@ -1,0 +1,91 @@
+import { loadTopology } from './cluster/topology.ts'
+import type { Check, CheckResult } from './checks/check.ts'
+import { runChecks } from './checks/run-checks.ts'
+import { buildImage } from './image.ts'
+import { apply, clusterRunsContainers, connect, type KubeContext } from './kube.ts'
+import { readManifests } from './manifests.ts'
+import { deleteNamespaces, labNamespaces } from './namespaces.ts'
+import type { EmitEvent } from './output.ts'
+import { waitForRollout } from './rollout.ts'
+import { stepNamespace, type Step } from './steps.ts'
+import type { Target } from './target.ts'
+
+export interface StepOptions {
+  /** False with --no-apply: verify what is there. */
+  apply: boolean
+  /** --reset: delete the step's namespace first and start again. */
+  reset: boolean
+  emit: EmitEvent
+}
+
+/** Phase 1: the cluster exists and answers. Creates the lab's own cluster; never a named one. */
+export async function ensureCluster(target: Target, emit: EmitEvent): Promise<KubeContext> {
+  if (target.explicitContext) return connect(target.context)
+  const { provider, cluster } = target
+  await provider.checkTools()
+  if (!(await provider.exists(cluster))) {
+    const started = Date.now()
+    emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'`, detail: '(first run only)' })
+    await provider.create(cluster, { topology: await loadTopology(process.env.SERVING_LAB_TOPOLOGY), emit })
+    emit({ kind: 'progress', message: `cluster ready in ${Math.round((Date.now() - started) / 1000)} s` })
+  }
+  return connect(target.context)
+}
+
+/** Phase 2: the workload image is built from the current sources and loaded into the nodes. */
+export async function ensureImage(target: Target, runsContainers: boolean, emit: EmitEvent): Promise<void> {
+  if (!runsContainers) return
+  if (target.explicitContext) {
+    emit({ kind: 'notice', level: 'warn', message: `--context ${target.context}: the lab does not load images into clusters it did not create; the nodes must have the workload image` })
+    return
+  }
+  emit({ kind: 'phase', phase: 'workload image' })
+  const image = await buildImage(emit)
+  const present = await target.provider.nodeImages(target.cluster)
+  // Nodes list images with their registry (docker.io/…); the content tag says whether they are current.
+  if (present.some((tag) => tag === image.contentReference || tag.endsWith(`/${image.contentReference}`))) return
+  emit({ kind: 'phase', phase: 'loading the workload image', detail: image.contentReference })
+  await target.provider.loadImages(target.cluster, [image.reference, image.contentReference], emit)
+}
+
+/** Phase 3: one step at a time on the cluster (they share its GPUs); the step's manifests by server-side apply. */
+export async function applyStep(kube: KubeContext, step: Step, options: StepOptions): Promise<string> {
+  const namespace = await stepNamespace(step)
+  const others = (await labNamespaces(kube)).filter((name) => name !== namespace)
+  if (others.length > 0) {
+    options.emit({ kind: 'phase', phase: 'freeing the GPUs', detail: `other steps hold them: ${others.join(', ')}` })
+    await deleteNamespaces(kube, others, options.emit)
+  }
+  if (options.reset) {
+    options.emit({ kind: 'phase', phase: `resetting ${namespace}` })
+    await deleteNamespaces(kube, [namespace], options.emit)
+  }
+  const objects = await readManifests(step.dir)
+  options.emit({ kind: 'phase', phase: `applying steps/${step.folder}`, detail: `${objects.length} objects, server-side apply` })
+  await apply(kube, objects)
+  return namespace
+}
+
+/** Phase 5: the step's checks, imported from its test script. */
+export async function verifyStep(kube: KubeContext, step: Step, runsContainers: boolean, emit: EmitEvent): Promise<CheckResult[]> {
+  const module = (await import(step.testFile)) as { checks?: Check[] }
+  if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
+  const namespace = await stepNamespace(step)
+  emit({ kind: 'phase', phase: `verifying step ${step.id}`, detail: runsContainers ? '' : '(this cluster runs no containers: pods checks are skipped)' })
+  return runChecks(module.checks, { kube, namespace }, { runsContainers, emit })
+}
+
+/** ensure cluster → image → apply → wait → verify → report. */
+export async function runStep(target: Target, step: Step, options: StepOptions): Promise<CheckResult[]> {
+  const { emit } = options
+  const kube = await ensureCluster(target, emit)
+  const runsContainers = await clusterRunsContainers(kube)
+  if (options.apply) {
+    await ensureImage(target, runsContainers, emit)
+    const namespace = await applyStep(kube, step, options)
+    emit({ kind: 'phase', phase: 'waiting for the rollout' })
+    const pending = await waitForRollout(kube, namespace, emit)
+    if (pending.length > 0) emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
+  }
+  return verifyStep(kube, step, runsContainers, emit)
+}

@@ -1,0 +1,44 @@
+import { EnvironmentError } from './errors.ts'
+import { kind } from './cluster/kind.ts'
+import { kwok } from './cluster/kwok.ts'
+import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'
+import { DEFAULT_CLUSTER_NAME } from './project.ts'
+
+export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok }
+
+/** Which cluster a command acts on, and whether the lab made it (and so may create and load it). */
+export interface Target {
+  provider: ClusterProvider
+  cluster: string
+  context: string
+  /** The learner named the context: the lab uses it as it is and creates nothing. */
+  explicitContext: boolean
+}
+
+export interface TargetOptions {
+  provider?: string
+  context?: string
+  cluster?: string
+}
+
+export function providerNamed(name: string): ClusterProvider {
+  if (!(PROVIDERS as readonly string[]).includes(name)) {
+    throw new EnvironmentError(`unknown provider '${name}': choose one of ${PROVIDERS.join(', ')}`)
+  }
+  return providers[name as ProviderName]
+}
+
+/**
+ * The lab only touches a context it created (`kind-serving-lab`, `kwok-serving-lab`) unless
+ * the learner names one with --context; whatever context happens to be current is ignored.
+ */
+export function resolveTarget(options: TargetOptions): Target {
+  const cluster = options.cluster ?? process.env.SERVING_LAB_CLUSTER ?? DEFAULT_CLUSTER_NAME
+  if (options.context) {
+    const prefix = options.context.split('-')[0]
+    const provider = options.provider ? providerNamed(options.provider) : prefix === 'kwok' ? kwok : kind
+    return { provider, cluster: options.context.replace(/^(kind|kwok)-/, ''), context: options.context, explicitContext: true }
+  }
+  const provider = providerNamed(options.provider ?? process.env.SERVING_LAB_PROVIDER ?? 'kind')
+  return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false }
+}
