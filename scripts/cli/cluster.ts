@@ -1,0 +1,44 @@
+// npm run cluster:up | cluster:down | cluster:status | cluster:logs [-- --provider kind|kwok] [--topology lab|large|FILE] [component]
+import { parseArgs } from '../lib/args.ts'
+import { loadTopology } from '../lib/cluster/topology.ts'
+import { EnvironmentError } from '../lib/errors.ts'
+import { createPrinter } from '../lib/output.ts'
+import { resolveTarget } from '../lib/target.ts'
+import { runCli } from './run.ts'
+
+const ACTIONS = ['up', 'down', 'status', 'logs'] as const
+
+await runCli(async () => {
+  const args = parseArgs(process.argv.slice(2), ['provider', 'cluster', 'topology'])
+  const [action, component] = args._
+  if (!(ACTIONS as readonly string[]).includes(action ?? '')) throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok]`)
+  const { provider, cluster, context } = resolveTarget(args)
+  const { emit } = createPrinter(false)
+
+  switch (action) {
+    case 'up': {
+      await provider.checkTools()
+      if (await provider.exists(cluster)) {
+        emit({ kind: 'notice', level: 'info', message: `the ${provider.name} cluster '${cluster}' is already up (context ${context})` })
+        return 0
+      }
+      const started = Date.now()
+      emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'` })
+      await provider.create(cluster, { topology: await loadTopology(args.topology), emit })
+      emit({ kind: 'notice', level: 'info', message: `ready in ${Math.round((Date.now() - started) / 1000)} s: kube context ${context}` })
+      return 0
+    }
+    case 'down':
+      await provider.checkTools()
+      emit({ kind: 'phase', phase: `deleting the ${provider.name} cluster '${cluster}'` })
+      await provider.delete(cluster, emit)
+      return 0
+    case 'status':
+      await provider.checkTools()
+      for (const line of await provider.status(cluster)) console.log(line)
+      return 0
+    default:
+      console.log((await provider.logs(cluster, component)).trimEnd())
+      return 0
+  }
+})

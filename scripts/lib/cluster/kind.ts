@@ -1,0 +1,116 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { requireDockerEngine } from '../docker.ts'
+import { EnvironmentError } from '../errors.ts'
+import { exec, hasProgram } from '../exec.ts'
+import { connect } from '../kube.ts'
+import type { EmitEvent } from '../output.ts'
+import { advertiseGpus } from './gpu-capacity.ts'
+import type { ClusterProvider, CreateOptions } from './provider.ts'
+import { fleetNodes, type FleetNode } from './topology.ts'
+
+/** kind v0.30 ships this node image; the kwok provider runs the same minor. */
+export const KIND_NODE_IMAGE = 'kindest/node:v1.34.0'
+const MAX_WORKERS = 8
+
+/**
+ * The kind cluster: one control plane and a worker per node of the topology, carrying its
+ * labels. With NVIDIA GPUs on the host, each worker gets the nvkind-style mount that lets the
+ * NVIDIA container runtime hand it every GPU (`/dev/null` at
+ * /var/run/nvidia-container-devices/all); without, GPU capacity is advertised through the node
+ * status after creation.
+ */
+export function kindConfig(cluster: string, nodes: FleetNode[], gpuPassthrough: boolean): string {
+  if (nodes.length > MAX_WORKERS) {
+    throw new EnvironmentError(`this topology has ${nodes.length} nodes; kind runs at most ${MAX_WORKERS} worker containers on a laptop. Use --provider kwok for large fleets.`)
+  }
+  const workers = nodes.map((node) => ({
+    role: 'worker',
+    image: KIND_NODE_IMAGE,
+    labels: node.labels,
+    ...(gpuPassthrough ? { extraMounts: [{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }] } : {}),
+  }))
+  return stringify({
+    kind: 'Cluster',
+    apiVersion: 'kind.x-k8s.io/v1alpha4',
+    name: cluster,
+    nodes: [{ role: 'control-plane', image: KIND_NODE_IMAGE }, ...workers],
+  })
+}
+
+async function hostHasNvidiaGpus(): Promise<boolean> {
+  if (!(await hasProgram('nvidia-smi'))) return false
+  try {
+    return (await exec('nvidia-smi', ['-L'])).includes('GPU ')
+  } catch {
+    return false
+  }
+}
+
+export const kind: ClusterProvider = {
+  name: 'kind',
+  runsContainers: true,
+  contextFor: (cluster) => `kind-${cluster}`,
+
+  async checkTools() {
+    await requireDockerEngine()
+    if (!(await hasProgram('kind'))) {
+      throw new EnvironmentError('kind is not installed: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or `go install sigs.k8s.io/kind@v0.30.0`), or create the cluster with `--provider kwok`, which simulates the nodes and needs no Docker.')
+    }
+  },
+
+  async exists(cluster) {
+    return (await exec('kind', ['get', 'clusters'])).split('\n').includes(cluster)
+  },
+
+  async create(cluster, { topology, emit }: CreateOptions) {
+    const passthrough = await hostHasNvidiaGpus()
+    const dir = await mkdtemp(join(tmpdir(), 'serving-lab-kind-'))
+    try {
+      const config = join(dir, 'kind.yaml')
+      await writeFile(config, kindConfig(cluster, fleetNodes(topology), passthrough))
+      await exec('kind', ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '180s'], {
+        onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }),
+      })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+    if (passthrough) {
+      emit({ kind: 'notice', level: 'info', message: 'NVIDIA GPUs found: install the NVIDIA device plugin so the workers advertise them (see docs: how this lab works).' })
+      return
+    }
+    const gpus = await advertiseGpus(connect(this.contextFor(cluster)))
+    emit({ kind: 'progress', message: `advertised ${gpus} simulated nvidia.com/gpu through the workers' node status` })
+  },
+
+  async delete(cluster, emit: EmitEvent) {
+    await exec('kind', ['delete', 'cluster', '--name', cluster], { onLine: (line) => emit({ kind: 'progress', message: line.trim() }) })
+  },
+
+  async loadImages(cluster, images, emit) {
+    emit({ kind: 'progress', message: `loading ${images.join(', ')} into the nodes` })
+    await exec('kind', ['load', 'docker-image', '--name', cluster, ...images])
+  },
+
+  async nodeImages(cluster) {
+    const nodes = (await exec('kind', ['get', 'nodes', '--name', cluster])).split('\n').filter(Boolean)
+    const perNode = await Promise.all(nodes.map((node) => exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'])))
+    const tagsOf = (json: string) => (JSON.parse(json) as { images: { repoTags?: string[] }[] }).images.flatMap((image) => image.repoTags ?? [])
+    // An image counts as loaded only when every node has it.
+    const [first = [], ...rest] = perNode.map(tagsOf)
+    return first.filter((tag) => rest.every((tags) => tags.includes(tag)))
+  },
+
+  async status(cluster) {
+    if (!(await this.exists(cluster))) return [`kind cluster '${cluster}' does not exist`]
+    const nodes = await exec('kind', ['get', 'nodes', '--name', cluster])
+    return [`kind cluster '${cluster}' (context ${this.contextFor(cluster)})`, ...nodes.split('\n').filter(Boolean).map((node) => `  node ${node}`)]
+  },
+
+  async logs(cluster, component) {
+    if (!component) return (await exec('kind', ['get', 'nodes', '--name', cluster])).trim()
+    return exec('docker', ['logs', component])
+  },
+}

@@ -1,0 +1,135 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { stringify } from 'yaml'
+import { exec } from '../exec.ts'
+import { apply, connect, serverVersion } from '../kube.ts'
+import type { EmitEvent } from '../output.ts'
+import { cacheDir } from '../project.ts'
+import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from './binaries.ts'
+import { kwokNode, standardStorageClass } from './kwok-nodes.ts'
+import type { ClusterProvider, CreateOptions } from './provider.ts'
+import { fleetNodes } from './topology.ts'
+
+/** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
+export function kwokctlConfig(binaries: Binaries): string {
+  return stringify({
+    apiVersion: 'config.kwok.x-k8s.io/v1alpha1',
+    kind: 'KwokctlConfiguration',
+    options: {
+      runtime: 'binary',
+      kubeVersion: VERSIONS.kubernetes,
+      etcdVersion: VERSIONS.etcd.slice(1),
+      kwokVersion: VERSIONS.kwok,
+      kubeApiserverBinary: binaries['kube-apiserver'],
+      kubeControllerManagerBinary: binaries['kube-controller-manager'],
+      kubeSchedulerBinary: binaries['kube-scheduler'],
+      kubectlBinary: binaries.kubectl,
+      etcdBinary: binaries.etcd,
+      kwokControllerBinary: binaries.kwok,
+    },
+    componentsPatches: [
+      { name: 'kube-controller-manager', extraArgs: [{ key: 'enable-hostpath-provisioner', value: 'true' }] },
+    ],
+  })
+}
+
+/** kwokctl logs JSON lines; people want the message and how long it took. */
+function kwokctlMessage(line: string): string {
+  try {
+    const entry = JSON.parse(line) as { msg?: string; elapsed?: { human?: string } }
+    return `kwokctl: ${entry.msg ?? line}` + (entry.elapsed?.human ? ` (${entry.elapsed.human})` : '')
+  } catch {
+    return `kwokctl: ${line.trim()}`
+  }
+}
+
+async function kwokctl(binaries: Binaries, args: string[], emit?: EmitEvent): Promise<string> {
+  return exec(binaries.kwokctl, args, {
+    env: { ...process.env, KWOK_KUBECTL_BINARY: binaries.kubectl },
+    onLine: emit ? (line) => line.trim() && emit({ kind: 'progress', message: kwokctlMessage(line) }) : undefined,
+  })
+}
+
+/** Whether kwokctl knows the cluster (running or stopped); without binaries there can be none. */
+async function listed(cluster: string): Promise<boolean> {
+  const binaries = await cachedBinaries()
+  if (!binaries) return false
+  return (await kwokctl(binaries, ['get', 'clusters'])).split('\n').map((l) => l.trim()).includes(cluster)
+}
+
+async function answers(context: string): Promise<boolean> {
+  try {
+    await serverVersion(connect(context))
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function waitForNodesReady(context: string, expected: number, emit: EmitEvent): Promise<void> {
+  const kube = connect(context)
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const nodes = (await kube.core.listNode()).items
+    const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
+    if (ready >= expected) return
+    if (Date.now() > deadline) throw new Error(`only ${ready} of ${expected} kwok nodes became Ready in 2 minutes; see 'npm run cluster:logs -- --provider kwok kwok-controller'`)
+    emit({ kind: 'progress', message: `${ready}/${expected} nodes Ready` })
+    await sleep(1_000)
+  }
+}
+
+export const kwok: ClusterProvider = {
+  name: 'kwok',
+  runsContainers: false,
+  contextFor: (cluster) => `kwok-${cluster}`,
+
+  // Binaries are built on demand by ensureBinaries, which says what is missing if Go is.
+  async checkTools() {},
+
+  async exists(cluster) {
+    return (await listed(cluster)) && (await answers(this.contextFor(cluster)))
+  },
+
+  async create(cluster, { topology, emit }: CreateOptions) {
+    const binaries = await ensureBinaries(emit)
+    if (await listed(cluster)) {
+      emit({ kind: 'progress', message: `starting the stopped kwok cluster '${cluster}'` })
+      await kwokctl(binaries, ['start', 'cluster', '--name', cluster, '--wait', '2m'], emit)
+    } else {
+      const dir = join(cacheDir, 'kwok')
+      await mkdir(dir, { recursive: true })
+      const config = join(dir, `${cluster}.yaml`)
+      await writeFile(config, kwokctlConfig(binaries))
+      emit({ kind: 'progress', message: `starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (${VERSIONS.kubernetes})` })
+      await kwokctl(binaries, ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '2m'], emit)
+    }
+    const context = this.contextFor(cluster)
+    const nodes = fleetNodes(topology)
+    await apply(connect(context), [standardStorageClass, ...nodes.map(kwokNode)])
+    await waitForNodesReady(context, nodes.length, emit)
+  },
+
+  async delete(cluster, emit) {
+    if (await listed(cluster)) await kwokctl((await cachedBinaries())!, ['delete', 'cluster', '--name', cluster], emit)
+  },
+
+  async loadImages() {},
+
+  async nodeImages() {
+    return []
+  },
+
+  async status(cluster) {
+    if (!(await listed(cluster))) return [`kwok cluster '${cluster}' does not exist`]
+    const components = await kwokctl((await cachedBinaries())!, ['get', 'components', '--name', cluster])
+    const version = (await answers(this.contextFor(cluster))) ? await serverVersion(connect(this.contextFor(cluster))) : 'not answering'
+    return [`kwok cluster '${cluster}' (context ${this.contextFor(cluster)}, API server ${version})`, ...components.trimEnd().split('\n').map((l) => `  ${l}`)]
+  },
+
+  async logs(cluster, component) {
+    if (!component) return 'components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller'
+    return kwokctl((await cachedBinaries())!, ['logs', component, '--name', cluster])
+  },
+}

@@ -1,0 +1,32 @@
+import type { EmitEvent } from '../output.ts'
+import type { Topology } from './topology.ts'
+
+export type ProviderName = 'kind' | 'kwok'
+export const PROVIDERS: readonly ProviderName[] = ['kind', 'kwok']
+
+export interface CreateOptions {
+  topology: Topology
+  emit: EmitEvent
+}
+
+/** How a cluster is made and unmade. Each method is idempotent. */
+export interface ClusterProvider {
+  readonly name: ProviderName
+  /** Whether pods' containers really run; `pods` checks are skipped where they don't. */
+  readonly runsContainers: boolean
+  /** The kube context the provider creates for a cluster: `kind-NAME`, `kwok-NAME`. */
+  contextFor(cluster: string): string
+  /** Throws an EnvironmentError saying what is missing and how to get it. */
+  checkTools(): Promise<void>
+  exists(cluster: string): Promise<boolean>
+  create(cluster: string, options: CreateOptions): Promise<void>
+  delete(cluster: string, emit: EmitEvent): Promise<void>
+  /** Makes locally built images available to the nodes (nothing to do where nothing runs). */
+  loadImages(cluster: string, images: string[], emit: EmitEvent): Promise<void>
+  /** The images the nodes already have, to skip loading them again. */
+  nodeImages(cluster: string): Promise<string[]>
+  /** One line per component or node: what is running. */
+  status(cluster: string): Promise<string[]>
+  /** The logs of one component, or the names of the components when none is given. */
+  logs(cluster: string, component?: string): Promise<string>
+}

@@ -1,0 +1,23 @@
+import { CommandError, EnvironmentError } from './errors.ts'
+import { exec } from './exec.ts'
+
+const withoutDocker = 'or create the cluster with `--provider kwok`, which simulates the nodes and needs no Docker'
+
+/** Throws an EnvironmentError saying how to get Docker, or to use kwok, unless its engine answers. */
+export async function requireDockerEngine(): Promise<void> {
+  try {
+    await exec('docker', ['version', '--format', '{{.Server.Version}}'])
+  } catch (error) {
+    if (error instanceof EnvironmentError) {
+      throw new EnvironmentError(`Docker is not installed: install it (https://docs.docker.com/get-docker/), ${withoutDocker}.`)
+    }
+    if (error instanceof CommandError) {
+      const reason = error.output.split('\n').find((line) => /cannot connect|error/i.test(line)) ?? error.output.trim()
+      throw new EnvironmentError(
+        `Docker is installed but its engine is not running (${reason.trim()}). Start it (Docker Desktop, or ` +
+          `\`sudo systemctl start docker\` on Linux), ${withoutDocker}.`,
+      )
+    }
+    throw error
+  }
+}
