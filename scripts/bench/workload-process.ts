@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** A workload running as a real process on a loopback port. */
+export interface WorkloadProcess {
+  url: string
+  pid: number
+  /** Settles when the process has exited. */
+  exited: Promise<Exit>
+  /** The last 64 KiB the process printed (stdout and stderr), for failure messages. */
+  output(): string
+  /** Sends the signal (SIGTERM by default) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>
+}
+
+/** A port nothing listens on right now; the OS picks it. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (!address || typeof address === 'string') throw new Error('could not find a free port')
+  return address.port
+}
+
+export interface StartOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  /** The path that answers 200 once the workload is ready. */
+  readyPath?: string
+  timeoutMs?: number
+}
+
+/**
+ * Starts `program args --port <free> --host 127.0.0.1` and resolves once `readyPath` answers
+ * 200; rejects with the process's output if it exits first or is not ready in time.
+ */
+export async function startWorkload(program: string, args: readonly string[], options: StartOptions = {}): Promise<WorkloadProcess> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(program, [...args, '--port', String(port), '--host', '127.0.0.1'], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-64 * 1024)
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  let hasExited = false
+  void exited.then(() => (hasExited = true))
+
+  const workload: WorkloadProcess = {
+    url,
+    pid: child.pid ?? -1,
+    exited,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (!hasExited) child.kill(signal)
+      return exited
+    },
+  }
+
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  while (Date.now() < deadline) {
+    if (hasExited) throw new Error(`${program} ${args.join(' ')} exited before it was ready:\n${output}`)
+    const status = await fetch(url + (options.readyPath ?? '/health')).then((r) => r.status, () => 0)
+    if (status === 200) return workload
+    await delay(100)
+  }
+  await workload.stop('SIGKILL')
+  throw new Error(`${program} ${args.join(' ')} was not ready within ${options.timeoutMs ?? 30_000} ms:\n${output}`)
+}
