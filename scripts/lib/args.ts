@@ -21,7 +21,8 @@ type Option = (typeof BOOLEANS)[number] | (typeof STRINGS)[number]
 export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs {
   const parsed = minimist(argv, {
     boolean: BOOLEANS.filter((o) => accepted.includes(o)),
-    string: STRINGS.filter((o) => accepted.includes(o)),
+    // '_' keeps positionals as written: step "03" must not become the number 3.
+    string: ['_', ...STRINGS.filter((o) => accepted.includes(o))],
     default: { apply: true },
     unknown: (arg: string) => {
       if (!arg.startsWith('-')) return true
@@ -29,7 +30,8 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     },
   })
   for (const option of STRINGS) {
-    if (option in parsed && typeof parsed[option] !== 'string') throw new EnvironmentError(`--${option} needs a value`)
+    const given = argv.some((arg) => arg === `--${option}` || arg.startsWith(`--${option}=`))
+    if (given && (typeof parsed[option] !== 'string' || parsed[option] === '')) throw new EnvironmentError(`--${option} needs a value`)
   }
   return {
     _: parsed._.map(String),

@@ -3,7 +3,7 @@
 // Runs alone (`npx tsx steps/01-basic-statefulset/test-01-statefulset.ts [--context NAME] [--json]`)
 // and is what `npm run step 01` runs after applying the step.
 import type { V1Pod } from '@kubernetes/client-node'
-import { check, fail, pass, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { check, fail, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet } from '../../scripts/lib/kube.ts'
 
@@ -198,6 +198,6 @@ export const replicasServe = check({
   },
 })
 
-export const checks = [podNames, createdInOrder, ownClaims, podIndexLabels, replacement, randomDeploymentNames, replicasServe]
+export const checks: Check[] = [podNames, createdInOrder, ownClaims, podIndexLabels, replacement, randomDeploymentNames, replicasServe]
 
 if (isMain(import.meta.url)) await runStandalone(import.meta.url, checks)

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { KIND_NODE_IMAGE, kindConfig } from '../../scripts/lib/cluster/kind.ts'
+import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
+
+interface KindNode {
+  role: string
+  image: string
+  labels?: Record<string, string>
+  extraMounts?: { hostPath: string; containerPath: string }[]
+}
+
+describe('kindConfig', () => {
+  it('one control plane and a labelled worker per node of the topology', async () => {
+    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), false)) as { name: string; nodes: KindNode[] }
+    expect(config.name).toBe('serving-lab')
+    expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker', 'worker'])
+    expect(config.nodes.every((n) => n.image === KIND_NODE_IMAGE)).toBe(true)
+    expect(config.nodes[1]!.labels![LABELS.gpuCount]).toBe('4')
+    expect(config.nodes[1]!.extraMounts).toBeUndefined()
+  })
+
+  it('with host GPUs, mounts /dev/null where the NVIDIA runtime looks for the device list', async () => {
+    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), true)) as { nodes: KindNode[] }
+    expect(config.nodes[1]!.extraMounts).toEqual([{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }])
+    expect(config.nodes[0]!.extraMounts).toBeUndefined()
+  })
+
+  it('refuses a fleet too large for containers on a laptop, pointing at kwok', async () => {
+    const nodes = fleetNodes(await loadTopology('large'))
+    expect(() => kindConfig('serving-lab', nodes, false)).toThrow(/--provider kwok/)
+  })
+})

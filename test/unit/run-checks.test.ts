@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest'
+import { check, fail, pass, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { runCheck, runChecks, type RunOptions } from '../../scripts/lib/checks/run-checks.ts'
+import type { LabEvent } from '../../scripts/lib/output.ts'
+
+const env = {} as CheckEnv
+const fast = (overrides: Partial<RunOptions> = {}): RunOptions => ({
+  runsContainers: true,
+  emit: () => {},
+  recheckDelayMs: 1,
+  retryDelayMs: 1,
+  defaultTimeoutMs: 200,
+  ...overrides,
+})
+
+/** A check whose observations come from a list, one per call (the last one repeats). */
+function scripted(observations: boolean[], needs: 'api' | 'pods' = 'api') {
+  let calls = 0
+  const item = check({
+    title: 'the thing holds',
+    needs,
+    observe: async () => observations[Math.min(calls++, observations.length - 1)]!,
+    evaluate: (holds: boolean) => (holds ? pass : fail('it holds', 'it does not', 'make it hold')),
+  })
+  return { item, calls: () => calls }
+}
+
+describe('runCheck', () => {
+  it('passes only after a re-check confirms the first passing observation', async () => {
+    const { item, calls } = scripted([false, false, true, true])
+    const result = await runCheck(item, env, fast())
+    expect(result.status).toBe('passed')
+    expect(result.attempts).toBe(3)
+    expect(calls()).toBe(4)
+  })
+
+  it('does not pass a state that holds only for an instant', async () => {
+    const { item } = scripted([true, false])
+    const result = await runCheck(item, env, fast({ defaultTimeoutMs: 30 }))
+    expect(result).toMatchObject({ status: 'failed', expected: 'it holds', seen: 'it does not', hint: 'make it hold' })
+  })
+
+  it('fails with the last verdict when the timeout ends', async () => {
+    const { item, calls } = scripted([false])
+    const result = await runCheck(item, env, fast({ defaultTimeoutMs: 50, retryDelayMs: 10 }))
+    expect(result.status).toBe('failed')
+    expect(calls()).toBeGreaterThan(1)
+    expect(calls()).toBeLessThan(10)
+  })
+
+  it('skips pods checks, without observing, where no container runs', async () => {
+    const { item, calls } = scripted([true], 'pods')
+    const result = await runCheck(item, env, fast({ runsContainers: false }))
+    expect(result.status).toBe('skipped')
+    expect(result.reason).toContain('run no containers')
+    expect(calls()).toBe(0)
+  })
+
+  it('runs pods checks where containers run', async () => {
+    const { item } = scripted([true], 'pods')
+    expect((await runCheck(item, env, fast())).status).toBe('passed')
+  })
+
+  it('turns an observation error into a failure that shows the error', async () => {
+    const item = check({
+      title: 'reads the cluster',
+      needs: 'api',
+      observe: async (): Promise<number> => {
+        throw Object.assign(new Error('HTTP-Code: 404'), { code: 404, body: JSON.stringify({ reason: 'NotFound', message: 'pods "x" not found' }) })
+      },
+      evaluate: () => pass,
+    })
+    const result = await runCheck(item, env, fast({ defaultTimeoutMs: 20 }))
+    expect(result.status).toBe('failed')
+    expect(result.seen).toBe('an error: NotFound: pods "x" not found')
+  })
+
+  it('runs act once, before observing, and fails when it throws', async () => {
+    const order: string[] = []
+    const item = check({
+      title: 'provokes and watches',
+      needs: 'api',
+      act: async () => void order.push('act'),
+      observe: async () => order.push('observe'),
+      evaluate: () => pass,
+    })
+    await runCheck(item, env, fast())
+    expect(order).toEqual(['act', 'observe', 'observe'])
+    const broken = check({ ...item, act: async () => Promise.reject(new Error('forbidden')) })
+    expect(await runCheck(broken, env, fast())).toMatchObject({ status: 'failed', seen: 'an error: forbidden' })
+  })
+})
+
+describe('runChecks', () => {
+  it('emits one event per check, in order', async () => {
+    const events: LabEvent[] = []
+    const results = await runChecks([scripted([true]).item, scripted([true], 'pods').item], env, fast({ runsContainers: false, emit: (e) => events.push(e) }))
+    expect(results.map((r) => r.status)).toEqual(['passed', 'skipped'])
+    expect(events.filter((e) => e.kind === 'check')).toHaveLength(2)
+  })
+})
