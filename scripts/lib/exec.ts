@@ -20,7 +20,7 @@ export function exec(program: string, args: readonly string[], options: ExecOpti
     const child = spawn(program, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })
     let stdout = ''
     let combined = ''
@@ -36,12 +36,12 @@ export function exec(program: string, args: readonly string[], options: ExecOpti
     }
     const outLines = lineSplitter()
     const errLines = lineSplitter()
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString()
       combined += chunk.toString()
       outLines(chunk)
     })
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       combined += chunk.toString()
       errLines(chunk)
     })
@@ -53,7 +53,11 @@ export function exec(program: string, args: readonly string[], options: ExecOpti
       if (code === 0) resolve(stdout)
       else reject(new CommandError(commandLine, code, combined))
     })
-    child.stdin.end(options.input ?? '')
+    if (child.stdin) {
+      // A command may exit before reading its input; that is its exit code's business, not a crash.
+      child.stdin.on('error', () => {})
+      child.stdin.end(options.input)
+    }
   })
 }
 
