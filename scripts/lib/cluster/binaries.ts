@@ -116,7 +116,7 @@ ${KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `\t_ "k8s.io/kubernetes/c
 
 async function goBuild(dir: string, packages: string[], out: string, ldflags: string, emit: EmitEvent): Promise<void> {
   const started = Date.now()
-  const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a cold build takes 20–40 min on 2 cores)` }), 60_000)
+  const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes about 7 min on 2 cores)` }), 60_000)
   try {
     await exec('go', ['build', '-trimpath', '-ldflags', `-s -w ${ldflags}`, '-o', out + '/', ...packages], {
       cwd: dir,
@@ -176,23 +176,60 @@ function pathsOf(names: readonly BinaryName[], group: string): Record<string, st
 const kubePaths = () => pathsOf(KUBE_BINARIES, `kubernetes-${VERSIONS.kubernetes}`)
 const kwokPaths = () => pathsOf(KWOK_BINARIES, `kwok-${VERSIONS.kwok}`)
 
-/** The binaries if they are all in the cache already; nothing is built. */
+/** What `--version` prints for the pinned version of each binary. */
+const versionMarks: Record<BinaryName, string> = {
+  'kube-apiserver': VERSIONS.kubernetes,
+  'kube-controller-manager': VERSIONS.kubernetes,
+  'kube-scheduler': VERSIONS.kubernetes,
+  kubectl: VERSIONS.kubernetes,
+  kubelet: VERSIONS.kubernetes,
+  'kube-proxy': VERSIONS.kubernetes,
+  etcd: VERSIONS.etcd.slice(1),
+  kwok: VERSIONS.kwok.slice(1),
+  kwokctl: VERSIONS.kwok.slice(1),
+}
+
+/** A binary on PATH, when it is the pinned version (kubectl's client version for kubectl). */
+async function onPath(name: BinaryName): Promise<string | undefined> {
+  const args = name === 'kubectl' ? ['version', '--client'] : ['--version']
+  try {
+    const path = (await exec('sh', ['-c', `command -v ${name}`])).trim()
+    return (await exec(path, args)).includes(versionMarks[name]) ? path : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Each binary from the cache, else from PATH at the pinned version; undefined if any is missing. */
+async function findBinaries(names: readonly BinaryName[], cached: Record<string, string>): Promise<Record<string, string> | undefined> {
+  const found: Record<string, string> = {}
+  for (const name of names) {
+    const path = (await allExist([cached[name]!])) ? cached[name] : await onPath(name)
+    if (!path) return undefined
+    found[name] = path
+  }
+  return found
+}
+
+/** The binaries if they are all in the cache or on PATH already; nothing is built. */
 export async function cachedBinaries(): Promise<Binaries | undefined> {
-  const all = { ...kubePaths(), ...kwokPaths() }
-  return (await allExist(Object.values(all))) ? (all as Binaries) : undefined
+  const kube = await findBinaries(KUBE_BINARIES, kubePaths())
+  const kwok = kube && (await findBinaries(KWOK_BINARIES, kwokPaths()))
+  return kube && kwok ? ({ ...kube, ...kwok } as Binaries) : undefined
 }
 
 /**
  * The lab's Kubernetes, etcd and KWOK binaries at the pinned versions: from the cache under
- * ~/.cache/multi-node-serving-lab/bin, else built from the Go module proxy (and cached).
+ * ~/.cache/multi-node-serving-lab/bin or from PATH, else built from the Go module proxy (and
+ * cached).
  */
 export async function ensureBinaries(emit: EmitEvent): Promise<Binaries> {
-  if (!(await allExist(Object.values(kubePaths())))) {
+  if (!(await findBinaries(KUBE_BINARIES, kubePaths()))) {
     await requireGo()
     emit({ kind: 'phase', phase: `building Kubernetes ${VERSIONS.kubernetes} and etcd ${VERSIONS.etcd}`, detail: `from the Go module proxy into ${binDir('')}` })
     await buildKube(emit)
   }
-  if (!(await allExist(Object.values(kwokPaths())))) {
+  if (!(await findBinaries(KWOK_BINARIES, kwokPaths()))) {
     await requireGo()
     emit({ kind: 'phase', phase: `building KWOK ${VERSIONS.kwok}`, detail: 'from the Go module proxy' })
     await buildKwok(emit)
