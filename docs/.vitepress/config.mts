@@ -42,7 +42,7 @@ export default defineConfig({
   },
   themeConfig: {
     nav: [
-      { text: 'Guide', link: '/how-this-lab-works', activeMatch: '^/(how-this-lab-works|architecture|topology)' },
+      { text: 'Guide', link: '/how-this-lab-works', activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks)' },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
     ],
     sidebar: [
@@ -52,6 +52,7 @@ export default defineConfig({
           { text: 'How this lab works', link: '/how-this-lab-works' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'The cluster topology', link: '/topology' },
+          { text: 'Benchmarks', link: '/benchmarks' },
         ],
       },
       { text: 'Steps', items: steps },

@@ -8,9 +8,10 @@ import { runCli } from '../cli/run.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
 
-const benchmarks: readonly Benchmark[] = [modelServerBenchmark]
+const benchmarks: readonly Benchmark[] = [modelServerBenchmark, kwokClusterBenchmark]
 
 interface Result extends Measurement {
   benchmark: string
