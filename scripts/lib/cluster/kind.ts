@@ -11,8 +11,12 @@ import { advertiseGpus } from './gpu-capacity.ts'
 import type { ClusterProvider, CreateOptions } from './provider.ts'
 import { fleetNodes, type FleetNode } from './topology.ts'
 
-/** kind v0.30 ships this node image; the kwok provider runs the same minor. */
-export const KIND_NODE_IMAGE = 'kindest/node:v1.34.0'
+/**
+ * A node image built for kind v0.33.0, pinned by digest as kind's release notes require; the
+ * kwok provider runs the same Kubernetes minor.
+ */
+export const KIND_VERSION = 'v0.33.0'
+export const KIND_NODE_IMAGE = 'kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d'
 const MAX_WORKERS = 8
 
 /**
@@ -57,7 +61,7 @@ export const kind: ClusterProvider = {
   async checkTools() {
     await requireDockerEngine()
     if (!(await hasProgram('kind'))) {
-      throw new EnvironmentError('kind is not installed: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or `go install sigs.k8s.io/kind@v0.30.0`), or create the cluster with `--provider kwok`, which simulates the nodes and needs no Docker.')
+      throw new EnvironmentError(`kind is not installed: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or \`go install sigs.k8s.io/kind@${KIND_VERSION}\`), or create the cluster with \`--provider kwok\`, which simulates the nodes and needs no Docker.`)
     }
   },
 
