@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildWorkloads } from '../build-workloads.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
-import { startWorkload } from './workload-process.ts'
+import { freePort, startWorkload } from './workload-process.ts'
+import type { WorkloadProcess } from './workload-process.ts'
 
 const concurrency = 32
 const maxRequests = 20_000
 const timeLimitMs = 10_000
 const maxTokens = 16
+const zeroLatency = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0', '--prefill-time-per-token-ms', '0']
 
 interface LoadResult {
   requests: number
@@ -20,33 +22,52 @@ interface LoadResult {
 
 /**
  * The model-server bundle (what the image runs) with zero modelled latency, so the figures are
- * the cost of the HTTP server, validation, logging and metrics themselves.
+ * the cost of the HTTP server, validation, scheduling, the KV cache, logging and metrics
+ * themselves: answered whole, streamed, and with every token a round trip to a second rank.
  */
 export const modelServerBenchmark: Benchmark = {
   name: 'model-server',
-  description: `non-streaming completions from ${concurrency} concurrent clients on loopback, zero modelled latency`,
+  description: `completions from ${concurrency} concurrent clients on loopback, zero modelled latency: whole, streamed, and in a group of 2`,
   async run() {
     const outDir = await mkdtemp(join(tmpdir(), 'bench-workloads-'))
     try {
       const bundle = join(outDir, 'model-server.mjs')
       await buildWorkloads(outDir)
-      const server = await startWorkload(process.execPath, [bundle, '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0'])
+      const results: Measurement[] = []
+      const server = await startWorkload(process.execPath, [bundle, ...zeroLatency])
       try {
-        await applyLoad(server.url, 500, timeLimitMs) // warm-up: JIT, connection pool
-        const load = await applyLoad(server.url, maxRequests, timeLimitMs)
-        const rssBytes = await residentMemoryBytes(server.url)
-        return measurements(load, rssBytes)
+        await applyLoad(server.url, false, 500, timeLimitMs) // warm-up: JIT, connection pool
+        results.push(...measurements('whole', await applyLoad(server.url, false, maxRequests, timeLimitMs)))
+        results.push(...measurements('streamed', await applyLoad(server.url, true, maxRequests, timeLimitMs)))
+        results.push({ metric: 'resident memory after load', value: (await residentMemoryBytes(server.url)) / 2 ** 20, unit: 'MiB' })
       } finally {
         await server.stop()
       }
+      results.push(...(await groupOfTwo(bundle)))
+      return results
     } finally {
       await rm(outDir, { recursive: true, force: true })
     }
   },
 }
 
+/** Two ranks on loopback: each generated token waits for the second rank's acknowledgement. */
+async function groupOfTwo(bundle: string): Promise<Measurement[]> {
+  const env = { PATH: process.env.PATH, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), NNODES: '2' }
+  const ranks: WorkloadProcess[] = []
+  try {
+    ranks.push(await startWorkload(process.execPath, [bundle, ...zeroLatency], { env: { ...env, NODE_RANK: '1' } }))
+    ranks.push(await startWorkload(process.execPath, [bundle, ...zeroLatency], { env: { ...env, NODE_RANK: '0' }, readyPath: '/ready' }))
+    const leader = ranks[1]!.url
+    await applyLoad(leader, false, 500, timeLimitMs)
+    return measurements('whole, group of 2', await applyLoad(leader, false, maxRequests, timeLimitMs))
+  } finally {
+    await Promise.all(ranks.map((rank) => rank.stop()))
+  }
+}
+
 /** Sends up to `requests` completions, `concurrency` at a time, until done or the time is up. */
-async function applyLoad(url: string, requests: number, limitMs: number): Promise<LoadResult> {
+async function applyLoad(url: string, stream: boolean, requests: number, limitMs: number): Promise<LoadResult> {
   const result: LoadResult = { requests: 0, failures: 0, generatedTokens: 0, seconds: 0, latenciesMs: [] }
   const started = performance.now()
   const deadline = started + limitMs
@@ -55,19 +76,13 @@ async function applyLoad(url: string, requests: number, limitMs: number): Promis
     while (issued < requests && performance.now() < deadline) {
       issued++
       const sent = performance.now()
-      const response = await fetch(`${url}/v1/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ prompt: `benchmark prompt number ${issued}`, max_tokens: maxTokens }),
-      }).catch(() => null)
-      const body = response?.ok ? ((await response.json()) as { usage: { completion_tokens: number } }) : null
-      if (response && !body) await response.body?.cancel()
+      const tokens = await completion(url, `benchmark prompt number ${issued}`, stream)
       result.requests++
-      if (!body) {
+      if (tokens === null) {
         result.failures++
         continue
       }
-      result.generatedTokens += body.usage.completion_tokens
+      result.generatedTokens += tokens
       result.latenciesMs.push(performance.now() - sent)
     }
   }
@@ -76,22 +91,38 @@ async function applyLoad(url: string, requests: number, limitMs: number): Promis
   return result
 }
 
+/** One completion; the tokens it generated by its usage, or null if it failed. */
+async function completion(url: string, prompt: string, stream: boolean): Promise<number | null> {
+  const body = { prompt, max_tokens: maxTokens, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) }
+  const response = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).catch(() => null)
+  if (!response?.ok) {
+    await response?.body?.cancel()
+    return null
+  }
+  const text = await response.text()
+  if (stream && !text.endsWith('data: [DONE]\n\n')) return null
+  const tokens = /"completion_tokens":(\d+)/.exec(text)
+  return tokens ? Number(tokens[1]) : null
+}
+
 async function residentMemoryBytes(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text()
   const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '))
   return line ? Number(line.split(' ')[1]) : Number.NaN
 }
 
-function measurements(load: LoadResult, rssBytes: number): Measurement[] {
+function measurements(mode: string, load: LoadResult): Measurement[] {
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
   return [
-    { metric: 'requests', value: load.requests, unit: 'count' },
-    { metric: 'failed requests', value: load.failures, unit: 'count' },
-    { metric: 'throughput', value: (load.requests - load.failures) / load.seconds, unit: 'requests/s' },
-    { metric: 'generated tokens', value: load.generatedTokens / load.seconds, unit: 'tokens/s' },
-    { metric: 'latency p50', value: percentile(50), unit: 'ms' },
-    { metric: 'latency p99', value: percentile(99), unit: 'ms' },
-    { metric: 'resident memory after load', value: rssBytes / 1024 / 1024, unit: 'MiB' },
+    { metric: `${mode}: throughput`, value: (load.requests - load.failures) / load.seconds, unit: 'requests/s' },
+    { metric: `${mode}: generated tokens`, value: load.generatedTokens / load.seconds, unit: 'tokens/s' },
+    { metric: `${mode}: failed requests`, value: load.failures, unit: 'count' },
+    { metric: `${mode}: latency p50`, value: percentile(50), unit: 'ms' },
+    { metric: `${mode}: latency p99`, value: percentile(99), unit: 'ms' },
   ]
 }

@@ -1,77 +1,23 @@
-// The model-server as a real process on a loopback port, driven over HTTP. Needs no cluster.
+// The model-server as a real process on a loopback port, driven over HTTP and through the
+// official OpenAI client. Needs no cluster.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildWorkloads } from '../../scripts/build-workloads.ts'
 import { startWorkload } from '../../scripts/bench/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/bench/workload-process.ts'
-import { repoRoot } from '../../scripts/lib/project.ts'
+import { complete, logLines, metric, model, scrape, send, startModelServer, waitFor } from './model-server-helpers.ts'
 
-const model = 'lab-model'
-
-/** The model-server from source, run through tsx's loader, with an environment of our own. */
-function startModelServer(...flags: string[]): Promise<WorkloadProcess> {
-  return startWorkload(process.execPath, ['--import', 'tsx', 'workloads/model-server/main.ts', '--served-model-name', model, ...flags], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH },
-  })
-}
-
-/** What the tests read from an answer: a completion or an error. */
-interface ApiBody {
-  object?: string
-  choices?: { index: number; text: string; logprobs: null; finish_reason: string }[]
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number }
-  error?: { message: string; type: string; param: string | null; code: string | null }
-}
-
-async function post(server: WorkloadProcess, path: string, body: string) {
-  const response = await fetch(server.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-  return { status: response.status, contentType: response.headers.get('content-type'), json: (await response.json()) as ApiBody }
-}
-
-const complete = (server: WorkloadProcess, request: object) => post(server, '/v1/completions', JSON.stringify(request))
-
-interface Sample {
-  name: string
-  labels: Record<string, string>
-  value: number
-}
-
-/** The samples of Prometheus' text format, one per line; enough for these tests. */
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line)
-    if (!match) continue
-    const labels: Record<string, string> = {}
-    for (const [, key, raw] of (match[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[key!] = raw!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-    }
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) })
-  }
-  return samples
-}
-
-async function metric(server: WorkloadProcess, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const samples = parseMetrics(await (await fetch(`${server.url}/metrics`)).text())
-  const sample = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-  return sample?.value
-}
+const client = (server: WorkloadProcess) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed', maxRetries: 0 })
 
 describe('model-server API', () => {
   let server: WorkloadProcess
   beforeAll(async () => {
-    server = await startModelServer('--time-to-first-token-ms', '0', '--inter-token-latency-ms', '1')
+    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '1'])
   })
   afterAll(() => server?.stop())
-
-  it('lists the served model', async () => {
-    const models = (await (await fetch(`${server.url}/v1/models`)).json()) as { object: string; data: { id: string; object: string; max_model_len: number }[] }
-    expect(models.object).toBe('list')
-    expect(models.data).toEqual([expect.objectContaining({ id: model, object: 'model', max_model_len: 8192 })])
-  })
 
   it('answers a completion in OpenAI shape, generating max_tokens tokens', async () => {
     const { status, json } = await complete(server, { model, prompt: 'Hello there, model!', max_tokens: 7, temperature: 0.2 })
@@ -88,6 +34,30 @@ describe('model-server API', () => {
     expect(json.usage).toEqual({ prompt_tokens: 2, completion_tokens: 6, total_tokens: 8 })
   })
 
+  it('streams server-sent events: one chunk per token, finish_reason on the last, then [DONE]', async () => {
+    const response = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, prompt: 'stream this', max_tokens: 4, stream: true }),
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const text = await response.text()
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
+    const events = text.split('\n\n').filter(Boolean)
+    expect(events.every((event) => event.startsWith('data: '))).toBe(true)
+    const chunks = events.slice(0, -1).map((event) => JSON.parse(event.slice('data: '.length)) as { object: string; choices: { finish_reason: string | null }[] })
+    expect(chunks).toHaveLength(4)
+    expect(chunks.every((chunk) => chunk.object === 'text_completion')).toBe(true)
+    expect(chunks.map((chunk) => chunk.choices[0]!.finish_reason)).toEqual([null, null, null, 'length'])
+  })
+
+  it('refuses stream_options without stream, as vLLM does', async () => {
+    const { status, json } = await complete(server, { model, prompt: 'hi', stream_options: { include_usage: true } })
+    expect(status).toBe(400)
+    expect(json.error?.param).toBe('stream_options')
+  })
+
   it('answers an unknown model with 404 in OpenAI error shape', async () => {
     const { status, json } = await complete(server, { model: 'gpt-4', prompt: 'hi' })
     expect(status).toBe(404)
@@ -95,7 +65,7 @@ describe('model-server API', () => {
   })
 
   it('answers malformed JSON with a 400 JSON error', async () => {
-    const { status, contentType, json } = await post(server, '/v1/completions', '{"prompt": "unfinished')
+    const { status, contentType, json } = await send(server, 'POST', '/v1/completions', '{"prompt": "unfinished')
     expect(status).toBe(400)
     expect(contentType).toMatch(/^application\/json/)
     expect(json.error?.type).toBe('invalid_request_error')
@@ -108,6 +78,15 @@ describe('model-server API', () => {
     const prompt = await complete(server, { model, prompt: 42 })
     expect(prompt.status).toBe(400)
     expect(prompt.json.error?.param).toBe('prompt')
+    const messages = await send(server, 'POST', '/v1/chat/completions', JSON.stringify({ model, messages: [{ role: 'wizard', content: 'hi' }] }))
+    expect(messages.status).toBe(400)
+    expect(messages.json.error?.param).toBe('messages.0.role')
+  })
+
+  it('answers a prompt longer than the context with a 400', async () => {
+    const { status, json } = await complete(server, { model, prompt: 'word '.repeat(8190), max_tokens: 10 })
+    expect(status).toBe(400)
+    expect(json.error).toMatchObject({ code: 'context_length_exceeded', message: expect.stringContaining('maximum context length is 8192 tokens') })
   })
 
   it('answers a body over the limit with 413', async () => {
@@ -127,12 +106,103 @@ describe('model-server API', () => {
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('')
   })
+
+  it('is ready alone, as a group of one', async () => {
+    const ready = await fetch(`${server.url}/ready`)
+    expect(ready.status).toBe(200)
+    expect(await (await fetch(`${server.url}/group`)).json()).toEqual({
+      nodeRank: 0,
+      nnodes: 1,
+      gpusPerNode: 1,
+      worldSize: 1,
+      globalRanks: [0],
+      leader: '127.0.0.1:29500',
+      state: 'ready',
+      generation: 1,
+      members: [0],
+      reason: null,
+    })
+  })
+
+  it('still answers after all of the above', async () => {
+    expect((await complete(server, { model, prompt: 'still here?', max_tokens: 1 })).status).toBe(200)
+  })
+})
+
+describe('model-server through the OpenAI client', () => {
+  let server: WorkloadProcess
+  let openai: OpenAI
+  beforeAll(async () => {
+    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '1', '--mode', 'echo'])
+    openai = client(server)
+  })
+  afterAll(() => server?.stop())
+
+  it('lists the served model', async () => {
+    const models = await openai.models.list()
+    expect(models.data).toEqual([expect.objectContaining({ id: model, object: 'model', owned_by: 'vllm' })])
+  })
+
+  it('completes, echoing the prompt', async () => {
+    const completion = await openai.completions.create({ model, prompt: 'Say this back', max_tokens: 10 })
+    expect(completion.object).toBe('text_completion')
+    expect(completion.choices[0]).toMatchObject({ text: ' Say this back', finish_reason: 'stop' })
+    expect(completion.usage).toEqual({ prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 })
+  })
+
+  it('streams a completion, with usage in a last chunk when asked', async () => {
+    const stream = await openai.completions.create({ model, prompt: 'one two three four', max_tokens: 3, stream: true, stream_options: { include_usage: true } })
+    const chunks = []
+    for await (const chunk of stream) chunks.push(chunk)
+    const usageChunk = chunks.at(-1)!
+    expect(usageChunk.choices).toEqual([])
+    expect(usageChunk.usage).toEqual({ prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 })
+    const text = chunks.slice(0, -1).map((chunk) => chunk.choices[0]!.text).join('')
+    expect(text).toBe(' one two three')
+    expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe('length')
+  })
+
+  it('answers a chat, echoing the last user message', async () => {
+    const chat = await openai.chat.completions.create({
+      model,
+      messages: [
+        { role: 'system', content: 'You are a parrot.' },
+        { role: 'user', content: 'Hello, parrot!' },
+      ],
+    })
+    expect(chat.object).toBe('chat.completion')
+    expect(chat.choices[0]!.message).toMatchObject({ role: 'assistant', content: 'Hello, parrot!' })
+    expect(chat.choices[0]!.finish_reason).toBe('stop')
+    expect(chat.usage?.completion_tokens).toBe(4)
+  })
+
+  it('streams a chat: the role first, then the content, then usage', async () => {
+    const stream = await openai.chat.completions.create({
+      model,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Stream me, please.' }] }],
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    const chunks = []
+    for await (const chunk of stream) chunks.push(chunk)
+    expect(chunks.every((chunk) => chunk.object === 'chat.completion.chunk')).toBe(true)
+    expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant', content: '' })
+    const content = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.delta.content ?? '')).join('')
+    expect(content).toBe('Stream me, please.')
+    expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe('stop')
+    expect(chunks.at(-1)!.usage).toMatchObject({ completion_tokens: 5 })
+  })
+
+  it('raises the client error that matches the status', async () => {
+    await expect(openai.completions.create({ model: 'gpt-4', prompt: 'hi' })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    await expect(openai.chat.completions.create({ model, messages: [] })).rejects.toBeInstanceOf(OpenAI.BadRequestError)
+  })
 })
 
 describe('model-server metrics', () => {
   let server: WorkloadProcess
   beforeAll(async () => {
-    server = await startModelServer('--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0')
+    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0'])
   })
   afterAll(() => server?.stop())
 
@@ -141,24 +211,40 @@ describe('model-server metrics', () => {
     for (let i = 0; i < requests; i++) expect((await complete(server, { model, prompt: 'one two three', max_tokens: 4 })).status).toBe(200)
     expect((await complete(server, { model: 'other', prompt: 'rejected' })).status).toBe(404)
 
-    expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'length', model_name: model })).toBe(requests)
-    expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'stop', model_name: model })).toBe(0)
-    expect(await metric(server, 'vllm:prompt_tokens_total', { model_name: model })).toBe(3 * requests)
-    expect(await metric(server, 'vllm:generation_tokens_total', { model_name: model })).toBe(4 * requests)
-    expect(await metric(server, 'vllm:e2e_request_latency_seconds_count', { model_name: model })).toBe(requests)
-    expect(await metric(server, 'vllm:num_requests_running', { model_name: model })).toBe(0)
-    expect(await metric(server, 'vllm:num_requests_waiting', { model_name: model })).toBe(0)
+    const metrics = await scrape(server)
+    expect(metrics.type('vllm:request_success_total')).toBe('COUNTER')
+    expect(metrics.value('vllm:request_success_total', { finished_reason: 'length', model_name: model })).toBe(requests)
+    expect(metrics.value('vllm:request_success_total', { finished_reason: 'stop', model_name: model })).toBe(0)
+    expect(metrics.value('vllm:prompt_tokens_total')).toBe(3 * requests)
+    expect(metrics.value('vllm:generation_tokens_total')).toBe(4 * requests)
+    expect(metrics.value('vllm:prefix_cache_queries_total')).toBe(3 * requests)
+    expect(metrics.count('vllm:e2e_request_latency_seconds')).toBe(requests)
+    expect(metrics.count('vllm:time_to_first_token_seconds')).toBe(requests)
+    expect(metrics.count('vllm:inter_token_latency_seconds')).toBe(3 * requests)
+    expect(metrics.value('vllm:num_requests_running')).toBe(0)
+    expect(metrics.value('vllm:num_requests_waiting')).toBe(0)
+    expect(metrics.value('vllm:kv_cache_usage_perc')).toBe(0)
+    expect(metrics.value('serving_lab:group_ready')).toBe(1)
+  })
+
+  it('counts a request that reuses a cached prefix as prefix cache hits, in tokens', async () => {
+    const before = await scrape(server)
+    const shared = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ')
+    expect((await complete(server, { model, prompt: `${shared} first ending`, max_tokens: 2 })).status).toBe(200)
+    const between = await metric(server, 'vllm:prefix_cache_hits_total')
+    expect(between).toBe(before.value('vllm:prefix_cache_hits_total'))
+    expect((await complete(server, { model, prompt: `${shared} second ending`, max_tokens: 2 })).status).toBe(200)
+    // 40 shared tokens: two full blocks of 16 are reused.
+    expect(await metric(server, 'vllm:prefix_cache_hits_total')).toBe(between + 32)
   })
 })
 
 describe('model-server shutdown', () => {
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
-    const server = await startModelServer('--time-to-first-token-ms', '3000')
+    const server = await startModelServer(['--time-to-first-token-ms', '3000'])
     try {
       const inFlight = complete(server, { model, prompt: 'slow', max_tokens: 2 })
-      while ((await metric(server, 'vllm:num_requests_running', { model_name: model })) !== 1) {
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      await waitFor('the request to run', async () => (await metric(server, 'vllm:num_requests_running')) === 1)
       process.kill(server.pid, 'SIGTERM')
 
       const { status, json } = await inFlight
@@ -166,7 +252,7 @@ describe('model-server shutdown', () => {
       expect(json.usage?.completion_tokens).toBe(2)
       expect(await server.exited).toEqual({ code: 0, signal: null })
       // The drain began while the request was still running, and it ended without cutting anything off.
-      const messages = server.output().split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg)
+      const messages = logLines(server).map((line) => line.msg)
       const draining = messages.indexOf('draining')
       expect(draining).toBeGreaterThan(-1)
       expect(messages.slice(draining)).toContain('request completed')
@@ -190,6 +276,7 @@ describe('model-server bundle', () => {
     const server = await startWorkload(process.execPath, [join(outDir, 'model-server.mjs')], { cwd: outDir, env: { PATH: process.env.PATH } })
     try {
       expect((await fetch(`${server.url}/health`)).status).toBe(200)
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200)
       expect(await server.stop()).toEqual({ code: 0, signal: null })
     } finally {
       await server.stop('SIGKILL')

@@ -1,21 +1,27 @@
 import { describe, expect, it } from 'vitest'
-import { countTokens, generateText } from '../../workloads/model-server/text.ts'
+import { seededRandom } from '../../workloads/model-server/random.ts'
+import { countTokens, detokenize, randomTokens, tokenize } from '../../workloads/model-server/text.ts'
 
 describe('model-server text', () => {
   it('counts words and punctuation as tokens', () => {
     expect(countTokens('Hello, world!')).toBe(4)
     expect(countTokens('  ')).toBe(0)
     expect(countTokens('naïve café 42')).toBe(3)
+    expect(tokenize('Hello, world!')).toEqual(['Hello', ',', 'world', '!'])
   })
 
-  it('generates exactly the requested number of tokens', () => {
-    for (const tokens of [1, 16, 100]) expect(countTokens(generateText('a prompt', tokens, 0))).toBe(tokens)
+  it('writes tokens back as text that tokenizes to the same tokens', () => {
+    const tokens = tokenize('Hello, world! It is 42.')
+    expect(detokenize(tokens, false)).toBe('Hello, world! It is 42.')
+    expect(detokenize(tokens, true)).toBe(' Hello, world! It is 42.')
+    expect(tokenize(detokenize(tokens, true))).toEqual(tokens)
   })
 
-  it('answers the same request the same way, and differently for another prompt or seed', () => {
-    const text = generateText('a prompt', 32, 7)
-    expect(generateText('a prompt', 32, 7)).toBe(text)
-    expect(generateText('another prompt', 32, 7)).not.toBe(text)
-    expect(generateText('a prompt', 32, 8)).not.toBe(text)
+  it('draws the same words from the same seed, and other words from another', () => {
+    const words = randomTokens(32, seededRandom(7))
+    expect(words).toHaveLength(32)
+    expect(randomTokens(32, seededRandom(7))).toEqual(words)
+    expect(randomTokens(32, seededRandom(8))).not.toEqual(words)
+    expect(countTokens(detokenize(words, true))).toBe(32)
   })
 })

@@ -1,4 +1,8 @@
 import { parseArgs } from 'node:util'
+import { failureTypes } from './failures.ts'
+import type { FailureType } from './failures.ts'
+
+export type OutputMode = 'echo' | 'random'
 
 export interface ModelServerConfig {
   port: number
@@ -8,12 +12,28 @@ export interface ModelServerConfig {
   /** The name clients must send as `model`; empty means the same as `model`. */
   servedModelName: string
   maxModelLen: number
+  /** Base time to first token, before the prefill of the prompt's uncached tokens. */
   timeToFirstTokenMs: number
+  timeToFirstTokenStdDevMs: number
+  prefillTimePerTokenMs: number
   interTokenLatencyMs: number
+  interTokenLatencyStdDevMs: number
+  /** How much a full batch slows each decode step: ITL × (1 + loadSlowdown × running / maxNumSeqs). */
+  loadSlowdown: number
+  /** Sequences decoded at once; more wait in the queue. */
+  maxNumSeqs: number
+  /** Sequences that may wait; a request beyond them gets a 429. */
+  maxWaitingRequests: number
+  /** echo: the answer repeats the prompt; random: words drawn with the seeded generator. */
+  mode: OutputMode
   /** `max_tokens` when a request leaves it out (OpenAI's completions default is 16). */
   maxTokensDefault: number
-  /** Seeds the generated text, so the same request always gets the same answer. */
+  /** Seeds the generated text and the random draws, so runs repeat. */
   seed: number
+  failureRate: number
+  failureTypes: FailureType[]
+  blockSize: number
+  numGpuBlocks: number
   maxRequestBodyBytes: number
   drainTimeoutMs: number
   logLevel: string
@@ -21,6 +41,21 @@ export interface ModelServerConfig {
   podName: string | null
   /** From the downward API (label `apps.kubernetes.io/pod-index`); null outside a StatefulSet. */
   podIndex: number | null
+  /** The leader's host, where node rank 0 listens for the group's rendezvous. */
+  masterAddr: string
+  masterPort: number
+  /** This pod's rank in the group; 0 is the leader. */
+  nodeRank: number
+  /** Pods in the group; 1 means no group. */
+  nnodes: number
+  /** Processes (one per GPU) in each pod. */
+  gpusPerNode: number
+  /** Processes in the whole group, if given: must be nnodes × gpusPerNode. */
+  worldSize: number | null
+  tensorParallelSize: number | null
+  pipelineParallelSize: number | null
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
 }
 
 /** Every default in one place; environment variables override them, flags override both. */
@@ -31,14 +66,35 @@ export const defaults: ModelServerConfig = {
   servedModelName: '',
   maxModelLen: 8192,
   timeToFirstTokenMs: 50,
+  timeToFirstTokenStdDevMs: 0,
+  prefillTimePerTokenMs: 0.1,
   interTokenLatencyMs: 10,
+  interTokenLatencyStdDevMs: 0,
+  loadSlowdown: 0.5,
+  maxNumSeqs: 256,
+  maxWaitingRequests: 1024,
+  mode: 'random',
   maxTokensDefault: 16,
   seed: 0,
+  failureRate: 0,
+  failureTypes: [],
+  blockSize: 16,
+  numGpuBlocks: 2048,
   maxRequestBodyBytes: 1024 * 1024,
   drainTimeoutMs: 25_000,
   logLevel: 'info',
   podName: null,
   podIndex: null,
+  masterAddr: '127.0.0.1',
+  masterPort: 29500,
+  nodeRank: 0,
+  nnodes: 1,
+  gpusPerNode: 1,
+  worldSize: null,
+  tensorParallelSize: null,
+  pipelineParallelSize: null,
+  heartbeatIntervalMs: 1000,
+  heartbeatTimeoutMs: 3000,
 }
 
 interface Setting {
@@ -46,11 +102,16 @@ interface Setting {
   /** Command-line flag without the dashes; settings without one come from the environment only. */
   flag?: string
   /**
-   * Environment variable. None ends in `_PORT` or `_SERVICE_HOST`: Kubernetes injects such
-   * variables for every Service in the namespace, and one named like a setting would override it.
+   * Environment variable. Only MASTER_PORT ends in `_PORT` (torch's name, which manifests
+   * expect): Kubernetes injects `<SERVICE>_PORT` for every Service in the namespace, and one
+   * named like another setting would override it.
    */
   env: string
-  kind: 'string' | 'integer'
+  /** Other variables that set the same field when `env` is unset (LeaderWorkerSet's names). */
+  aliases?: string[]
+  kind: 'string' | 'integer' | 'number' | 'list'
+  /** Added to the message when a value cannot be converted. */
+  hint?: string
 }
 
 const settings: readonly Setting[] = [
@@ -60,14 +121,42 @@ const settings: readonly Setting[] = [
   { field: 'servedModelName', flag: 'served-model-name', env: 'SERVED_MODEL_NAME', kind: 'string' },
   { field: 'maxModelLen', flag: 'max-model-len', env: 'MAX_MODEL_LEN', kind: 'integer' },
   { field: 'timeToFirstTokenMs', flag: 'time-to-first-token-ms', env: 'TIME_TO_FIRST_TOKEN_MS', kind: 'integer' },
+  { field: 'timeToFirstTokenStdDevMs', flag: 'time-to-first-token-std-dev-ms', env: 'TIME_TO_FIRST_TOKEN_STD_DEV_MS', kind: 'integer' },
+  { field: 'prefillTimePerTokenMs', flag: 'prefill-time-per-token-ms', env: 'PREFILL_TIME_PER_TOKEN_MS', kind: 'number' },
   { field: 'interTokenLatencyMs', flag: 'inter-token-latency-ms', env: 'INTER_TOKEN_LATENCY_MS', kind: 'integer' },
+  { field: 'interTokenLatencyStdDevMs', flag: 'inter-token-latency-std-dev-ms', env: 'INTER_TOKEN_LATENCY_STD_DEV_MS', kind: 'integer' },
+  { field: 'loadSlowdown', flag: 'load-slowdown', env: 'LOAD_SLOWDOWN', kind: 'number' },
+  { field: 'maxNumSeqs', flag: 'max-num-seqs', env: 'MAX_NUM_SEQS', kind: 'integer' },
+  { field: 'maxWaitingRequests', flag: 'max-waiting-requests', env: 'MAX_WAITING_REQUESTS', kind: 'integer' },
+  { field: 'mode', flag: 'mode', env: 'MODE', kind: 'string' },
   { field: 'maxTokensDefault', flag: 'max-tokens-default', env: 'MAX_TOKENS_DEFAULT', kind: 'integer' },
   { field: 'seed', flag: 'seed', env: 'SEED', kind: 'integer' },
+  { field: 'failureRate', flag: 'failure-rate', env: 'FAILURE_RATE', kind: 'number' },
+  { field: 'failureTypes', flag: 'failure-types', env: 'FAILURE_TYPES', kind: 'list' },
+  { field: 'blockSize', flag: 'block-size', env: 'BLOCK_SIZE', kind: 'integer' },
+  { field: 'numGpuBlocks', flag: 'num-gpu-blocks', env: 'NUM_GPU_BLOCKS', kind: 'integer' },
   { field: 'maxRequestBodyBytes', flag: 'max-request-body-bytes', env: 'MAX_REQUEST_BODY_BYTES', kind: 'integer' },
   { field: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', kind: 'integer' },
   { field: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string' },
   { field: 'podName', env: 'POD_NAME', kind: 'string' },
   { field: 'podIndex', env: 'POD_INDEX', kind: 'integer' },
+  { field: 'masterAddr', flag: 'master-addr', env: 'MASTER_ADDR', aliases: ['LWS_LEADER_ADDRESS'], kind: 'string' },
+  { field: 'masterPort', flag: 'master-port', env: 'MASTER_PORT', kind: 'integer' },
+  {
+    field: 'nodeRank',
+    flag: 'node-rank',
+    env: 'NODE_RANK',
+    aliases: ['LWS_WORKER_INDEX'],
+    kind: 'integer',
+    hint: "a pod's name is not its rank: take the number from the label apps.kubernetes.io/pod-index (downward API) or LeaderWorkerSet's LWS_WORKER_INDEX",
+  },
+  { field: 'nnodes', flag: 'nnodes', env: 'NNODES', aliases: ['LWS_GROUP_SIZE'], kind: 'integer' },
+  { field: 'gpusPerNode', env: 'GPUS_PER_NODE', kind: 'integer' },
+  { field: 'worldSize', env: 'WORLD_SIZE', kind: 'integer' },
+  { field: 'tensorParallelSize', flag: 'tensor-parallel-size', env: 'TENSOR_PARALLEL_SIZE', kind: 'integer' },
+  { field: 'pipelineParallelSize', flag: 'pipeline-parallel-size', env: 'PIPELINE_PARALLEL_SIZE', kind: 'integer' },
+  { field: 'heartbeatIntervalMs', flag: 'heartbeat-interval-ms', env: 'HEARTBEAT_INTERVAL_MS', kind: 'integer' },
+  { field: 'heartbeatTimeoutMs', flag: 'heartbeat-timeout-ms', env: 'HEARTBEAT_TIMEOUT_MS', kind: 'integer' },
 ]
 
 /** Bad flags, environment or values: the message names each field and the rule it breaks. */
@@ -75,12 +164,12 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-/** Defaults, then environment variables, then flags; then validated. */
+/** Defaults, then environment variables (a setting's own before its aliases), then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ModelServerConfig {
   const config: Record<string, unknown> = { ...defaults }
   for (const setting of settings) {
-    const raw = env[setting.env]
-    if (raw !== undefined && raw !== '') config[setting.field] = convert(raw, setting, setting.env)
+    const source = [setting.env, ...(setting.aliases ?? [])].find((name) => env[name] !== undefined && env[name] !== '')
+    if (source) config[setting.field] = convert(env[source]!, setting, source)
   }
   for (const [flag, raw] of Object.entries(parseFlags(argv))) {
     const setting = settings.find((s) => s.flag === flag)
@@ -104,24 +193,43 @@ function parseFlags(argv: readonly string[]) {
   }
 }
 
-function convert(raw: string, setting: Setting, source: string): string | number {
-  if (setting.kind === 'string') return raw
-  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"`)
-  return Number(raw)
+function convert(raw: string, setting: Setting, source: string): string | number | string[] {
+  const hint = setting.hint ? ` (${setting.hint})` : ''
+  switch (setting.kind) {
+    case 'string':
+      return raw
+    case 'list':
+      return raw.split(',').map((item) => item.trim()).filter(Boolean)
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"${hint}`)
+      return Number(raw)
+    case 'integer':
+      if (setting.field === 'masterPort' && raw.startsWith('tcp://')) {
+        throw new ConfigError(
+          `${source} is "${raw}": Kubernetes set it for a Service named "master" in this namespace. ` +
+            'Rename that Service, or set enableServiceLinks: false on the pod.',
+        )
+      }
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"${hint}`)
+      return Number(raw)
+  }
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const modes: OutputMode[] = ['echo', 'random']
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
 export function validateConfig(config: ModelServerConfig): string[] {
   const errors: string[] = []
-  const integerIn = (field: keyof ModelServerConfig, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const inRange = (field: keyof ModelServerConfig, min: number, max: number, integer: boolean) => {
     const value = config[field]
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    if (typeof value !== 'number' || (integer && !Number.isInteger(value)) || !(value >= min && value <= max)) {
       const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`
-      errors.push(`${field} must be an integer ${range} (got ${String(value)})`)
+      errors.push(`${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${String(value)})`)
     }
   }
+  const integerIn = (field: keyof ModelServerConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true)
+  const numberIn = (field: keyof ModelServerConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, false)
   const nonEmpty = (field: keyof ModelServerConfig) => {
     if (typeof config[field] !== 'string' || config[field] === '') errors.push(`${field} must not be empty`)
   }
@@ -131,25 +239,88 @@ export function validateConfig(config: ModelServerConfig): string[] {
   nonEmpty('servedModelName')
   integerIn('maxModelLen', 1)
   integerIn('timeToFirstTokenMs', 0)
+  integerIn('timeToFirstTokenStdDevMs', 0)
+  numberIn('prefillTimePerTokenMs', 0)
   integerIn('interTokenLatencyMs', 0)
+  integerIn('interTokenLatencyStdDevMs', 0)
+  numberIn('loadSlowdown', 0)
+  integerIn('maxNumSeqs', 1)
+  integerIn('maxWaitingRequests', 0)
+  if (!modes.includes(config.mode)) errors.push(`mode must be one of ${modes.join(', ')} (got ${config.mode})`)
   integerIn('maxTokensDefault', 1)
   if (config.maxTokensDefault > config.maxModelLen && config.maxModelLen >= 1) {
     errors.push(`maxTokensDefault must not exceed maxModelLen (${config.maxTokensDefault} > ${config.maxModelLen})`)
   }
   integerIn('seed', 0)
+  numberIn('failureRate', 0, 1)
+  const unknown = config.failureTypes.filter((type) => !failureTypes.includes(type))
+  if (unknown.length > 0) errors.push(`failureTypes must be among ${failureTypes.join(', ')} (got ${unknown.join(', ')})`)
+  integerIn('blockSize', 1)
+  integerIn('numGpuBlocks', 1)
+  if (config.numGpuBlocks * config.blockSize < config.maxModelLen) {
+    errors.push(
+      `maxModelLen (${config.maxModelLen}) is larger than the KV cache can hold ` +
+        `(numGpuBlocks × blockSize = ${config.numGpuBlocks * config.blockSize} tokens)`,
+    )
+  }
   integerIn('maxRequestBodyBytes', 1)
   integerIn('drainTimeoutMs', 0)
   if (!logLevels.includes(config.logLevel)) {
     errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
   }
   if (config.podIndex !== null) integerIn('podIndex', 0)
+  errors.push(...validateGroup(config))
+  return errors
+}
+
+/**
+ * The group's rules, in the names manifests use (the environment variables), since that is
+ * where a wrong value comes from.
+ */
+function validateGroup(config: ModelServerConfig): string[] {
+  const errors: string[] = []
+  const positive = (value: number, name: string) => {
+    if (!Number.isInteger(value) || value < 1) errors.push(`${name} must be an integer at least 1 (got ${value})`)
+  }
+  if (config.masterAddr === '') errors.push('MASTER_ADDR must not be empty')
+  if (!Number.isInteger(config.masterPort) || config.masterPort < 1 || config.masterPort > 65535) {
+    errors.push(`MASTER_PORT must be an integer from 1 to 65535 (got ${config.masterPort})`)
+  }
+  positive(config.nnodes, 'NNODES')
+  positive(config.gpusPerNode, 'GPUS_PER_NODE')
+  if (!Number.isInteger(config.nodeRank) || config.nodeRank < 0 || config.nodeRank >= config.nnodes) {
+    errors.push(`NODE_RANK must be an integer from 0 to NNODES - 1 = ${config.nnodes - 1} (got ${config.nodeRank})`)
+  }
+  const worldSize = config.nnodes * config.gpusPerNode
+  if (config.worldSize !== null && config.worldSize !== worldSize) {
+    errors.push(`WORLD_SIZE counts processes (one per GPU): NNODES × GPUS_PER_NODE = ${worldSize}, not ${config.worldSize}`)
+  }
+  if (config.tensorParallelSize !== null || config.pipelineParallelSize !== null) {
+    const tp = config.tensorParallelSize ?? 1
+    const pp = config.pipelineParallelSize ?? 1
+    positive(tp, '--tensor-parallel-size')
+    positive(pp, '--pipeline-parallel-size')
+    if (tp * pp !== worldSize) {
+      errors.push(
+        `--tensor-parallel-size × --pipeline-parallel-size must equal the world size NNODES × GPUS_PER_NODE = ${worldSize} ` +
+          `(got ${tp} × ${pp} = ${tp * pp})`,
+      )
+    }
+  }
+  positive(config.heartbeatIntervalMs, '--heartbeat-interval-ms')
+  if (config.heartbeatTimeoutMs <= config.heartbeatIntervalMs) {
+    errors.push(
+      `--heartbeat-timeout-ms must be longer than --heartbeat-interval-ms ` +
+        `(${config.heartbeatTimeoutMs} <= ${config.heartbeatIntervalMs}), or every pause would drop a rank`,
+    )
+  }
   return errors
 }
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
 export function usage(): string {
-  const lines = settings
-    .filter((s) => s.flag)
-    .map((s) => `  --${s.flag} (env ${s.env}, default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])})`)
-  return ['usage: model-server [flags]', ...lines, '  POD_NAME, POD_INDEX: read from the environment (downward API)'].join('\n')
+  const fallback = (s: Setting) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`
+  const flags = settings.filter((s) => s.flag).map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${fallback(s)})`)
+  const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${fallback(s)})`)
+  return ['usage: model-server [flags]', ...flags, 'from the environment only:', ...envOnly].join('\n')
 }

@@ -1,5 +1,6 @@
 import { serveUntilSignal } from '../shared/server.ts'
 import { ConfigError, loadConfig, usage } from './config.ts'
+import { seededRandom } from './random.ts'
 import { buildModelServer } from './server.ts'
 
 const argv = process.argv.slice(2)
@@ -17,10 +18,11 @@ try {
   process.exit(2)
 }
 
-const app = buildModelServer(config)
+const { app, group } = buildModelServer(config, seededRandom(config.seed))
 app.log.info({ config }, 'model server starting')
 try {
   await serveUntilSignal(app, { port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs })
+  await group.start()
 } catch (error) {
   app.log.fatal({ err: error }, 'model server could not start')
   process.exit(1)

@@ -1,73 +1,94 @@
 import { Counter, Gauge, Histogram } from 'prom-client'
 import type { Registry } from 'prom-client'
 
-/** vLLM's end-to-end latency buckets, so dashboards built for vLLM read these the same way. */
+/** vLLM's buckets, so dashboards built for vLLM read these the same way. */
 const requestLatencyBuckets = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]
+const timeToFirstTokenBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560]
+const interTokenLatencyBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]
 
 export type FinishedReason = 'stop' | 'length' | 'abort'
 
+/** What the gauges read at each scrape, so they always show the current state. */
+export interface MetricSources {
+  running(): number
+  waiting(): number
+  kvCacheUsage(): number
+  groupGeneration(): number
+  groupReady(): boolean
+  groupMembers(): number
+  groupSteps(): number
+}
+
 /**
  * The vLLM metrics the simulator exports, under vLLM's exact names and its `model_name` label,
- * already bound to the served model. prom-client keeps a counter's name as given (it adds
- * `_total` only in the OpenMetrics format), so `vllm:prompt_tokens_total` is exposed as is.
+ * already bound to the served model. vLLM defines counters such as `vllm:prompt_tokens` and
+ * Python's prometheus_client adds `_total` when exposing them; prom-client keeps a counter's
+ * name as given, so these are named with `_total` to expose exactly what a scrape of vLLM shows.
  */
-export function createModelServerMetrics(registry: Registry, modelName: string) {
+export function createModelServerMetrics(registry: Registry, modelName: string, sources: MetricSources) {
   const registers = [registry]
   const model = { model_name: modelName }
-  const running = new Gauge({
-    name: 'vllm:num_requests_running',
-    help: 'Number of requests in model execution batches.',
-    labelNames: ['model_name'],
-    registers,
-  })
-  const waiting = new Gauge({
-    name: 'vllm:num_requests_waiting',
-    help: 'Number of requests waiting to be processed.',
-    labelNames: ['model_name'],
-    registers,
-  })
-  const promptTokens = new Counter({
-    name: 'vllm:prompt_tokens_total',
-    help: 'Number of prefill tokens processed.',
-    labelNames: ['model_name'],
-    registers,
-  })
-  const generationTokens = new Counter({
-    name: 'vllm:generation_tokens_total',
-    help: 'Number of generation tokens processed.',
-    labelNames: ['model_name'],
-    registers,
-  })
+  const labelNames = ['model_name'] as const
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.set(model, read())
+      },
+    })
+  const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers })
+  const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers })
+
+  gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', sources.running)
+  gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', sources.waiting)
+  gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', sources.kvCacheUsage)
+  const promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.')
+  const generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.')
+  const prefixQueries = counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.')
+  const prefixHits = counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
   const requestSuccess = new Counter({
     name: 'vllm:request_success_total',
     help: 'Count of successfully processed requests.',
     labelNames: ['finished_reason', 'model_name'],
     registers,
   })
-  const e2eLatency = new Histogram({
-    name: 'vllm:e2e_request_latency_seconds',
-    help: 'Histogram of end to end request latency in seconds.',
-    labelNames: ['model_name'],
-    buckets: requestLatencyBuckets,
+  const timeToFirstToken = histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', timeToFirstTokenBuckets)
+  const interTokenLatency = histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', interTokenLatencyBuckets)
+  const e2eLatency = histogram('vllm:e2e_request_latency_seconds', 'Histogram of end to end request latency in seconds.', requestLatencyBuckets)
+
+  // The lab's own metrics, not vLLM's: the state of the multi-node group this process is in.
+  gauge('serving_lab:group_generation', 'Generation of the group: increases each time the group forms. (The lab\'s, not vLLM\'s.)', sources.groupGeneration)
+  gauge('serving_lab:group_ready', '1 when every rank of the group has joined, else 0. (The lab\'s, not vLLM\'s.)', () => Number(sources.groupReady()))
+  gauge('serving_lab:group_members', 'Node ranks currently in the group. (The lab\'s, not vLLM\'s.)', sources.groupMembers)
+  new Counter({
+    name: 'serving_lab:group_steps_total',
+    help: 'Token steps this rank completed with every rank of the group (leader) or took part in (others). (The lab\'s, not vLLM\'s.)',
+    labelNames,
     registers,
+    collect() {
+      this.reset()
+      this.inc(model, sources.groupSteps())
+    },
   })
 
   // Series exist from the start, at zero, as in vLLM: a rate() over them works before traffic.
-  running.set(model, 0)
-  waiting.set(model, 0)
-  promptTokens.inc(model, 0)
-  generationTokens.inc(model, 0)
+  for (const c of [promptTokens, generationTokens, prefixQueries, prefixHits]) c.inc(model, 0)
   for (const reason of ['stop', 'length', 'abort'] satisfies FinishedReason[]) {
     requestSuccess.inc({ finished_reason: reason, ...model }, 0)
   }
-  e2eLatency.zero(model)
+  for (const h of [timeToFirstToken, interTokenLatency, e2eLatency]) h.zero(model)
 
   return {
-    running: running.labels(model),
-    waiting: waiting.labels(model),
     promptTokens: promptTokens.labels(model),
     generationTokens: generationTokens.labels(model),
+    prefixCacheQueries: prefixQueries.labels(model),
+    prefixCacheHits: prefixHits.labels(model),
     requestSuccess: (reason: FinishedReason) => requestSuccess.labels({ finished_reason: reason, ...model }),
+    timeToFirstToken: timeToFirstToken.labels(model),
+    interTokenLatency: interTokenLatency.labels(model),
     e2eLatency: e2eLatency.labels(model),
   }
 }

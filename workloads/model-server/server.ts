@@ -1,23 +1,76 @@
 import type { FastifyInstance } from 'fastify'
 import packageJson from '../../package.json' with { type: 'json' }
+import { HttpError } from '../shared/errors.ts'
 import { createMetricsRegistry, registerMetricsRoute } from '../shared/metrics.ts'
 import { createServer } from '../shared/server.ts'
-import type { ModelServerConfig } from './config.ts'
+import { chatCompletionRequestSchema, createChatCompletionHandler } from './chat.ts'
 import { completionRequestSchema, createCompletionHandler } from './completions.ts'
+import type { ModelServerConfig } from './config.ts'
+import { Engine } from './engine.ts'
+import { FailureInjector, failureSettingsSchema } from './failures.ts'
+import type { FailureSettings } from './failures.ts'
+import type { GenerationParts } from './generate.ts'
+import type { Group } from './group.ts'
+import { LeaderGroup } from './group-leader.ts'
+import { WorkerGroup } from './group-worker.ts'
+import { KvCache } from './kv-cache.ts'
+import { createLatencyModel } from './latency.ts'
 import { createModelServerMetrics } from './metrics.ts'
+import type { Random } from './random.ts'
+import { Scheduler } from './scheduler.ts'
 
-/** The model server's routes, all in one table: the API vLLM's OpenAI-compatible server offers. */
-export function buildModelServer(config: ModelServerConfig): FastifyInstance {
+export interface ModelServer {
+  app: FastifyInstance
+  /** Started by the caller once the HTTP server listens; left when the app closes. */
+  group: Group
+}
+
+/** The model server's parts, and its routes, all in one table: the API vLLM's OpenAI-compatible server offers, and the lab's own. */
+export function buildModelServer(config: ModelServerConfig, random: Random): ModelServer {
   const app = createServer({
     bodyLimit: config.maxRequestBodyBytes,
     logLevel: config.logLevel,
-    logBindings: { pod: config.podName ?? undefined, podIndex: config.podIndex ?? undefined },
+    logBindings: { pod: config.podName ?? undefined, podIndex: config.podIndex ?? undefined, nodeRank: config.nodeRank },
   })
+  const groupLog = app.log.child({ component: 'group' })
+  const group: Group = config.nodeRank === 0 ? new LeaderGroup(config, groupLog) : new WorkerGroup(config, groupLog)
+  const kv = new KvCache(config.blockSize, config.numGpuBlocks)
+  const scheduler = new Scheduler(config, kv)
   const registry = createMetricsRegistry()
-  const metrics = createModelServerMetrics(registry, config.servedModelName)
+  const metrics = createModelServerMetrics(registry, config.servedModelName, {
+    running: () => scheduler.running,
+    waiting: () => scheduler.waiting,
+    kvCacheUsage: () => kv.usage,
+    groupGeneration: () => group.generation,
+    groupReady: () => group.ready,
+    groupMembers: () => group.members.length,
+    groupSteps: () => group.steps,
+  })
+  const failures = new FailureInjector({ rate: config.failureRate, types: config.failureTypes }, random)
+  const parts: GenerationParts = {
+    servedModelName: config.servedModelName,
+    answers: config,
+    engine: new Engine({ scheduler, latency: createLatencyModel(config, random), group, metrics }),
+    group,
+    failures,
+  }
   const created = Math.floor(Date.now() / 1000)
 
-  app.post('/v1/completions', { schema: { body: completionRequestSchema } }, createCompletionHandler(config, metrics))
+  // Only the leader runs the model's API; the other ranks take part in its steps.
+  app.addHook('onRequest', async (request) => {
+    if (config.nodeRank !== 0 && request.url.startsWith('/v1/')) {
+      throw new HttpError(
+        503,
+        'ServiceUnavailableError',
+        `This is node rank ${config.nodeRank} of ${config.nnodes}: only the leader, node rank 0 at ${config.masterAddr}, serves the API.`,
+        null,
+        'not_leader',
+      )
+    }
+  })
+
+  app.post('/v1/completions', { schema: { body: completionRequestSchema } }, createCompletionHandler(parts))
+  app.post('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, createChatCompletionHandler(parts))
 
   app.get('/v1/models', async () => ({
     object: 'list',
@@ -34,9 +87,19 @@ export function buildModelServer(config: ModelServerConfig): FastifyInstance {
     ],
   }))
 
-  // Like vLLM: 200 with an empty body when ready. 503 once draining, so the Pod leaves its
-  // Services' endpoints while requests in flight finish.
-  app.get('/health', async (_request, reply) => reply.code(app.draining ? 503 : 200).send())
+  // Liveness, like vLLM: 200 with an empty body while the process works, draining or not, so
+  // a slow drain is never mistaken for a hung process.
+  app.get('/health', async (_request, reply) => reply.code(200).send())
+
+  // Readiness: this rank's group is complete and it is not draining. 503 takes the pod out of its
+  // Services' endpoints while the group is incomplete or requests in flight finish.
+  app.get('/ready', async (_request, reply) => {
+    if (app.draining) return reply.code(503).send({ ready: false, reason: 'shutting down' })
+    if (!group.ready) return reply.code(503).send({ ready: false, state: group.state, reason: group.reason })
+    return { ready: true, generation: group.generation }
+  })
+
+  app.get('/group', async () => group.status())
 
   app.get('/version', async () => ({
     version: packageJson.version,
@@ -46,6 +109,18 @@ export function buildModelServer(config: ModelServerConfig): FastifyInstance {
     pod_index: config.podIndex,
   }))
 
+  app.get('/admin/failures', async () => failures.settings)
+  app.put<{ Body: { rate: number; types?: FailureSettings['types'] } }>(
+    '/admin/failures',
+    { schema: { body: failureSettingsSchema } },
+    async (request) => {
+      failures.settings = { rate: request.body.rate, types: request.body.types ?? [] }
+      request.log.info({ failures: failures.settings }, 'failure injection changed')
+      return failures.settings
+    },
+  )
+
   registerMetricsRoute(app, registry)
-  return app
+  app.addHook('onClose', () => group.leave())
+  return { app, group }
 }

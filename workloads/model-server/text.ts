@@ -1,11 +1,18 @@
+import type { Random } from './random.ts'
+
 /**
- * Token counting and text generation for the simulator. There is no real tokenizer: every run
- * of letters or digits, and every other non-space character, counts as one token. Real BPE
- * tokenizers split long words further, so real counts run a little higher; the simulator only
- * needs counts that grow with the text and agree with the text it generates.
+ * Tokenization for the simulator. There is no real tokenizer: every run of letters or digits,
+ * and every other non-space character, is one token. Real BPE tokenizers split long words
+ * further, so real counts run a little higher; the simulator only needs tokens that grow with
+ * the text, agree with the text it generates, and repeat for repeated text (the prefix cache
+ * compares them).
  */
+export function tokenize(text: string): string[] {
+  return text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu) ?? []
+}
+
 export function countTokens(text: string): number {
-  return text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu)?.length ?? 0
+  return tokenize(text).length
 }
 
 const vocabulary = [
@@ -14,32 +21,20 @@ const vocabulary = [
   'in', 'queue', 'for', 'their', 'turn', 'on', 'each', 'GPU', 'batch', 'decode', 'step',
 ]
 
+/** `count` words picked from a small vocabulary. */
+export function randomTokens(count: number, random: Random): string[] {
+  return Array.from({ length: count }, () => vocabulary[Math.floor(random() * vocabulary.length)]!)
+}
+
 /**
- * Exactly `tokens` words (one token each, by `countTokens`), each with a leading space as a
- * real completion continues its prompt. Seeded by the server's seed and the prompt, so the same
- * request always gets the same text.
+ * The text of one token as it is sent: words get a leading space, as a completion continues its
+ * prompt, punctuation does not; `first` drops the space where an answer starts fresh (chat).
  */
-export function generateText(prompt: string, tokens: number, seed: number): string {
-  const next = mulberry32(seed ^ fnv1a(prompt))
-  let text = ''
-  for (let i = 0; i < tokens; i++) text += ' ' + vocabulary[Math.floor(next() * vocabulary.length)]
-  return text
+export function tokenText(token: string, first = false): string {
+  return first || !/^[\p{L}\p{N}_]/u.test(token) ? token : ' ' + token
 }
 
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return hash >>> 0
-}
-
-/** A small, well-known seeded generator of numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+/** The text of a whole answer: the concatenation of what streaming would have sent. */
+export function detokenize(tokens: readonly string[], leadingSpace: boolean): string {
+  return tokens.map((token, i) => tokenText(token, i === 0 && !leadingSpace)).join('')
 }

@@ -36,7 +36,9 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     // Request bodies are JSON, which carries its own types: `"max_tokens": "5"` is a client
     // mistake to report (as OpenAI does), not a string to coerce. Query strings are not
     // coerced either, so a route that takes numbers there must say `type: 'string'` and convert.
-    ajv: { customOptions: { coerceTypes: false } },
+    // Where a schema forbids other properties, one is refused rather than silently dropped, so
+    // a misspelt field is reported.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   })
   app.decorate('draining', false)
   // A keep-alive connection would hold the drain open after its last answer: close it instead.
@@ -46,7 +48,9 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
 
   app.setErrorHandler((error, request, reply) => {
     const { statusCode, body } = toOpenAIError(error)
-    if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    // An HttpError is an answer the workload chose (a 503 while not ready, say); anything else is a bug.
+    if (statusCode >= 500 && !(error instanceof HttpError)) request.log.error({ err: error }, 'request failed')
+    else if (statusCode >= 500) request.log.warn({ statusCode, error: body.error.message }, 'request failed')
     else request.log.info({ statusCode, error: body.error.message }, 'request rejected')
     return reply.code(statusCode).send(body)
   })
@@ -81,6 +85,8 @@ export async function serveUntilSignal(app: FastifyInstance, options: ServeOptio
     if (!(await Promise.race([closed, timedOut]))) {
       app.log.warn({ drainTimeoutMs: options.drainTimeoutMs }, 'drain timeout reached, closing open connections')
       app.server.closeAllConnections()
+      // Let the onClose hooks run now the requests are cut off (say, leaving a group), but briefly.
+      await Promise.race([closed, delay(2000)])
     }
     app.log.info('stopped')
     process.exit(0)

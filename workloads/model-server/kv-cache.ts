@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto'
+
+interface Block {
+  readonly id: number
+  /** Identifies a full prompt block by its tokens and every block before it; null when not cached. */
+  hash: string | null
+  /** Sequences holding the block; 0 means free (and, with a hash, still reusable). */
+  refs: number
+}
+
+/** The blocks one sequence holds, and how many more it was promised for the tokens it will generate. */
+export interface KvAllocation {
+  readonly blocks: Block[]
+  reserved: number
+  /** Prompt tokens found in the prefix cache: prefill skips them. */
+  readonly cachedTokens: number
+}
+
+/**
+ * vLLM's paged KV cache in miniature. Memory is `numBlocks` blocks of `blockSize` tokens; a
+ * sequence holds ceil(tokens / blockSize) of them. Each full prompt block is named by a hash
+ * chain over its tokens (the hash of block i covers blocks 0..i), so two prompts share a block
+ * only if everything before it matches too. A finished sequence's hashed blocks stay cached,
+ * least recently used first in line for eviction, so a later prompt with the same prefix reuses
+ * them. Admission reserves blocks for the whole answer up front, so a running sequence never
+ * runs out (vLLM instead admits sooner and preempts when it does).
+ */
+export class KvCache {
+  readonly #blockSize: number
+  readonly #numBlocks: number
+  /** Free blocks that hold nothing reusable. */
+  readonly #empty: Block[]
+  /** Every block with a hash, held or not. */
+  readonly #cached = new Map<string, Block>()
+  /** Free blocks with a hash, in least-recently-used order (a Map iterates in insertion order). */
+  readonly #evictable = new Map<string, Block>()
+  /** Blocks promised to running sequences for tokens they have yet to generate. */
+  #reserved = 0
+
+  constructor(blockSize: number, numBlocks: number) {
+    this.#blockSize = blockSize
+    this.#numBlocks = numBlocks
+    this.#empty = Array.from({ length: numBlocks }, (_, id) => ({ id, hash: null, refs: 0 }))
+  }
+
+  /** Blocks a sequence of `tokens` tokens holds. */
+  blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.#blockSize)
+  }
+
+  /** Blocks that can still be promised: free ones (cached or not) minus the reservations. */
+  get available(): number {
+    return this.#empty.length + this.#evictable.size - this.#reserved
+  }
+
+  /** Used blocks over all blocks, 0 to 1, as vLLM's `kv_cache_usage_perc`: cached blocks nobody holds count as free. */
+  get usage(): number {
+    return (this.#numBlocks - this.#empty.length - this.#evictable.size) / this.#numBlocks
+  }
+
+  /**
+   * Takes the blocks for a prompt, reusing cached ones, and reserves the rest of
+   * `totalTokens`; null (and nothing changed) when the cache cannot hold them.
+   */
+  allocate(prompt: readonly string[], totalTokens: number): KvAllocation | null {
+    const hashes = this.#hashChain(prompt)
+    // The last prompt token is always computed, to produce the first output token, so a
+    // prompt that is all cached still leaves its last block to prefill (as in vLLM).
+    const lookups = Math.floor(Math.max(0, prompt.length - 1) / this.#blockSize)
+    const hits: Block[] = []
+    for (const hash of hashes.slice(0, lookups)) {
+      const block = this.#cached.get(hash)
+      if (!block) break
+      hits.push(block)
+    }
+    const promptBlocks = this.blocksFor(prompt.length)
+    const needed = this.blocksFor(totalTokens) - hits.length
+    const freeHits = hits.filter((block) => block.refs === 0).length
+    if (needed > this.available - freeHits) return null
+
+    for (const block of hits) this.#hold(block)
+    const blocks = [...hits]
+    for (let i = hits.length; i < promptBlocks; i++) {
+      const block = this.#take()
+      const hash = hashes[i]
+      if (hash !== undefined && !this.#cached.has(hash)) {
+        block.hash = hash
+        this.#cached.set(hash, block)
+      }
+      blocks.push(block)
+    }
+    const reserved = this.blocksFor(totalTokens) - promptBlocks
+    this.#reserved += reserved
+    return { blocks, reserved, cachedTokens: hits.length * this.#blockSize }
+  }
+
+  /** Grows a sequence to `tokens` tokens, from its reservation. */
+  grow(allocation: KvAllocation, tokens: number): void {
+    while (allocation.blocks.length < this.blocksFor(tokens)) {
+      if (allocation.reserved === 0) throw new Error('sequence grew beyond the tokens it reserved')
+      allocation.reserved--
+      this.#reserved--
+      allocation.blocks.push(this.#take())
+    }
+  }
+
+  /** Gives a sequence's blocks back: hashed ones stay cached until evicted. */
+  free(allocation: KvAllocation): void {
+    this.#reserved -= allocation.reserved
+    allocation.reserved = 0
+    // Last blocks first: when blocks are evicted, the tail of a prefix goes before its head.
+    for (const block of allocation.blocks.splice(0).reverse()) {
+      block.refs--
+      if (block.refs > 0) continue
+      if (block.hash === null) this.#empty.push(block)
+      else this.#evictable.set(block.hash, block)
+    }
+  }
+
+  #hold(block: Block): void {
+    if (block.refs === 0 && block.hash !== null) this.#evictable.delete(block.hash)
+    block.refs++
+  }
+
+  /** A free block: an empty one if there is any, else the least recently used cached one. */
+  #take(): Block {
+    let block = this.#empty.pop()
+    if (!block) {
+      const oldest = this.#evictable.values().next()
+      if (oldest.done) throw new Error('no free KV cache block')
+      block = oldest.value
+      this.#evictable.delete(block.hash!)
+      this.#cached.delete(block.hash!)
+      block.hash = null
+    }
+    block.refs = 1
+    return block
+  }
+
+  /** One hash per full block of the prompt, each covering its tokens and the previous hash. */
+  #hashChain(prompt: readonly string[]): string[] {
+    const hashes: string[] = []
+    let parent = ''
+    for (let start = 0; start + this.#blockSize <= prompt.length; start += this.#blockSize) {
+      // Tokens never contain whitespace, so joining with a space is unambiguous.
+      parent = createHash('sha256').update(parent).update('\n').update(prompt.slice(start, start + this.#blockSize).join(' ')).digest('base64')
+      hashes.push(parent)
+    }
+    return hashes
+  }
+}
