@@ -1,11 +1,17 @@
+import { Writable } from 'node:stream'
 import {
   AppsV1Api,
   CoreV1Api,
+  Exec,
+  HttpMethod,
   KubeConfig,
   KubernetesObjectApi,
+  Observable,
   PatchStrategy,
   VersionApi,
   type KubernetesObject,
+  type ObservableMiddleware,
+  type V1Status,
 } from '@kubernetes/client-node'
 import { EnvironmentError, errorMessage } from './errors.ts'
 import { PROJECT } from './project.ts'
@@ -40,16 +46,44 @@ export function connect(context: string): KubeContext {
   }
 }
 
+/**
+ * Server-side apply that sends each object exactly as written. The client's own `patch` first
+ * passes known kinds through its typed model, which silently drops fields it does not know: a
+ * misspelt field in a learner's manifest, or a CRD's `x-kubernetes-*` keys. Here the API server
+ * sees everything, and rejects what is wrong.
+ */
+class ServerSideApplyApi extends KubernetesObjectApi {
+  static forConfig(config: KubeConfig): ServerSideApplyApi {
+    const api = config.makeApiClient(ServerSideApplyApi)
+    api.setDefaultNamespace(config)
+    return api
+  }
+
+  async apply(object: KubernetesObject, options: { dryRun?: boolean } = {}): Promise<KubernetesObject> {
+    const request = this.configuration.baseServer.makeRequestContext(await this.specUriPath(object, 'patch'), HttpMethod.PATCH)
+    request.setHeaderParam('Accept', 'application/json')
+    request.setHeaderParam('Content-Type', PatchStrategy.ServerSideApply)
+    request.setQueryParam('fieldManager', PROJECT)
+    request.setQueryParam('force', 'true')
+    if (options.dryRun) request.setQueryParam('dryRun', 'All')
+    request.setBody(JSON.stringify(object))
+    return this.requestPromise(request)
+  }
+}
+
 /** Server-side apply, one field manager for the whole project, conflicts forced (the lab owns its objects). */
-export async function apply(kube: KubeContext, objects: readonly KubernetesObject[]): Promise<void> {
+export async function apply(kube: KubeContext, objects: readonly KubernetesObject[], options: { dryRun?: boolean } = {}): Promise<KubernetesObject[]> {
+  const api = ServerSideApplyApi.forConfig(kube.config)
+  const applied: KubernetesObject[] = []
   for (const object of objects) {
     try {
-      await kube.objects.patch(object, undefined, undefined, PROJECT, true, PatchStrategy.ServerSideApply)
+      applied.push(await api.apply(object, options))
     } catch (error) {
       const where = `${object.kind}/${object.metadata?.name}` + (object.metadata?.namespace ? ` in ${object.metadata.namespace}` : '')
       throw new Error(`server-side apply of ${where} was refused: ${errorMessage(error)}`, { cause: error })
     }
   }
+  return applied
 }
 
 /** True when the API answered 404 for the object. */
@@ -73,5 +107,112 @@ export async function clusterRunsContainers(kube: KubeContext): Promise<boolean>
 
 /** GET through the API server's pod proxy (`pod` may carry a port: `name:8000`); the body as text. */
 export async function podProxyGet(kube: KubeContext, namespace: string, pod: string, path: string): Promise<string> {
-  return kube.core.connectGetNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') })
+  const answer: unknown = await kube.core.connectGetNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') })
+  // The generated client parses a JSON answer despite its `string` type.
+  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+}
+
+/** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
+export async function podProxyPost(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
+  // The generated client has no body parameter for proxy calls: a middleware adds it.
+  const withBody: ObservableMiddleware = {
+    pre(request) {
+      request.setHeaderParam('Content-Type', 'application/json')
+      request.setBody(JSON.stringify(body))
+      return new Observable(Promise.resolve(request))
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  }
+  const answer: unknown = await kube.core.connectPostNamespacedPodProxyWithPath(
+    { name: pod, namespace, path: path.replace(/^\//, '') },
+    { middleware: [withBody], middlewareMergeStrategy: 'append' },
+  )
+  // The generated client parses a JSON answer despite its `string` type.
+  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+}
+
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+/**
+ * The exit code in the status an exec stream ends with: 0 on Success, the `ExitCode` cause on
+ * NonZeroExitCode; an error when the command could not run at all (no such container or binary).
+ */
+export function execExitCode(status: V1Status): number {
+  if (status.status === 'Success') return 0
+  const code = status.details?.causes?.find((cause) => cause.reason === 'ExitCode')?.message
+  if (status.reason === 'NonZeroExitCode' && code !== undefined && /^\d+$/.test(code)) return Number(code)
+  throw new Error(`the command did not run: ${status.message ?? status.reason ?? 'no reason given'}`)
+}
+
+/** Runs a command in a container (like `kubectl exec`), without a TTY or stdin; resolves when it exits. */
+export async function execInPod(kube: KubeContext, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
+  const collect = () => {
+    const chunks: Buffer[] = []
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk)
+        done()
+      },
+    })
+    return { stream, text: () => Buffer.concat(chunks).toString('utf8') }
+  }
+  const stdout = collect()
+  const stderr = collect()
+  const where = `exec in ${namespace}/${pod} (${command.join(' ').slice(0, 80)})`
+  let socket: { close(): void; on(event: 'close', listener: () => void): unknown } | undefined
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await new Promise<ExecResult>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${where} did not finish within ${timeoutMs / 1000} s`)), timeoutMs)
+      const onStatus = (status: V1Status) => {
+        // The status comes last on the stream; let the writes before it land first.
+        setImmediate(() => {
+          try {
+            resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: execExitCode(status) })
+          } catch (error) {
+            reject(new Error(`${where}: ${errorMessage(error)}`, { cause: error }))
+          }
+        })
+      }
+      new Exec(kube.config).exec(namespace, pod, container, command, stdout.stream, stderr.stream, null, false, onStatus).then(
+        (ws) => {
+          socket = ws
+          // A stream that closes without a status never ran to the end (the settled promise ignores a late reject).
+          ws.on('close', () => setTimeout(() => reject(new Error(`${where}: the connection closed without an exit status`)), 100))
+        },
+        // A refused WebSocket upgrade is an ErrorEvent ("Unexpected server response: 404"), not an Error.
+        (error: unknown) => reject(new Error(`${where} was refused: ${(error as { message?: string }).message ?? errorMessage(error)}`, { cause: error })),
+      )
+    })
+  } finally {
+    clearTimeout(timer)
+    socket?.close()
+  }
+}
+
+/** An HTTP answer that came through the API server's proxy: `status` is 0 when there was none. */
+export interface ProxyAnswer {
+  status: number
+  body: string
+}
+
+/**
+ * Waits for a pod proxy call and returns its answer whatever the status, with the body as
+ * text: the generated client parses JSON bodies into objects despite its `string` type, and
+ * throws on HTTP errors with the body in `error.body`. A 503 whose body is a Kubernetes Status
+ * ("error trying to reach service") comes from the API server, not from the pod.
+ */
+export async function proxyAnswer(request: Promise<unknown>): Promise<ProxyAnswer> {
+  const text = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body) ?? '')
+  try {
+    return { status: 200, body: text(await request) }
+  } catch (error) {
+    const { code, body } = error as { code?: unknown; body?: unknown }
+    if (typeof code === 'number') return { status: code, body: text(body) }
+    return { status: 0, body: errorMessage(error) }
+  }
 }

@@ -54,6 +54,11 @@ describe('the kwok cluster', () => {
     await expect(apply(kube, [pod])).rejects.toThrow(/violates PodSecurity "restricted:latest"/)
   })
 
+  it('server-side apply refuses a misspelt field, naming it, instead of dropping it', async () => {
+    const typo = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'typo', namespace }, dataa: { key: 'value' } } as KubernetesObject
+    await expect(apply(kube, [typo])).rejects.toThrow(/\.dataa: field not declared in schema/)
+  })
+
   it('RBAC denies a service account what no role grants it', async () => {
     const review = await kube.config.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
       body: { spec: { user: `system:serviceaccount:${namespace}:default`, resourceAttributes: { namespace, verb: 'list', resource: 'pods' } } },
