@@ -15,6 +15,8 @@ export const VERSIONS = {
   kubernetesCommit: '26c89157669bdc7e3657302bc1abde758507095b',
   etcd: 'v3.6.4',
   kwok: 'v0.8.0',
+  /** LeaderWorkerSet (sigs.k8s.io/lws): its CRD and controller, built on demand by ensureLwsController. */
+  lws: 'v0.8.0',
 } as const
 
 export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'etcd'] as const
@@ -114,9 +116,9 @@ ${KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `\t_ "k8s.io/kubernetes/c
 )
 `
 
-async function goBuild(dir: string, packages: string[], out: string, ldflags: string, emit: EmitEvent): Promise<void> {
+async function goBuild(dir: string, packages: string[], out: string, ldflags: string, emit: EmitEvent, coldBuild = 'about 7 min on 2 cores'): Promise<void> {
   const started = Date.now()
-  const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes about 7 min on 2 cores)` }), 60_000)
+  const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes ${coldBuild})` }), 60_000)
   try {
     await exec('go', ['build', '-trimpath', '-ldflags', `-s -w ${ldflags}`, '-o', out + '/', ...packages], {
       cwd: dir,
@@ -235,4 +237,42 @@ export async function ensureBinaries(emit: EmitEvent): Promise<Binaries> {
     await buildKwok(emit)
   }
   return (await cachedBinaries())!
+}
+
+/** Where the LeaderWorkerSet controller (upstream's `manager`, package sigs.k8s.io/lws/cmd) is cached. */
+export const lwsControllerPath = () => join(binDir(`lws-${VERSIONS.lws}`), 'lws-controller')
+
+async function buildLws(emit: EmitEvent): Promise<void> {
+  // Its own module, like KWOK: in the Kubernetes module, LWS's requirements would raise versions
+  // that Kubernetes itself compiles with (k8s.io/utils, structured-merge-diff/v6, go-spew, …).
+  const group = `lws-${VERSIONS.lws}`
+  const dir = buildDir(group)
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'go.mod'), `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`)
+  await writeFile(join(dir, 'tools.go'), '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/lws/cmd"\n')
+  emit({ kind: 'progress', message: `resolving sigs.k8s.io/lws@${VERSIONS.lws}` })
+  await exec('go', ['mod', 'tidy'], { cwd: dir, env: goEnv() })
+  const staging = join(dir, 'out')
+  await rm(staging, { recursive: true, force: true })
+  emit({ kind: 'progress', message: 'building the LeaderWorkerSet controller' })
+  await goBuild(dir, ['sigs.k8s.io/lws/cmd'], staging, `-X sigs.k8s.io/lws/pkg/version.GitVersion=${VERSIONS.lws}`, emit, 'about 2 min on 2 cores')
+  // `go build -o DIR/` names the binary after the package's folder, `cmd`.
+  await rename(join(staging, 'cmd'), join(staging, 'lws-controller'))
+  await rm(binDir(group), { recursive: true, force: true })
+  await mkdir(join(cacheDir, 'bin'), { recursive: true })
+  await rename(staging, binDir(group))
+}
+
+/**
+ * The LeaderWorkerSet controller at the pinned version, from the cache or built from the Go
+ * module proxy. Separate from ensureBinaries: a kwok cluster does not wait for it.
+ */
+export async function ensureLwsController(emit: EmitEvent): Promise<string> {
+  if (await allExist([lwsControllerPath()])) return lwsControllerPath()
+  if (!(await hasProgram('go'))) {
+    throw new EnvironmentError(`the LeaderWorkerSet controller ${VERSIONS.lws} is not in ${join(cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
+  }
+  emit({ kind: 'phase', phase: `building the LeaderWorkerSet controller ${VERSIONS.lws}`, detail: 'from the Go module proxy' })
+  await buildLws(emit)
+  return lwsControllerPath()
 }

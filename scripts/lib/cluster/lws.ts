@@ -1,0 +1,312 @@
+// LeaderWorkerSet (sigs.k8s.io/lws) on the kwok cluster: the real CRD and the real controller,
+// both from the LWS Go module at the pinned version rather than copies in this repository.
+import { spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ApiextensionsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node'
+import { parse, stringify } from 'yaml'
+import { freePort } from '../../bench/workload-process.ts'
+import { EnvironmentError, errorMessage } from '../errors.ts'
+import { exec, hasProgram } from '../exec.ts'
+import { apply, isNotFound, type KubeContext } from '../kube.ts'
+import { parseManifests } from '../manifests.ts'
+import type { EmitEvent } from '../output.ts'
+import { cacheDir, partOfLabel, PROJECT } from '../project.ts'
+import { ensureLwsController, VERSIONS } from './binaries.ts'
+
+export const LWS_MODULE = 'sigs.k8s.io/lws'
+export const LWS_CRD_NAME = 'leaderworkersets.leaderworkerset.x-k8s.io'
+
+/** The LWS module's files in the Go module cache, downloaded from the module proxy if needed. */
+export async function lwsModuleDir(): Promise<string> {
+  if (!(await hasProgram('go'))) {
+    throw new EnvironmentError(`Go is needed to fetch ${LWS_MODULE}@${VERSIONS.lws} from the Go module proxy. Install Go 1.25+ (https://go.dev/dl/).`)
+  }
+  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `${LWS_MODULE}@${VERSIONS.lws}`])) as { Dir?: string; Error?: string }
+  if (!info.Dir) throw new EnvironmentError(`the Go module proxy did not serve ${LWS_MODULE}@${VERSIONS.lws}: ${info.Error ?? 'no Dir'}`)
+  return info.Dir
+}
+
+/** The LeaderWorkerSet CRD as upstream generates it (config/crd/bases). */
+export async function lwsCrd(): Promise<KubernetesObject[]> {
+  const path = join(await lwsModuleDir(), 'config', 'crd', 'bases', 'leaderworkerset.x-k8s.io_leaderworkersets.yaml')
+  return parseManifests(await readFile(path, 'utf8'), path)
+}
+
+/** Installs the CRD with server-side apply and waits until it is Established (the API serves the kind). */
+export async function installLwsCrd(kube: KubeContext, timeoutMs = 60_000): Promise<void> {
+  await apply(kube, await lwsCrd())
+  const crds = kube.config.makeApiClient(ApiextensionsV1Api)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const crd = await crds.readCustomResourceDefinition({ name: LWS_CRD_NAME })
+    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return
+    if (Date.now() > deadline) throw new Error(`the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`)
+    await sleep(250)
+  }
+}
+
+interface JsonPatchOperation {
+  op: string
+  path: string
+  value?: unknown
+}
+
+/**
+ * Applies JSON Patch (RFC 6902) `replace` operations, the only kind upstream's webhook patches
+ * use: none of the project's dependencies offers JSON Patch, and kustomize is not at hand.
+ */
+export function applyJsonPatch<T>(target: T, operations: readonly JsonPatchOperation[]): T {
+  const result = structuredClone(target)
+  for (const { op, path, value } of operations) {
+    if (op !== 'replace') throw new Error(`JSON Patch operation '${op}' is not supported, only 'replace'`)
+    const keys = path.split('/').slice(1).map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
+    const last = keys.pop()
+    let parent = result as Record<string, unknown> | undefined
+    for (const key of keys) parent = parent?.[key] as Record<string, unknown> | undefined
+    if (parent === undefined || last === undefined || !(last in parent)) throw new Error(`JSON Patch path ${path} does not exist`)
+    parent[last] = structuredClone(value)
+  }
+  return result
+}
+
+/** Where the controller's webhook server listens, and the CA that signed its certificate. */
+export interface WebhookEndpoint {
+  /** `https://127.0.0.1:PORT`, no path. */
+  baseUrl: string
+  /** The CA certificate, PEM. */
+  caPem: string
+}
+
+interface Webhook {
+  name: string
+  clientConfig: { service?: { path?: string }; url?: string; caBundle?: string }
+}
+
+/**
+ * Upstream's webhook configurations (config/webhook/manifests.yaml, with the patches that limit
+ * the pod webhooks to pods labelled with an LWS name), pointed at a controller outside the
+ * cluster: each service reference becomes a URL with the same path on the endpoint, trusted
+ * through its CA. The names carry the project's prefix, so nobody takes them for an installed LWS.
+ */
+export function labWebhookConfigurations(manifests: string, patches: { mutating: string; validating: string }, endpoint: WebhookEndpoint): KubernetesObject[] {
+  const patchOf: Record<string, string> = { MutatingWebhookConfiguration: patches.mutating, ValidatingWebhookConfiguration: patches.validating }
+  const caBundle = Buffer.from(endpoint.caPem).toString('base64')
+  return parseManifests(manifests, 'config/webhook/manifests.yaml').map((object) => {
+    const patch = patchOf[object.kind!]
+    if (patch === undefined) throw new Error(`unexpected ${object.kind} among LWS's webhook manifests`)
+    const patched = applyJsonPatch(object as KubernetesObject & { webhooks: Webhook[] }, parse(patch) as JsonPatchOperation[])
+    return {
+      ...patched,
+      metadata: { name: `${PROJECT}-lws-${object.metadata!.name}`, labels: { ...partOfLabel } },
+      webhooks: patched.webhooks.map((webhook) => {
+        const path = webhook.clientConfig.service?.path
+        if (!path) throw new Error(`LWS webhook ${webhook.name} has no service path`)
+        return { ...webhook, clientConfig: { url: endpoint.baseUrl + path, caBundle } }
+      }),
+    } as KubernetesObject
+  })
+}
+
+/** The controller's configuration (api/config/v1alpha1): webhooks on loopback with our certificate, nothing else listening. */
+export function controllerConfiguration(port: number, certDir: string): string {
+  return stringify({
+    apiVersion: 'config.lws.x-k8s.io/v1alpha1',
+    kind: 'Configuration',
+    // One controller, started and stopped by us: no lease to wait for.
+    leaderElection: { leaderElect: false },
+    // Its own cert management would write a Secret and patch a Service in lws-system; we bring ours.
+    internalCertManagement: { enable: false },
+    webhook: { host: '127.0.0.1', port, certDir },
+    // "0" turns controller-runtime's metrics and health servers off.
+    metrics: { bindAddress: '0' },
+    health: { healthProbeBindAddress: '0' },
+  })
+}
+
+const OPENSSL_CONFIG = `[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = ${PROJECT} LWS webhook
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign
+[server]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+`
+
+/** A CA and a serving certificate for 127.0.0.1 in `dir` (tls.crt / tls.key, as controller-runtime reads them); the CA in PEM. */
+async function makeCertificates(dir: string): Promise<string> {
+  if (!(await hasProgram('openssl'))) throw new EnvironmentError("the LWS webhook needs a certificate, made with the openssl CLI, which is not installed: 'apt-get install openssl'")
+  const config = join(dir, 'openssl.cnf')
+  await writeFile(config, OPENSSL_CONFIG)
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  const openssl = (args: string[]) => exec('openssl', args, { cwd: dir })
+  await openssl(['req', '-x509', '-config', config, '-extensions', 'ca', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2'])
+  await openssl(['req', '-new', '-config', config, ...key, '-keyout', 'tls.key', '-out', 'tls.csr'])
+  await openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', config, '-extensions', 'server', '-out', 'tls.crt'])
+  return readFile(join(dir, 'ca.crt'), 'utf8')
+}
+
+/** A kubeconfig holding only the context's cluster and user, that context current. */
+function kubeconfigFor(kube: KubeContext): string {
+  const single = new KubeConfig()
+  single.loadFromOptions({
+    clusters: [kube.config.getCurrentCluster()!],
+    users: [kube.config.getCurrentUser()!],
+    contexts: [kube.config.getContextObject(kube.context)!],
+    currentContext: kube.context,
+  })
+  return single.exportConfig()
+}
+
+/** The HTTP status the webhook server answers on a path, 0 while it doesn't answer. */
+function webhookStatus(endpoint: WebhookEndpoint, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(endpoint.baseUrl + path, { ca: endpoint.caPem, timeout: 2_000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.on('error', () => resolve(0))
+    req.on('timeout', () => req.destroy())
+    req.end()
+  })
+}
+
+/** The names of the controllers whose workers started, from the controller's JSON log lines. */
+export function startedControllers(log: string): string[] {
+  return log.split('\n').flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; controller?: string }
+      return entry.msg === 'Starting workers' && entry.controller ? [entry.controller] : []
+    } catch {
+      return []
+    }
+  })
+}
+
+/**
+ * Waits until the API server calls the new webhooks (it loads configurations asynchronously): a
+ * dry-run LeaderWorkerSet comes back with the subdomain policy that only LWS's defaulting
+ * webhook sets, not the CRD's schema.
+ */
+async function waitForLwsDefaulting(kube: KubeContext, deadline: number): Promise<void> {
+  const probe = {
+    apiVersion: 'leaderworkerset.x-k8s.io/v1',
+    kind: 'LeaderWorkerSet',
+    metadata: { name: `${PROJECT}-webhook-probe`, namespace: 'default' },
+    spec: { leaderWorkerTemplate: { workerTemplate: { spec: { containers: [{ name: 'probe', image: 'probe' }] } } } },
+  }
+  for (;;) {
+    const [answer] = (await apply(kube, [probe], { dryRun: true })) as { spec?: { networkConfig?: { subdomainPolicy?: string } } }[]
+    if (answer?.spec?.networkConfig?.subdomainPolicy) return
+    if (Date.now() > deadline) throw new Error('the API server did not call the LWS defaulting webhook')
+    await sleep(250)
+  }
+}
+
+export interface LwsController {
+  /** The controller's log (JSON lines); it stays after stop() so a failure can show it. */
+  logFile: string
+  /** Deletes the webhook configurations, then stops the process. Safe to call twice. */
+  stop(): Promise<void>
+}
+
+/**
+ * Runs the LWS controller as a process on this machine against the cluster of `kube`, with its
+ * admission webhooks: the pod webhook is what gives LWS pods their worker-index label and the
+ * LWS_* variables. The API server must reach 127.0.0.1 on this machine, so this is for the kwok
+ * cluster, whose API server is a local process. The controller uses the context's credentials
+ * (the cluster admin on kwok), so upstream's RBAC (config/rbac) plays no part. Installs the CRD
+ * first; stop() removes the webhook configurations but leaves the CRD.
+ */
+export async function startLwsController(kube: KubeContext, emit: EmitEvent, timeoutMs = 60_000): Promise<LwsController> {
+  const binary = await ensureLwsController(emit)
+  // The controller watches LeaderWorkerSets from its first moment: without the CRD it exits.
+  await installLwsCrd(kube)
+  const moduleDir = await lwsModuleDir()
+  const work = await mkdtemp(join(tmpdir(), 'serving-lab-lws-'))
+  const port = await freePort()
+  const endpoint = { baseUrl: `https://127.0.0.1:${port}`, caPem: await makeCertificates(work) }
+  const webhookDir = join(moduleDir, 'config', 'webhook')
+  const webhooks = labWebhookConfigurations(await readFile(join(webhookDir, 'manifests.yaml'), 'utf8'), {
+    mutating: await readFile(join(webhookDir, 'mutating-patch.yaml'), 'utf8'),
+    validating: await readFile(join(webhookDir, 'validating-patch.yaml'), 'utf8'),
+  }, endpoint)
+  await writeFile(join(work, 'config.yaml'), controllerConfiguration(port, work))
+  await writeFile(join(work, 'kubeconfig'), kubeconfigFor(kube), { mode: 0o600 })
+  await mkdir(join(cacheDir, 'logs'), { recursive: true })
+  const logFile = join(cacheDir, 'logs', `lws-controller-${kube.context}.log`)
+
+  emit({ kind: 'progress', message: `starting the LeaderWorkerSet controller ${VERSIONS.lws}, webhooks on ${endpoint.baseUrl}, log in ${logFile}` })
+  const log = openSync(logFile, 'w')
+  const child = spawn(binary, ['--config', join(work, 'config.yaml'), '--zap-encoder=json'], {
+    env: { ...process.env, KUBECONFIG: join(work, 'kubeconfig') },
+    stdio: ['ignore', log, log],
+  })
+  closeSync(log)
+  let exitCode: number | string | undefined
+  const exited = new Promise<void>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exitCode = code ?? signal ?? 'unknown'
+      resolve()
+    })
+    child.on('error', (error) => {
+      exitCode = error.message
+      resolve()
+    })
+  })
+
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    try {
+      // Webhooks first: with failurePolicy Fail, a configuration left behind without its server
+      // would refuse every LeaderWorkerSet and every LWS pod.
+      for (const webhook of webhooks) {
+        try {
+          await kube.objects.delete(webhook)
+        } catch (error) {
+          if (!isNotFound(error)) throw new Error(`could not delete the webhook configuration ${webhook.metadata!.name}: ${errorMessage(error)}`, { cause: error })
+        }
+      }
+    } finally {
+      if (exitCode === undefined) {
+        child.kill('SIGTERM')
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(killer)
+      }
+      await rm(work, { recursive: true, force: true })
+    }
+  }
+
+  const deadline = Date.now() + timeoutMs
+  try {
+    const wanted = ['leaderworkerset', 'pod']
+    for (;;) {
+      if (exitCode !== undefined) throw new Error(`the LWS controller exited (${exitCode}) while starting`)
+      const started = startedControllers(await readFile(logFile, 'utf8'))
+      // A registered webhook path answers anything but 404 to a GET (an empty review is a 400).
+      if (wanted.every((c) => started.includes(c)) && ![0, 404].includes(await webhookStatus(endpoint, '/mutate--v1-pod'))) break
+      if (Date.now() > deadline) throw new Error(`the LWS controller did not start its controllers and webhooks within ${timeoutMs / 1000} s`)
+      await sleep(250)
+    }
+    await apply(kube, webhooks)
+    await waitForLwsDefaulting(kube, deadline)
+  } catch (error) {
+    const stopError = await stop().then(() => '', (e: unknown) => `; then ${errorMessage(e)}`)
+    const tail = (await readFile(logFile, 'utf8')).trimEnd().split('\n').slice(-20).join('\n')
+    throw new Error(`${errorMessage(error)}${stopError}; the controller's log is ${logFile}, ending:\n${tail}`, { cause: error })
+  }
+  return { logFile, stop }
+}
