@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import { check, fail, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
-import { podProxyGet } from '../../scripts/lib/kube.ts'
+import { podProxyGet, proxyAnswer } from '../../scripts/lib/kube.ts'
 
 const SET = 'llama-3-70b'
 const REPLICAS = 3
@@ -180,17 +180,7 @@ export const randomDeploymentNames = check({
 export const replicasServe = check({
   title: 'every replica answers on its HTTP port',
   needs: 'pods',
-  async observe(env) {
-    return Promise.all(
-      expectedNames.map(async (name) => {
-        try {
-          return { name, status: 200, body: await podProxyGet(env.kube, env.namespace, `${name}:8000`, '/v1/models') }
-        } catch (error) {
-          return { name, status: (error as { code?: number }).code ?? 0, body: String(error) }
-        }
-      }),
-    )
-  },
+  observe: (env) => Promise.all(expectedNames.map(async (name) => ({ name, ...(await proxyAnswer(podProxyGet(env.kube, env.namespace, `${name}:8000`, '/v1/models'))) }))),
   evaluate(answers: { name: string; status: number; body: string }[]) {
     const silent = answers.filter((a) => a.status !== 200 || !a.body.includes('"object"'))
     if (silent.length === 0) return pass
