@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildWorkloads } from '../build-workloads.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
-import { freePort, startWorkload } from './workload-process.ts'
-import type { WorkloadProcess } from './workload-process.ts'
+import { freePort, startWorkload } from '../lib/workload-process.ts'
+import type { WorkloadProcess } from '../lib/workload-process.ts'
 
 const concurrency = 32
 const maxRequests = 20_000

@@ -1,6 +1,6 @@
 // The model-server's capacity, KV cache and failure injection, as a real process on loopback.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { WorkloadProcess } from '../../scripts/bench/workload-process.ts'
+import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { complete, logLines, metric, model, scrape, send, startModelServer, waitFor } from './model-server-helpers.ts'
 
 describe('model-server capacity', () => {

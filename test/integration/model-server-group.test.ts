@@ -2,8 +2,8 @@
 // a rank that comes back, and ranks that do not belong.
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort } from '../../scripts/bench/workload-process.ts'
-import type { WorkloadProcess } from '../../scripts/bench/workload-process.ts'
+import { freePort } from '../../scripts/lib/workload-process.ts'
+import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
 

@@ -2,8 +2,8 @@
 // Prometheus text-format parser, and bounded waits that poll instead of timing anything.
 import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
-import { startWorkload } from '../../scripts/bench/workload-process.ts'
-import type { WorkloadProcess } from '../../scripts/bench/workload-process.ts'
+import { startWorkload } from '../../scripts/lib/workload-process.ts'
+import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 
 export const model = 'lab-model'

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildWorkloads } from '../../scripts/build-workloads.ts'
-import { startWorkload } from '../../scripts/bench/workload-process.ts'
-import type { WorkloadProcess } from '../../scripts/bench/workload-process.ts'
+import { startWorkload } from '../../scripts/lib/workload-process.ts'
+import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { complete, logLines, metric, model, scrape, send, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const client = (server: WorkloadProcess) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed', maxRetries: 0 })
