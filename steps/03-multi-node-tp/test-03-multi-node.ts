@@ -6,6 +6,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node'
 import { check, fail, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPost, proxyAnswer } from '../../scripts/lib/kube.ts'
+import type { GroupStatus } from '../../workloads/model-server/group.ts'
 
 const SET = 'llama-3-70b'
 const SERVICE = 'llama-3-70b'
@@ -172,20 +173,8 @@ export const settingsAgree = check({
   },
 })
 
-/** What a rank answers on GET /group. */
-export interface Group {
-  nodeRank: number
-  nnodes: number
-  gpusPerNode: number
-  worldSize: number
-  globalRanks: number[]
-  leader: string
-  state: 'forming' | 'ready' | 'broken'
-  generation: number
-  members: number[]
-  /** Why the group is not ready; null when it is. */
-  reason?: string | null
-}
+/** What a rank answers on GET /group: the model server's own type. */
+export type Group = GroupStatus
 
 /** An HTTP answer through the pod proxy: `status` 0 when nothing answered. */
 export interface Answer {

@@ -5,20 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
+import type { GroupStatus } from '../../workloads/model-server/group.ts'
 import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
 
-interface GroupStatus {
-  nodeRank: number
-  nnodes: number
-  gpusPerNode: number
-  worldSize: number
-  globalRanks: number[]
-  leader: string
-  state: string
-  generation: number
-  members: number[]
-  reason: string | null
-}
 
 const fastHeartbeats = ['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '1000']
 

@@ -15,25 +15,14 @@ import {
   type OrderObservation,
   type ReplacementObservation,
 } from '../../steps/01-basic-statefulset/test-01-statefulset.ts'
-import type { Check, Verdict } from '../../scripts/lib/checks/check.ts'
+import { failure, recordedFor } from './recorded.ts'
 import recorded from './fixtures/step-01-observations.kwok.json' with { type: 'json' }
 
-const observed = recorded as Record<string, unknown>
-const clone = <T>(value: T): T => structuredClone(value)
-function recordedFor<O>(item: Check<O>): O {
-  const observation = observed[item.title]
-  if (observation === undefined) throw new Error(`no recorded observation for "${item.title}"`)
-  return clone(observation as O)
-}
-function failure(verdict: Verdict) {
-  if (verdict.pass) throw new Error('expected the check to fail')
-  return verdict
-}
 
 describe('step 01 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
-      expect(item.evaluate(recordedFor(item)), item.title).toEqual({ pass: true })
+      expect(item.evaluate(recordedFor(item, recorded)), item.title).toEqual({ pass: true })
     }
   })
 
@@ -57,7 +46,7 @@ describe('pod names', () => {
 })
 
 describe('creation order', () => {
-  const base = () => recordedFor(createdInOrder)
+  const base = () => recordedFor(createdInOrder, recorded)
 
   it('fails on podManagementPolicy Parallel and names it', () => {
     const verdict = failure(createdInOrder.evaluate({ ...base(), policy: 'Parallel' }))
@@ -94,13 +83,13 @@ describe('creation order', () => {
 
 describe('volume claims', () => {
   it('fails when the volume is not from a claim template', () => {
-    const observation = recordedFor(ownClaims) as ClaimObservation
+    const observation = recordedFor(ownClaims, recorded) as ClaimObservation
     delete observation.pods[1]!.claim
     expect(failure(ownClaims.evaluate(observation)).hint).toContain('volumeClaimTemplate')
   })
 
   it('fails when a claim is Pending, pointing at the StorageClass', () => {
-    const observation = recordedFor(ownClaims) as ClaimObservation
+    const observation = recordedFor(ownClaims, recorded) as ClaimObservation
     observation.claims[2]!.phase = 'Pending'
     const verdict = failure(ownClaims.evaluate(observation))
     expect(verdict.seen).toBe('model-cache-llama-3-70b-2 Pending')
@@ -117,7 +106,7 @@ describe('pod-index label', () => {
 })
 
 describe('replacement', () => {
-  const base = () => recordedFor(replacement) as ReplacementObservation
+  const base = () => recordedFor(replacement, recorded) as ReplacementObservation
 
   it('fails while the old pod is still there', () => {
     const observation = base()

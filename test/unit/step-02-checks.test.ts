@@ -18,7 +18,7 @@ import {
   type ServiceNameObservation,
   type SrvObservation,
 } from '../../steps/02-headless-service/test-02-headless.ts'
-import type { Check, Verdict } from '../../scripts/lib/checks/check.ts'
+import { failure, recordedFor } from './recorded.ts'
 import { readManifests } from '../../scripts/lib/manifests.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import { stepsDir } from '../../scripts/lib/steps.ts'
@@ -26,20 +26,11 @@ import recorded from './fixtures/step-02-observations.kwok.json' with { type: 'j
 // The same step applied with serviceName: llama beside the Service llama-3-70b.
 import mismatch from './fixtures/step-02-servicename-mismatch.kwok.json' with { type: 'json' }
 
-function recordedFor<O>(item: Check<O>, from: Record<string, unknown> = recorded): O {
-  const observation = from[item.title]
-  if (observation === undefined) throw new Error(`no recorded observation for "${item.title}"`)
-  return structuredClone(observation as O)
-}
-function failure(verdict: Verdict) {
-  if (verdict.pass) throw new Error('expected the check to fail')
-  return verdict
-}
 
 describe('step 02 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
-      expect(item.evaluate(recordedFor(item)), item.title).toEqual({ pass: true })
+      expect(item.evaluate(recordedFor(item, recorded)), item.title).toEqual({ pass: true })
     }
   })
 
@@ -62,7 +53,7 @@ describe('headless Service', () => {
 })
 
 describe('serviceName', () => {
-  const base = () => recordedFor(serviceName) as ServiceNameObservation
+  const base = () => recordedFor(serviceName, recorded) as ServiceNameObservation
 
   it('fails on a serviceName that names another Service: the silent mistake (recorded)', () => {
     const verdict = failure(serviceName.evaluate(recordedFor(serviceName, mismatch)))
@@ -92,7 +83,7 @@ describe('serviceName', () => {
 })
 
 describe('EndpointSlices', () => {
-  const base = () => recordedFor(endpointSlices) as EndpointsObservation
+  const base = () => recordedFor(endpointSlices, recorded) as EndpointsObservation
 
   it('fails without publishNotReadyAddresses even while every pod is ready', () => {
     const verdict = failure(endpointSlices.evaluate({ ...base(), publishNotReadyAddresses: false }))

@@ -23,7 +23,7 @@ import {
   type ReformObservation,
   type SettingsObservation,
 } from '../../steps/03-multi-node-tp/test-03-multi-node.ts'
-import type { Check, Verdict } from '../../scripts/lib/checks/check.ts'
+import { failure, recordedFor } from './recorded.ts'
 import { readManifests } from '../../scripts/lib/manifests.ts'
 import { stepsDir } from '../../scripts/lib/steps.ts'
 import recorded from './fixtures/step-03-observations.kwok.json' with { type: 'json' }
@@ -32,20 +32,11 @@ import thirdRank from './fixtures/step-03-third-rank-pending.kwok.json' with { t
 // Two real model-server processes as ranks 0 and 1 on loopback, rank 1 terminated and restarted.
 import processes from './fixtures/step-03-group.process.json' with { type: 'json' }
 
-function recordedFor<O>(item: Check<O>, from: Record<string, unknown> = recorded): O {
-  const observation = from[item.title]
-  if (observation === undefined) throw new Error(`no recorded observation for "${item.title}"`)
-  return structuredClone(observation as O)
-}
-function failure(verdict: Verdict) {
-  if (verdict.pass) throw new Error('expected the check to fail')
-  return verdict
-}
 
 describe('step 03 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
-      expect(item.evaluate(recordedFor(item)), item.title).toEqual({ pass: true })
+      expect(item.evaluate(recordedFor(item, recorded)), item.title).toEqual({ pass: true })
     }
   })
 
@@ -56,7 +47,7 @@ describe('step 03 checks on observations recorded from a cluster', () => {
 })
 
 describe('placement', () => {
-  const base = () => recordedFor(separateNodes) as PlacementObservation
+  const base = () => recordedFor(separateNodes, recorded) as PlacementObservation
 
   it('fails when both ranks share a node, naming the anti-affinity', () => {
     const observation = base()
@@ -84,7 +75,7 @@ describe('placement', () => {
 })
 
 describe('GPUs per rank', () => {
-  const base = () => recordedFor(fourGpus) as GpuObservation
+  const base = () => recordedFor(fourGpus, recorded) as GpuObservation
 
   it('fails on a rank with fewer GPUs than a node has, naming the limit', () => {
     const observation = base()
@@ -102,7 +93,7 @@ describe('GPUs per rank', () => {
 })
 
 describe('group settings', () => {
-  const base = () => recordedFor(settingsAgree) as SettingsObservation
+  const base = () => recordedFor(settingsAgree, recorded) as SettingsObservation
 
   it('fails on WORLD_SIZE counting pods, the classic slip', () => {
     const observation = base()

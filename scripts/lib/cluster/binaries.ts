@@ -1,5 +1,5 @@
 import { access, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { EnvironmentError } from '../errors.ts'
 import { exec, hasProgram } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
@@ -106,16 +106,6 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `
 
-const KUBE_TOOLS = `//go:build tools
-
-// Keeps every built command's dependencies in go.sum.
-package tools
-
-import (
-${KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `\t_ "k8s.io/kubernetes/cmd/${b}"`).join('\n')}
-)
-`
-
 async function goBuild(dir: string, packages: string[], out: string, ldflags: string, emit: EmitEvent, coldBuild = 'about 7 min on 2 cores'): Promise<void> {
   const started = Date.now()
   const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes ${coldBuild})` }), 60_000)
@@ -130,45 +120,69 @@ async function goBuild(dir: string, packages: string[], out: string, ldflags: st
   }
 }
 
-async function buildKube(emit: EmitEvent): Promise<void> {
-  const group = `kubernetes-${VERSIONS.kubernetes}`
-  const dir = buildDir(group)
-  await mkdir(join(dir, 'cmd', 'etcd'), { recursive: true })
-  emit({ kind: 'progress', message: `reading the go.mod of k8s.io/kubernetes@${VERSIONS.kubernetes} from the module proxy` })
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${VERSIONS.kubernetes}`], { env: goEnv() })) as { GoMod?: string; Error?: string }
-  if (!info.GoMod) throw new EnvironmentError(`the Go module proxy did not serve k8s.io/kubernetes@${VERSIONS.kubernetes}: ${info.Error ?? 'no go.mod'}`)
-  await writeFile(join(dir, 'go.mod'), consumerGoMod(await readFile(info.GoMod, 'utf8')))
-  await writeFile(join(dir, 'tools.go'), KUBE_TOOLS)
-  await writeFile(join(dir, 'cmd', 'etcd', 'main.go'), ETCD_MAIN)
+interface ModuleBuild {
+  /** The cache folder's name: `kubernetes-v1.34.12`, `kwok-v0.8.0`. */
+  group: string
+  /** The generated module's files, by path: go.mod, a tools.go that keeps go.sum whole, main packages. */
+  files: Record<string, string>
+  packages: string[]
+  ldflags: string
+  /** Binaries to rename after the build (`go build -o DIR/` names each after its package's folder). */
+  renames?: Record<string, string>
+  coldEstimate?: string
+}
+
+/** Writes a consumer module, resolves it, builds its commands into a staging folder, then swaps that folder into the cache. */
+async function buildModule(build: ModuleBuild, emit: EmitEvent): Promise<void> {
+  const dir = buildDir(build.group)
+  for (const [path, content] of Object.entries(build.files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true })
+    await writeFile(join(dir, path), content)
+  }
   emit({ kind: 'progress', message: 'resolving modules (go mod tidy)' })
   await exec('go', ['mod', 'tidy'], { cwd: dir, env: goEnv() })
   const staging = join(dir, 'out')
   await rm(staging, { recursive: true, force: true })
-  emit({ kind: 'progress', message: `building ${KUBE_BINARIES.join(', ')} with one build cache` })
-  const packages = [...KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `k8s.io/kubernetes/cmd/${b}`), './cmd/etcd']
-  await goBuild(dir, packages, staging, versionLdflags(), emit)
-  await rm(binDir(group), { recursive: true, force: true })
+  const names = build.packages.map((p) => p.split('/').at(-1)!).map((name) => build.renames?.[name] ?? name)
+  emit({ kind: 'progress', message: `building ${names.join(', ')} with one build cache` })
+  await goBuild(dir, build.packages, staging, build.ldflags, emit, build.coldEstimate)
+  for (const [from, to] of Object.entries(build.renames ?? {})) await rename(join(staging, from), join(staging, to))
+  await rm(binDir(build.group), { recursive: true, force: true })
   await mkdir(join(cacheDir, 'bin'), { recursive: true })
-  await rename(staging, binDir(group))
+  await rename(staging, binDir(build.group))
+}
+
+const toolsGo = (packages: string[]) => `//go:build tools\n\n// Keeps every built command's dependencies in go.sum.\npackage tools\n\nimport (\n${packages.map((p) => `\t_ "${p}"`).join('\n')}\n)\n`
+
+async function buildKube(emit: EmitEvent): Promise<void> {
+  emit({ kind: 'progress', message: `reading the go.mod of k8s.io/kubernetes@${VERSIONS.kubernetes} from the module proxy` })
+  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${VERSIONS.kubernetes}`], { env: goEnv() })) as { GoMod?: string; Error?: string }
+  if (!info.GoMod) throw new EnvironmentError(`the Go module proxy did not serve k8s.io/kubernetes@${VERSIONS.kubernetes}: ${info.Error ?? 'no go.mod'}`)
+  const commands = KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `k8s.io/kubernetes/cmd/${b}`)
+  await buildModule(
+    {
+      group: `kubernetes-${VERSIONS.kubernetes}`,
+      files: { 'go.mod': consumerGoMod(await readFile(info.GoMod, 'utf8')), 'tools.go': toolsGo(commands), 'cmd/etcd/main.go': ETCD_MAIN },
+      packages: [...commands, './cmd/etcd'],
+      ldflags: versionLdflags(),
+    },
+    emit,
+  )
 }
 
 async function buildKwok(emit: EmitEvent): Promise<void> {
   // KWOK requires newer k8s.io libraries than Kubernetes 1.34 itself, so it cannot share the
   // Kubernetes module; it gets its own module and still the same Go build cache.
-  const group = `kwok-${VERSIONS.kwok}`
-  const dir = buildDir(group)
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'go.mod'), `module serving-lab.local/kwok-binaries\n\ngo 1.26.0\n\nrequire sigs.k8s.io/kwok ${VERSIONS.kwok}\n`)
-  await writeFile(join(dir, 'tools.go'), '//go:build tools\n\npackage tools\n\nimport (\n\t_ "sigs.k8s.io/kwok/cmd/kwok"\n\t_ "sigs.k8s.io/kwok/cmd/kwokctl"\n)\n')
-  emit({ kind: 'progress', message: `resolving sigs.k8s.io/kwok@${VERSIONS.kwok}` })
-  await exec('go', ['mod', 'tidy'], { cwd: dir, env: goEnv() })
-  const staging = join(dir, 'out')
-  await rm(staging, { recursive: true, force: true })
-  emit({ kind: 'progress', message: 'building kwok, kwokctl' })
-  const ldflags = `-X sigs.k8s.io/kwok/pkg/consts.Version=${VERSIONS.kwok.slice(1)} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${VERSIONS.kubernetes.slice(1)}`
-  await goBuild(dir, ['sigs.k8s.io/kwok/cmd/kwok', 'sigs.k8s.io/kwok/cmd/kwokctl'], staging, ldflags, emit)
-  await rm(binDir(group), { recursive: true, force: true })
-  await rename(staging, binDir(group))
+  const commands = ['sigs.k8s.io/kwok/cmd/kwok', 'sigs.k8s.io/kwok/cmd/kwokctl']
+  await buildModule(
+    {
+      group: `kwok-${VERSIONS.kwok}`,
+      files: { 'go.mod': `module serving-lab.local/kwok-binaries\n\ngo 1.26.0\n\nrequire sigs.k8s.io/kwok ${VERSIONS.kwok}\n`, 'tools.go': toolsGo(commands) },
+      packages: commands,
+      ldflags: `-X sigs.k8s.io/kwok/pkg/consts.Version=${VERSIONS.kwok.slice(1)} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${VERSIONS.kubernetes.slice(1)}`,
+    },
+    emit,
+  )
 }
 
 function pathsOf(names: readonly BinaryName[], group: string): Record<string, string> {
@@ -245,22 +259,17 @@ export const lwsControllerPath = () => join(binDir(`lws-${VERSIONS.lws}`), 'lws-
 async function buildLws(emit: EmitEvent): Promise<void> {
   // Its own module, like KWOK: in the Kubernetes module, LWS's requirements would raise versions
   // that Kubernetes itself compiles with (k8s.io/utils, structured-merge-diff/v6, go-spew, …).
-  const group = `lws-${VERSIONS.lws}`
-  const dir = buildDir(group)
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'go.mod'), `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`)
-  await writeFile(join(dir, 'tools.go'), '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/lws/cmd"\n')
-  emit({ kind: 'progress', message: `resolving sigs.k8s.io/lws@${VERSIONS.lws}` })
-  await exec('go', ['mod', 'tidy'], { cwd: dir, env: goEnv() })
-  const staging = join(dir, 'out')
-  await rm(staging, { recursive: true, force: true })
-  emit({ kind: 'progress', message: 'building the LeaderWorkerSet controller' })
-  await goBuild(dir, ['sigs.k8s.io/lws/cmd'], staging, `-X sigs.k8s.io/lws/pkg/version.GitVersion=${VERSIONS.lws}`, emit, 'about 2 min on 2 cores')
-  // `go build -o DIR/` names the binary after the package's folder, `cmd`.
-  await rename(join(staging, 'cmd'), join(staging, 'lws-controller'))
-  await rm(binDir(group), { recursive: true, force: true })
-  await mkdir(join(cacheDir, 'bin'), { recursive: true })
-  await rename(staging, binDir(group))
+  await buildModule(
+    {
+      group: `lws-${VERSIONS.lws}`,
+      files: { 'go.mod': `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`, 'tools.go': toolsGo(['sigs.k8s.io/lws/cmd']) },
+      packages: ['sigs.k8s.io/lws/cmd'],
+      ldflags: `-X sigs.k8s.io/lws/pkg/version.GitVersion=${VERSIONS.lws}`,
+      renames: { cmd: 'lws-controller' },
+      coldEstimate: 'about 2 min on 2 cores',
+    },
+    emit,
+  )
 }
 
 /**
