@@ -1,0 +1,212 @@
+import { parseArgs } from 'node:util'
+import { addressOf } from './discovery/static.ts'
+import { policyNames } from './policies/policy.ts'
+import type { PolicyName } from './policies/policy.ts'
+
+export interface RouterConfig {
+  port: number
+  host: string
+  /** Static backends (`http://host:port`), for a laptop; or else `service`. */
+  backends: string[]
+  /** The Service whose EndpointSlices list the backends; empty when `backends` is used. */
+  service: string
+  namespace: string
+  /** The backends' port: the Service port's name, or a number. */
+  targetPort: string
+  policy: PolicyName
+  /** The header that names a session for session affinity; the body's `user` when absent. */
+  affinityHeader: string
+  healthPath: string
+  healthIntervalMs: number
+  healthTimeoutMs: number
+  healthyThreshold: number
+  unhealthyThreshold: number
+  /** Failures in a row that open a backend's breaker (eject it). */
+  consecutiveErrors: number
+  baseEjectionMs: number
+  maxEjectionMs: number
+  /** Probe requests a half-open breaker lets through; all must succeed to close it. */
+  halfOpenRequests: number
+  requestTimeoutMs: number
+  maxRetries: number
+  retryBudgetPercent: number
+  maxRequestBodyBytes: number
+  drainTimeoutMs: number
+  logLevel: string
+}
+
+/** Every default in one place; environment variables override them, flags override both. */
+export const defaults: RouterConfig = {
+  port: 8080,
+  host: '0.0.0.0',
+  backends: [],
+  service: '',
+  namespace: '',
+  targetPort: 'http',
+  policy: 'least-outstanding',
+  affinityHeader: 'x-session-id',
+  healthPath: '/ready',
+  healthIntervalMs: 2000,
+  healthTimeoutMs: 1000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 2,
+  consecutiveErrors: 3,
+  baseEjectionMs: 5000,
+  maxEjectionMs: 300_000,
+  halfOpenRequests: 3,
+  requestTimeoutMs: 60_000,
+  maxRetries: 1,
+  retryBudgetPercent: 20,
+  maxRequestBodyBytes: 1024 * 1024,
+  drainTimeoutMs: 25_000,
+  logLevel: 'info',
+}
+
+interface Setting {
+  field: keyof RouterConfig
+  flag: string
+  /**
+   * Environment variable. None ends in `_PORT`: Kubernetes injects `<SERVICE>_PORT` for every
+   * Service in the namespace, and one named like a setting would override it.
+   */
+  env: string
+  kind: 'string' | 'integer' | 'number' | 'list'
+}
+
+const settings: readonly Setting[] = [
+  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
+  { field: 'host', flag: 'host', env: 'HOST', kind: 'string' },
+  { field: 'backends', flag: 'backends', env: 'BACKENDS', kind: 'list' },
+  { field: 'service', flag: 'service', env: 'SERVICE', kind: 'string' },
+  { field: 'namespace', flag: 'namespace', env: 'POD_NAMESPACE', kind: 'string' },
+  { field: 'targetPort', flag: 'target-port', env: 'TARGET_PORT_NAME', kind: 'string' },
+  { field: 'policy', flag: 'policy', env: 'POLICY', kind: 'string' },
+  { field: 'affinityHeader', flag: 'affinity-header', env: 'AFFINITY_HEADER', kind: 'string' },
+  { field: 'healthPath', flag: 'health-path', env: 'HEALTH_PATH', kind: 'string' },
+  { field: 'healthIntervalMs', flag: 'health-interval-ms', env: 'HEALTH_INTERVAL_MS', kind: 'integer' },
+  { field: 'healthTimeoutMs', flag: 'health-timeout-ms', env: 'HEALTH_TIMEOUT_MS', kind: 'integer' },
+  { field: 'healthyThreshold', flag: 'healthy-threshold', env: 'HEALTHY_THRESHOLD', kind: 'integer' },
+  { field: 'unhealthyThreshold', flag: 'unhealthy-threshold', env: 'UNHEALTHY_THRESHOLD', kind: 'integer' },
+  { field: 'consecutiveErrors', flag: 'consecutive-errors', env: 'CONSECUTIVE_ERRORS', kind: 'integer' },
+  { field: 'baseEjectionMs', flag: 'base-ejection-ms', env: 'BASE_EJECTION_MS', kind: 'integer' },
+  { field: 'maxEjectionMs', flag: 'max-ejection-ms', env: 'MAX_EJECTION_MS', kind: 'integer' },
+  { field: 'halfOpenRequests', flag: 'half-open-requests', env: 'HALF_OPEN_REQUESTS', kind: 'integer' },
+  { field: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', kind: 'integer' },
+  { field: 'maxRetries', flag: 'max-retries', env: 'MAX_RETRIES', kind: 'integer' },
+  { field: 'retryBudgetPercent', flag: 'retry-budget-percent', env: 'RETRY_BUDGET_PERCENT', kind: 'number' },
+  { field: 'maxRequestBodyBytes', flag: 'max-request-body-bytes', env: 'MAX_REQUEST_BODY_BYTES', kind: 'integer' },
+  { field: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', kind: 'integer' },
+  { field: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string' },
+]
+
+/** Bad flags, environment or values: the message names each field and the rule it breaks. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Defaults, then environment variables, then flags; then validated. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RouterConfig {
+  const config: Record<string, unknown> = { ...defaults }
+  for (const setting of settings) {
+    const raw = env[setting.env]
+    if (raw !== undefined && raw !== '') config[setting.field] = convert(raw, setting, setting.env)
+  }
+  for (const [flag, raw] of Object.entries(parseFlags(argv))) {
+    const setting = settings.find((s) => s.flag === flag)
+    if (setting && typeof raw === 'string') config[setting.field] = convert(raw, setting, `--${flag}`)
+  }
+  const result = config as unknown as RouterConfig
+  result.affinityHeader = result.affinityHeader.toLowerCase()
+  const errors = validateConfig(result)
+  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
+  return result
+}
+
+function parseFlags(argv: readonly string[]) {
+  const options = Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }]))
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n${usage()}`)
+  }
+}
+
+function convert(raw: string, setting: Setting, source: string): string | number | string[] {
+  switch (setting.kind) {
+    case 'string':
+      return raw
+    case 'list':
+      return raw.split(',').map((item) => item.trim()).filter(Boolean)
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"`)
+      return Number(raw)
+    case 'integer':
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"`)
+      return Number(raw)
+  }
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
+export function validateConfig(config: RouterConfig): string[] {
+  const errors: string[] = []
+  const inRange = (field: keyof RouterConfig, min: number, max: number, integer: boolean) => {
+    const value = config[field]
+    if (typeof value !== 'number' || (integer && !Number.isInteger(value)) || !(value >= min && value <= max)) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`
+      errors.push(`${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${String(value)})`)
+    }
+  }
+  const integerIn = (field: keyof RouterConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true)
+  integerIn('port', 0, 65535)
+  if (config.host === '') errors.push('host must not be empty')
+
+  if (config.backends.length > 0 && config.service !== '') errors.push('backends and service are exclusive: give a static list or a Service, not both')
+  if (config.backends.length === 0 && config.service === '') errors.push('backends or service is required: --backends http://127.0.0.1:8001,... or --service NAME')
+  for (const url of config.backends) {
+    try {
+      addressOf(url)
+    } catch (error) {
+      errors.push(`backends: ${(error as Error).message}`)
+    }
+  }
+  if (config.service !== '') {
+    if (config.namespace === '') errors.push('namespace is required with service: --namespace NS, or POD_NAMESPACE from the downward API')
+    if (config.targetPort === '') errors.push('targetPort must not be empty: a port name or number')
+    if (/^\d+$/.test(config.targetPort) && !(Number(config.targetPort) >= 1 && Number(config.targetPort) <= 65535)) {
+      errors.push(`targetPort must be from 1 to 65535 when a number (got ${config.targetPort})`)
+    }
+  }
+
+  if (!policyNames.includes(config.policy)) errors.push(`policy must be one of ${policyNames.join(', ')} (got ${config.policy})`)
+  if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(config.affinityHeader)) errors.push(`affinityHeader must be a header name (got "${config.affinityHeader}")`)
+  if (!config.healthPath.startsWith('/')) errors.push(`healthPath must start with / (got "${config.healthPath}")`)
+  integerIn('healthIntervalMs', 1)
+  integerIn('healthTimeoutMs', 1)
+  if (config.healthTimeoutMs > config.healthIntervalMs) {
+    errors.push(`healthTimeoutMs must not exceed healthIntervalMs (${config.healthTimeoutMs} > ${config.healthIntervalMs})`)
+  }
+  integerIn('healthyThreshold', 1)
+  integerIn('unhealthyThreshold', 1)
+  integerIn('consecutiveErrors', 1)
+  integerIn('baseEjectionMs', 1)
+  integerIn('maxEjectionMs', 1)
+  if (config.maxEjectionMs < config.baseEjectionMs) {
+    errors.push(`maxEjectionMs must be at least baseEjectionMs (${config.maxEjectionMs} < ${config.baseEjectionMs})`)
+  }
+  integerIn('halfOpenRequests', 1)
+  integerIn('requestTimeoutMs', 1)
+  integerIn('maxRetries', 0, 10)
+  inRange('retryBudgetPercent', 0, 100, false)
+  integerIn('maxRequestBodyBytes', 1)
+  integerIn('drainTimeoutMs', 0)
+  if (!logLevels.includes(config.logLevel)) errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  return errors
+}
+
+/** The flags with their environment variables and defaults, for `--help` and flag errors. */
+export function usage(): string {
+  const flags = settings.map((s) => `  --${s.flag} (env ${s.env}, default ${JSON.stringify(defaults[s.field])})`)
+  return ['usage: router [flags]   (--backends URL,... or --service NAME)', ...flags].join('\n')
+}

@@ -1,0 +1,42 @@
+import { KubeConfig } from '@kubernetes/client-node'
+import type { FastifyBaseLogger } from 'fastify'
+import { serveUntilSignal } from '../shared/server.ts'
+import { ConfigError, loadConfig, usage } from './config.ts'
+import type { RouterConfig } from './config.ts'
+import type { Discovery } from './discovery/discovery.ts'
+import { EndpointSliceDiscovery } from './discovery/endpoint-slice-discovery.ts'
+import { StaticDiscovery } from './discovery/static.ts'
+import { buildRouter } from './server.ts'
+
+const argv = process.argv.slice(2)
+if (argv.includes('--help')) {
+  console.log(usage())
+  process.exit(0)
+}
+
+let config: RouterConfig
+try {
+  config = loadConfig(argv, process.env)
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  console.error(error.message)
+  process.exit(2)
+}
+
+/** `--backends` for a laptop; else the Service's EndpointSlices, through the pod's service account (or the default kubeconfig). */
+function createDiscovery(log: FastifyBaseLogger): Discovery {
+  if (config.backends.length > 0) return new StaticDiscovery(config.backends)
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromDefault()
+  return new EndpointSliceDiscovery({ kubeConfig, namespace: config.namespace, service: config.service, targetPort: config.targetPort, log })
+}
+
+const router = buildRouter(config, createDiscovery)
+router.app.log.info({ config }, 'router starting')
+try {
+  await serveUntilSignal(router.app, { port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs })
+  router.start()
+} catch (error) {
+  router.app.log.fatal({ err: error }, 'router could not start')
+  process.exit(1)
+}
