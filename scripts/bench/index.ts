@@ -10,8 +10,9 @@ import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
+import { routerBenchmark } from './router.ts'
 
-const benchmarks: readonly Benchmark[] = [modelServerBenchmark, kwokClusterBenchmark]
+const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark]
 
 interface Result extends Measurement {
   benchmark: string
