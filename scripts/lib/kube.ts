@@ -9,6 +9,7 @@ import {
   Observable,
   PatchStrategy,
   VersionApi,
+  type HttpInfo,
   type KubernetesObject,
   type ObservableMiddleware,
   type V1Status,
@@ -112,9 +113,8 @@ export async function podProxyGet(kube: KubeContext, namespace: string, pod: str
   return typeof answer === 'string' ? answer : JSON.stringify(answer)
 }
 
-/** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
-export async function podProxyPost(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
-  // The generated client has no body parameter for proxy calls: a middleware adds it.
+/** Sends a JSON body with a proxy call: the generated client has no body parameter for them. */
+function jsonBody(body: unknown): { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' } {
   const withBody: ObservableMiddleware = {
     pre(request) {
       request.setHeaderParam('Content-Type', 'application/json')
@@ -123,11 +123,19 @@ export async function podProxyPost(kube: KubeContext, namespace: string, pod: st
     },
     post: (response) => new Observable(Promise.resolve(response)),
   }
-  const answer: unknown = await kube.core.connectPostNamespacedPodProxyWithPath(
-    { name: pod, namespace, path: path.replace(/^\//, '') },
-    { middleware: [withBody], middlewareMergeStrategy: 'append' },
-  )
+  return { middleware: [withBody], middlewareMergeStrategy: 'append' }
+}
+
+/** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
+export async function podProxyPost(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
+  const answer: unknown = await kube.core.connectPostNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') }, jsonBody(body))
   // The generated client parses a JSON answer despite its `string` type.
+  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+}
+
+/** PUT a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
+export async function podProxyPut(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
+  const answer: unknown = await kube.core.connectPutNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') }, jsonBody(body))
   return typeof answer === 'string' ? answer : JSON.stringify(answer)
 }
 
@@ -214,5 +222,34 @@ export async function proxyAnswer(request: Promise<unknown>): Promise<ProxyAnswe
     const { code, body } = error as { code?: unknown; body?: unknown }
     if (typeof code === 'number') return { status: code, body: text(body) }
     return { status: 0, body: errorMessage(error) }
+  }
+}
+
+/** A proxied answer with the headers the pod sent (names in lower case), which `ProxyAnswer` leaves out. */
+export interface ProxyResponse extends ProxyAnswer {
+  headers: Record<string, string>
+}
+
+/** Where the API server proxies to: one pod, or one of a Service's ready endpoints, picked at random per request. */
+export type ProxyTarget = { pod: string } | { service: string }
+
+/**
+ * POST a JSON body through the API server's pod or service proxy (the name may carry a port:
+ * `name:8080`, `name:http`) and return the answer whatever its status, headers included.
+ */
+export async function proxyPost(kube: KubeContext, namespace: string, target: ProxyTarget, path: string, body: unknown): Promise<ProxyResponse> {
+  const params = { namespace, path: path.replace(/^\//, '') }
+  const request: Promise<HttpInfo<unknown>> =
+    'pod' in target
+      ? kube.core.connectPostNamespacedPodProxyWithPathWithHttpInfo({ ...params, name: target.pod }, jsonBody(body))
+      : kube.core.connectPostNamespacedServiceProxyWithPathWithHttpInfo({ ...params, name: target.service }, jsonBody(body))
+  const text = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body) ?? '')
+  try {
+    const answer = await request
+    return { status: answer.httpStatusCode, body: text(answer.data), headers: { ...answer.headers } }
+  } catch (error) {
+    const { code, body, headers } = error as { code?: unknown; body?: unknown; headers?: Record<string, string> }
+    if (typeof code === 'number') return { status: code, body: text(body), headers: { ...headers } }
+    return { status: 0, body: errorMessage(error), headers: {} }
   }
 }
