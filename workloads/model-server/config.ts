@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { ConfigError, logLevels, rangeRules, readSettings, usageOf, type Setting } from '../shared/config.ts'
 import { failureTypes } from './failures.ts'
 import type { FailureType } from './failures.ts'
 
@@ -97,24 +97,9 @@ export const defaults: ModelServerConfig = {
   heartbeatTimeoutMs: 3000,
 }
 
-interface Setting {
-  field: keyof ModelServerConfig
-  /** Command-line flag without the dashes; settings without one come from the environment only. */
-  flag?: string
-  /**
-   * Environment variable. Only MASTER_PORT ends in `_PORT` (torch's name, which manifests
-   * expect): Kubernetes injects `<SERVICE>_PORT` for every Service in the namespace, and one
-   * named like another setting would override it.
-   */
-  env: string
-  /** Other variables that set the same field when `env` is unset (LeaderWorkerSet's names). */
-  aliases?: string[]
-  kind: 'string' | 'integer' | 'number' | 'list'
-  /** Added to the message when a value cannot be converted. */
-  hint?: string
-}
 
-const settings: readonly Setting[] = [
+// Only MASTER_PORT ends in `_PORT` (torch's name, which manifests expect; see Setting.env).
+const settings: readonly Setting<ModelServerConfig>[] = [
   { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
   { field: 'host', flag: 'host', env: 'HOST', kind: 'string' },
   { field: 'model', flag: 'model', env: 'MODEL', kind: 'string' },
@@ -141,7 +126,17 @@ const settings: readonly Setting[] = [
   { field: 'podName', env: 'POD_NAME', kind: 'string' },
   { field: 'podIndex', env: 'POD_INDEX', kind: 'integer' },
   { field: 'masterAddr', flag: 'master-addr', env: 'MASTER_ADDR', aliases: ['LWS_LEADER_ADDRESS'], kind: 'string' },
-  { field: 'masterPort', flag: 'master-port', env: 'MASTER_PORT', kind: 'integer' },
+  {
+    field: 'masterPort',
+    flag: 'master-port',
+    env: 'MASTER_PORT',
+    kind: 'integer',
+    precheck: (raw, source) => {
+      if (raw.startsWith('tcp://')) {
+        throw new ConfigError(`${source} is "${raw}": Kubernetes set it for a Service named "master" in this namespace. Rename that Service, or set enableServiceLinks: false on the pod.`)
+      }
+    },
+  },
   {
     field: 'nodeRank',
     flag: 'node-rank',
@@ -159,77 +154,23 @@ const settings: readonly Setting[] = [
   { field: 'heartbeatTimeoutMs', flag: 'heartbeat-timeout-ms', env: 'HEARTBEAT_TIMEOUT_MS', kind: 'integer' },
 ]
 
-/** Bad flags, environment or values: the message names each field and the rule it breaks. */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError }
 
 /** Defaults, then environment variables (a setting's own before its aliases), then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ModelServerConfig {
-  const config: Record<string, unknown> = { ...defaults }
-  for (const setting of settings) {
-    const source = [setting.env, ...(setting.aliases ?? [])].find((name) => env[name] !== undefined && env[name] !== '')
-    if (source) config[setting.field] = convert(env[source]!, setting, source)
-  }
-  for (const [flag, raw] of Object.entries(parseFlags(argv))) {
-    const setting = settings.find((s) => s.flag === flag)
-    if (setting && typeof raw === 'string') config[setting.field] = convert(raw, setting, `--${flag}`)
-  }
-  const result = config as unknown as ModelServerConfig
-  if (result.servedModelName === '') result.servedModelName = result.model
-  const errors = validateConfig(result)
+  const config = readSettings(defaults, settings, argv, env, usage)
+  if (config.servedModelName === '') config.servedModelName = config.model
+  const errors = validateConfig(config)
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return result
+  return config
 }
 
-function parseFlags(argv: readonly string[]) {
-  const options = Object.fromEntries(
-    settings.filter((s) => s.flag).map((s) => [s.flag as string, { type: 'string' as const }]),
-  )
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
-  } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n${usage()}`)
-  }
-}
-
-function convert(raw: string, setting: Setting, source: string): string | number | string[] {
-  const hint = setting.hint ? ` (${setting.hint})` : ''
-  switch (setting.kind) {
-    case 'string':
-      return raw
-    case 'list':
-      return raw.split(',').map((item) => item.trim()).filter(Boolean)
-    case 'number':
-      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"${hint}`)
-      return Number(raw)
-    case 'integer':
-      if (setting.field === 'masterPort' && raw.startsWith('tcp://')) {
-        throw new ConfigError(
-          `${source} is "${raw}": Kubernetes set it for a Service named "master" in this namespace. ` +
-            'Rename that Service, or set enableServiceLinks: false on the pod.',
-        )
-      }
-      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"${hint}`)
-      return Number(raw)
-  }
-}
-
-const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const modes: OutputMode[] = ['echo', 'random']
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
 export function validateConfig(config: ModelServerConfig): string[] {
   const errors: string[] = []
-  const inRange = (field: keyof ModelServerConfig, min: number, max: number, integer: boolean) => {
-    const value = config[field]
-    if (typeof value !== 'number' || (integer && !Number.isInteger(value)) || !(value >= min && value <= max)) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`
-      errors.push(`${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${String(value)})`)
-    }
-  }
-  const integerIn = (field: keyof ModelServerConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true)
-  const numberIn = (field: keyof ModelServerConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, false)
+  const { integerIn, numberIn } = rangeRules(config, errors)
   const nonEmpty = (field: keyof ModelServerConfig) => {
     if (typeof config[field] !== 'string' || config[field] === '') errors.push(`${field} must not be empty`)
   }
@@ -319,8 +260,5 @@ function validateGroup(config: ModelServerConfig): string[] {
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
 export function usage(): string {
-  const fallback = (s: Setting) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`
-  const flags = settings.filter((s) => s.flag).map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${fallback(s)})`)
-  const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${fallback(s)})`)
-  return ['usage: model-server [flags]', ...flags, 'from the environment only:', ...envOnly].join('\n')
+  return usageOf('usage: model-server [flags]', settings, (s) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`)
 }

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { ConfigError, logLevels, rangeRules, readSettings, usageOf, type Setting } from '../shared/config.ts'
 import { addressOf } from './discovery/static.ts'
 import { policyNames } from './policies/policy.ts'
 import type { PolicyName } from './policies/policy.ts'
@@ -62,18 +62,9 @@ export const defaults: RouterConfig = {
   logLevel: 'info',
 }
 
-interface Setting {
-  field: keyof RouterConfig
-  flag: string
-  /**
-   * Environment variable. None ends in `_PORT`: Kubernetes injects `<SERVICE>_PORT` for every
-   * Service in the namespace, and one named like a setting would override it.
-   */
-  env: string
-  kind: 'string' | 'integer' | 'number' | 'list'
-}
 
-const settings: readonly Setting[] = [
+// None ends in `_PORT` (see Setting.env): the target port is TARGET_PORT_NAME.
+const settings: readonly Setting<RouterConfig>[] = [
   { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
   { field: 'host', flag: 'host', env: 'HOST', kind: 'string' },
   { field: 'backends', flag: 'backends', env: 'BACKENDS', kind: 'list' },
@@ -99,66 +90,21 @@ const settings: readonly Setting[] = [
   { field: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string' },
 ]
 
-/** Bad flags, environment or values: the message names each field and the rule it breaks. */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError }
 
 /** Defaults, then environment variables, then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RouterConfig {
-  const config: Record<string, unknown> = { ...defaults }
-  for (const setting of settings) {
-    const raw = env[setting.env]
-    if (raw !== undefined && raw !== '') config[setting.field] = convert(raw, setting, setting.env)
-  }
-  for (const [flag, raw] of Object.entries(parseFlags(argv))) {
-    const setting = settings.find((s) => s.flag === flag)
-    if (setting && typeof raw === 'string') config[setting.field] = convert(raw, setting, `--${flag}`)
-  }
-  const result = config as unknown as RouterConfig
-  result.affinityHeader = result.affinityHeader.toLowerCase()
-  const errors = validateConfig(result)
+  const config = readSettings(defaults, settings, argv, env, usage)
+  config.affinityHeader = config.affinityHeader.toLowerCase()
+  const errors = validateConfig(config)
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return result
+  return config
 }
-
-function parseFlags(argv: readonly string[]) {
-  const options = Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }]))
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
-  } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n${usage()}`)
-  }
-}
-
-function convert(raw: string, setting: Setting, source: string): string | number | string[] {
-  switch (setting.kind) {
-    case 'string':
-      return raw
-    case 'list':
-      return raw.split(',').map((item) => item.trim()).filter(Boolean)
-    case 'number':
-      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"`)
-      return Number(raw)
-    case 'integer':
-      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"`)
-      return Number(raw)
-  }
-}
-
-const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
 export function validateConfig(config: RouterConfig): string[] {
   const errors: string[] = []
-  const inRange = (field: keyof RouterConfig, min: number, max: number, integer: boolean) => {
-    const value = config[field]
-    if (typeof value !== 'number' || (integer && !Number.isInteger(value)) || !(value >= min && value <= max)) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`
-      errors.push(`${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${String(value)})`)
-    }
-  }
-  const integerIn = (field: keyof RouterConfig, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true)
+  const { integerIn, numberIn } = rangeRules(config, errors)
   integerIn('port', 0, 65535)
   if (config.host === '') errors.push('host must not be empty')
 
@@ -198,7 +144,7 @@ export function validateConfig(config: RouterConfig): string[] {
   integerIn('halfOpenRequests', 1)
   integerIn('requestTimeoutMs', 1)
   integerIn('maxRetries', 0, 10)
-  inRange('retryBudgetPercent', 0, 100, false)
+  numberIn('retryBudgetPercent', 0, 100)
   integerIn('maxRequestBodyBytes', 1)
   integerIn('drainTimeoutMs', 0)
   if (!logLevels.includes(config.logLevel)) errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
@@ -207,6 +153,5 @@ export function validateConfig(config: RouterConfig): string[] {
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
 export function usage(): string {
-  const flags = settings.map((s) => `  --${s.flag} (env ${s.env}, default ${JSON.stringify(defaults[s.field])})`)
-  return ['usage: router [flags]   (--backends URL,... or --service NAME)', ...flags].join('\n')
+  return usageOf('usage: router [flags]   (--backends URL,... or --service NAME)', settings, (s) => `default ${JSON.stringify(defaults[s.field])}`)
 }

@@ -1,0 +1,94 @@
+// How every workload reads its configuration: one literal with every default, then environment
+// variables, then flags; each workload then validates the result with rules that name the field.
+import { parseArgs } from 'node:util'
+
+/** Bad flags, environment or values: the message names each field and the rule it breaks. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export interface Setting<Config> {
+  field: keyof Config & string
+  /** Command-line flag without the dashes; settings without one come from the environment only. */
+  flag?: string
+  /**
+   * Environment variable. Kubernetes injects `<SERVICE>_PORT` for every Service in the
+   * namespace, so a name ending in `_PORT` can be overridden by a Service's: avoid them.
+   */
+  env: string
+  /** Other variables that set the same field when `env` is unset (e.g. LeaderWorkerSet's names). */
+  aliases?: string[]
+  kind: 'string' | 'integer' | 'number' | 'list'
+  /** Added to the message when a value cannot be converted. */
+  hint?: string
+  /** A check of the raw text before conversion, for mistakes worth their own message. */
+  precheck?: (raw: string, source: string) => void
+}
+
+function convert<Config>(raw: string, setting: Setting<Config>, source: string): string | number | string[] {
+  setting.precheck?.(raw, source)
+  const hint = setting.hint ? ` (${setting.hint})` : ''
+  switch (setting.kind) {
+    case 'string':
+      return raw
+    case 'list':
+      return raw.split(',').map((item) => item.trim()).filter(Boolean)
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"${hint}`)
+      return Number(raw)
+    case 'integer':
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"${hint}`)
+      return Number(raw)
+  }
+}
+
+/** Defaults, then environment variables (a setting's own before its aliases), then flags. Not yet validated. */
+export function readSettings<Config extends object>(
+  defaults: Config,
+  settings: readonly Setting<Config>[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  usage: () => string,
+): Config {
+  const config = { ...defaults } as Record<string, unknown>
+  for (const setting of settings) {
+    const source = [setting.env, ...(setting.aliases ?? [])].find((name) => env[name] !== undefined && env[name] !== '')
+    if (source) config[setting.field] = convert(env[source]!, setting, source)
+  }
+  const options = Object.fromEntries(settings.filter((s) => s.flag).map((s) => [s.flag as string, { type: 'string' as const }]))
+  let flags: Record<string, unknown>
+  try {
+    flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n${usage()}`)
+  }
+  for (const [flag, raw] of Object.entries(flags)) {
+    const setting = settings.find((s) => s.flag === flag)
+    if (setting && typeof raw === 'string') config[setting.field] = convert(raw, setting, `--${flag}`)
+  }
+  return config as Config
+}
+
+/** Range rules that report into one list of errors, naming the field. */
+export function rangeRules<Config extends object>(config: Config, errors: string[]) {
+  const inRange = (field: keyof Config & string, min: number, max: number, integer: boolean) => {
+    const value = config[field]
+    if (typeof value !== 'number' || (integer && !Number.isInteger(value)) || !(value >= min && value <= max)) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`
+      errors.push(`${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${String(value)})`)
+    }
+  }
+  return {
+    integerIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true),
+    numberIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, false),
+  }
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** The flags with their environment variables and defaults, for `--help` and flag errors. */
+export function usageOf<Config>(title: string, settings: readonly Setting<Config>[], describeDefault: (setting: Setting<Config>) => string): string {
+  const flags = settings.filter((s) => s.flag).map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${describeDefault(s)})`)
+  const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${describeDefault(s)})`)
+  return [title, ...flags, ...(envOnly.length > 0 ? ['from the environment only:', ...envOnly] : [])].join('\n')
+}
