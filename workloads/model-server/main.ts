@@ -1,22 +1,10 @@
 import { serveUntilSignal } from '../shared/server.ts'
-import { ConfigError, loadConfig, usage } from './config.ts'
+import { configFromCommandLine } from '../shared/config.ts'
+import { loadConfig, usage } from './config.ts'
 import { seededRandom } from './random.ts'
 import { buildModelServer } from './server.ts'
 
-const argv = process.argv.slice(2)
-if (argv.includes('--help')) {
-  console.log(usage())
-  process.exit(0)
-}
-
-let config
-try {
-  config = loadConfig(argv, process.env)
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  console.error(error.message)
-  process.exit(2)
-}
+const config = configFromCommandLine(loadConfig, usage)
 
 const { app, group } = buildModelServer(config, seededRandom(config.seed))
 app.log.info({ config }, 'model server starting')

@@ -1,27 +1,14 @@
 import { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyBaseLogger } from 'fastify'
 import { serveUntilSignal } from '../shared/server.ts'
-import { ConfigError, loadConfig, usage } from './config.ts'
-import type { RouterConfig } from './config.ts'
+import { configFromCommandLine } from '../shared/config.ts'
+import { loadConfig, usage } from './config.ts'
 import type { Discovery } from './discovery/discovery.ts'
 import { EndpointSliceDiscovery } from './discovery/endpoint-slice-discovery.ts'
 import { StaticDiscovery } from './discovery/static.ts'
 import { buildRouter } from './server.ts'
 
-const argv = process.argv.slice(2)
-if (argv.includes('--help')) {
-  console.log(usage())
-  process.exit(0)
-}
-
-let config: RouterConfig
-try {
-  config = loadConfig(argv, process.env)
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  console.error(error.message)
-  process.exit(2)
-}
+const config = configFromCommandLine(loadConfig, usage)
 
 /** `--backends` for a laptop; else the Service's EndpointSlices, through the pod's service account (or the default kubeconfig). */
 function createDiscovery(log: FastifyBaseLogger): Discovery {

@@ -92,3 +92,19 @@ export function usageOf<Config>(title: string, settings: readonly Setting<Config
   const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${describeDefault(s)})`)
   return [title, ...flags, ...(envOnly.length > 0 ? ['from the environment only:', ...envOnly] : [])].join('\n')
 }
+
+/** A workload's `main`: `--help` prints the usage and exits 0; a bad configuration exits 2 with its message. */
+export function configFromCommandLine<Config>(load: (argv: readonly string[], env: NodeJS.ProcessEnv) => Config, usage: () => string): Config {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help')) {
+    console.log(usage())
+    process.exit(0)
+  }
+  try {
+    return load(argv, process.env)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(error.message)
+    process.exit(2)
+  }
+}
