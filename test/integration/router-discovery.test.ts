@@ -15,7 +15,7 @@ const slicesApi = kube.config.makeApiClient(DiscoveryV1Api)
 const namespace = 'router-discovery'
 const service = 'llama'
 const quiet = () => {}
-/** How soon a change must show: polled, never timed more finely than this. */
+/** How soon a change must show (it usually takes tens of milliseconds); polled, never timed more finely. */
 const withinMs = 1000
 
 type Conditions = { ready?: boolean; serving?: boolean; terminating?: boolean }
@@ -60,7 +60,9 @@ function startDiscovery(relistIntervalMs?: number) {
 
 /** Polls until the discovered set is exactly `expected`, for at most `withinMs`. */
 const becomes = (what: string, expected: [string, boolean][]) =>
-  waitFor(what, async () => JSON.stringify(latest?.map((b) => [b.address, b.ready])) === JSON.stringify(expected), withinMs)
+  waitFor(what, async () => JSON.stringify(latest?.map((b) => [b.address, b.ready])) === JSON.stringify(expected), withinMs).catch((error: Error) => {
+    throw new Error(`${error.message}; saw ${JSON.stringify(latest?.map((b) => [b.address, b.ready]))}`)
+  })
 
 beforeAll(async () => {
   await deleteNamespaces(kube, [namespace], quiet)

@@ -51,7 +51,8 @@ export class EndpointSliceDiscovery implements Discovery {
   #last = ''
 
   constructor(options: EndpointSliceDiscoveryOptions) {
-    this.#options = { relistIntervalMs: 30_000, ...options }
+    // `??`, not a spread default: an explicit `relistIntervalMs: undefined` must not end every watch at once.
+    this.#options = { ...options, relistIntervalMs: options.relistIntervalMs ?? 30_000 }
     this.#api = options.kubeConfig.makeApiClient(DiscoveryV1Api)
     this.#watch = new Watch(options.kubeConfig)
     this.#selector = `kubernetes.io/service-name=${options.service}`
