@@ -1,15 +1,11 @@
 import { normalSample } from './random.ts'
 import type { Random } from './random.ts'
+import type { ModelServerConfig } from './config.ts'
 
-export interface LatencySettings {
-  timeToFirstTokenMs: number
-  timeToFirstTokenStdDevMs: number
-  prefillTimePerTokenMs: number
-  interTokenLatencyMs: number
-  interTokenLatencyStdDevMs: number
-  loadSlowdown: number
-  maxNumSeqs: number
-}
+export type LatencySettings = Pick<
+  ModelServerConfig,
+  'timeToFirstTokenMs' | 'timeToFirstTokenStdDevMs' | 'prefillTimePerTokenMs' | 'interTokenLatencyMs' | 'interTokenLatencyStdDevMs' | 'loadSlowdown' | 'maxNumSeqs'
+>
 
 /** How long the model takes, in milliseconds: the two questions the engine asks. */
 export interface LatencyModel {
