@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { isNotFound, type KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
+import { pollUntil } from './poll.ts'
 import { PROJECT } from './project.ts'
 
 /** Namespaces the lab created: every step's namespace carries the `part-of` label. */
@@ -20,21 +20,24 @@ export async function deleteNamespaces(kube: KubeContext, names: string[], emit:
       if (!isNotFound(error)) throw error
     }
   }
-  const deadline = Date.now() + timeoutMs
-  let remaining = names
-  while (remaining.length > 0) {
-    const present = await Promise.all(remaining.map(async (name) => {
-      try {
-        await kube.core.readNamespace({ name })
-        return name
-      } catch (error) {
-        if (isNotFound(error)) return undefined
-        throw error
-      }
-    }))
-    remaining = present.filter((name): name is string => name !== undefined)
-    if (remaining.length === 0) return
-    if (Date.now() > deadline) throw new Error(`namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`)
-    await sleep(1_000)
+  const stillThere = async (name: string) => {
+    try {
+      await kube.core.readNamespace({ name })
+      return true
+    } catch (error) {
+      if (isNotFound(error)) return false
+      throw error
+    }
   }
+  let remaining = names
+  const { held } = await pollUntil(
+    async () => {
+      const present = await Promise.all(remaining.map(stillThere))
+      remaining = remaining.filter((_, i) => present[i])
+      return remaining
+    },
+    (left) => left.length === 0,
+    { timeoutMs },
+  )
+  if (!held) throw new Error(`namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`)
 }

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
+import { pollUntil } from './poll.ts'
 
 /** The StatefulSets and Deployments of a namespace that are not fully rolled out, as "kind/name ready/wanted". */
 export async function pendingWorkloads(kube: KubeContext, namespace: string): Promise<string[]> {
@@ -28,14 +28,16 @@ export async function pendingWorkloads(kube: KubeContext, namespace: string): Pr
  * changes. Returns what is still pending at the timeout: the checks then say why.
  */
 export async function waitForRollout(kube: KubeContext, namespace: string, emit: EmitEvent, timeoutMs = 240_000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs
   let last = ''
-  for (;;) {
-    const pending = await pendingWorkloads(kube, namespace)
-    if (pending.length === 0) return []
-    if (pending.join() !== last) emit({ kind: 'progress', message: `waiting for ${pending.join(', ')}` })
-    last = pending.join()
-    if (Date.now() > deadline) return pending
-    await sleep(1_000)
-  }
+  const { value: pending } = await pollUntil(
+    async () => {
+      const pending = await pendingWorkloads(kube, namespace)
+      if (pending.length > 0 && pending.join() !== last) emit({ kind: 'progress', message: `waiting for ${pending.join(', ')}` })
+      last = pending.join()
+      return pending
+    },
+    (pending) => pending.length === 0,
+    { timeoutMs },
+  )
+  return pending
 }

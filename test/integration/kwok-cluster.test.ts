@@ -1,24 +1,19 @@
 // The kwok cluster is a real control plane: admission, RBAC, controllers and optimistic
 // concurrency behave as on any cluster. Each test works in its own namespace.
 import { AuthorizationV1Api, AutoscalingV2Api, CoordinationV1Api, DiscoveryV1Api, PolicyV1Api, type KubernetesObject } from '@kubernetes/client-node'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { GPU_RESOURCE, LABELS } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, KWOK_NODE_ANNOTATION } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
+import { pollUntil } from '../../scripts/lib/poll.ts'
 
 const kube = connect(inject('kubeContext'))
 const namespace = 'kwok-behaviour'
 const quiet = () => {}
 
-async function eventually<T>(observe: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await observe()
-    if (holds(value) || Date.now() > deadline) return value
-    await sleep(250)
-  }
-}
+/** The observation once it holds, or the last one when the time is up (the assertions then say what was seen). */
+const eventually = async <T>(observe: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 30_000): Promise<T> =>
+  (await pollUntil(observe, holds, { timeoutMs, intervalMs: 250 })).value
 
 const restrictedPod = (name: string, labels: Record<string, string>): KubernetesObject => ({
   apiVersion: 'v1',

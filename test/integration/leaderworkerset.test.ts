@@ -3,7 +3,6 @@
 // each pod its place in the group.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { AdmissionregistrationV1Api, ApiextensionsV1Api, type KubernetesObject, type V1Pod } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { VERSIONS } from '../../scripts/lib/cluster/binaries.ts'
@@ -14,6 +13,7 @@ import { apply, connect, isNotFound, KWOK_NODE_ANNOTATION } from '../../scripts/
 import { manifestFiles, readManifests } from '../../scripts/lib/manifests.ts'
 import { deleteNamespaces, labNamespaces } from '../../scripts/lib/namespaces.ts'
 import { PROJECT, repoRoot } from '../../scripts/lib/project.ts'
+import { pollUntil } from '../../scripts/lib/poll.ts'
 
 const kube = connect(inject('kubeContext'))
 const quiet = () => {}
@@ -63,14 +63,9 @@ async function manifestsUnderTest(): Promise<{ source: string; namespaceLabels: 
 const { source, namespaceLabels, objects } = await manifestsUnderTest()
 const leaderWorkerSets = objects.filter((o): o is LeaderWorkerSet => o.kind === 'LeaderWorkerSet')
 
-async function eventually<T>(observe: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await observe()
-    if (holds(value) || Date.now() > deadline) return value
-    await sleep(500)
-  }
-}
+/** The observation once it holds, or the last one when the time is up (the assertions then say what was seen). */
+const eventually = async <T>(observe: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
+  (await pollUntil(observe, holds, { timeoutMs, intervalMs: 500 })).value
 
 const dryRunApply = async (object: KubernetesObject) => (await apply(kube, [object], { dryRun: true }))[0]!
 

@@ -1,6 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { stringify } from 'yaml'
 import { exec } from '../exec.ts'
 import { apply, connect, serverVersion } from '../kube.ts'
@@ -10,6 +9,7 @@ import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from './binar
 import { kwokNode, standardStorageClass } from './kwok-nodes.ts'
 import type { ClusterProvider, CreateOptions } from './provider.ts'
 import { fleetNodes } from './topology.ts'
+import { pollUntil } from '../poll.ts'
 
 /** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
 export function kwokctlConfig(binaries: Binaries): string {
@@ -69,15 +69,17 @@ async function answers(context: string): Promise<boolean> {
 
 async function waitForNodesReady(context: string, expected: number, emit: EmitEvent): Promise<void> {
   const kube = connect(context)
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    const nodes = (await kube.core.listNode()).items
-    const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
-    if (ready >= expected) return
-    if (Date.now() > deadline) throw new Error(`only ${ready} of ${expected} kwok nodes became Ready in 2 minutes; see 'npm run cluster:logs -- --provider kwok kwok-controller'`)
-    emit({ kind: 'progress', message: `${ready}/${expected} nodes Ready` })
-    await sleep(1_000)
-  }
+  const { value: ready, held } = await pollUntil(
+    async () => {
+      const nodes = (await kube.core.listNode()).items
+      const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
+      if (ready < expected) emit({ kind: 'progress', message: `${ready}/${expected} nodes Ready` })
+      return ready
+    },
+    (ready) => ready >= expected,
+    { timeoutMs: 120_000 },
+  )
+  if (!held) throw new Error(`only ${ready} of ${expected} kwok nodes became Ready in 2 minutes; see 'npm run cluster:logs -- --provider kwok kwok-controller'`)
 }
 
 export const kwok: ClusterProvider = {

@@ -6,7 +6,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiextensionsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
 import { freePort } from '../workload-process.ts'
@@ -14,6 +13,7 @@ import { EnvironmentError, errorMessage } from '../errors.ts'
 import { exec, hasProgram } from '../exec.ts'
 import { apply, isNotFound, type KubeContext } from '../kube.ts'
 import { parseManifests } from '../manifests.ts'
+import { pollUntil } from '../poll.ts'
 import type { EmitEvent } from '../output.ts'
 import { cacheDir, partOfLabel, PROJECT } from '../project.ts'
 import { ensureLwsController, VERSIONS } from './binaries.ts'
@@ -41,13 +41,12 @@ export async function lwsCrd(): Promise<KubernetesObject[]> {
 export async function installLwsCrd(kube: KubeContext, timeoutMs = 60_000): Promise<void> {
   await apply(kube, await lwsCrd())
   const crds = kube.config.makeApiClient(ApiextensionsV1Api)
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const crd = await crds.readCustomResourceDefinition({ name: LWS_CRD_NAME })
-    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return
-    if (Date.now() > deadline) throw new Error(`the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`)
-    await sleep(250)
-  }
+  const { value: crd, held } = await pollUntil(
+    () => crds.readCustomResourceDefinition({ name: LWS_CRD_NAME }),
+    (crd) => Boolean(crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')),
+    { timeoutMs, intervalMs: 250 },
+  )
+  if (!held) throw new Error(`the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`)
 }
 
 interface JsonPatchOperation {
@@ -205,12 +204,12 @@ async function waitForLwsDefaulting(kube: KubeContext, deadline: number): Promis
     metadata: { name: `${PROJECT}-webhook-probe`, namespace: 'default' },
     spec: { leaderWorkerTemplate: { workerTemplate: { spec: { containers: [{ name: 'probe', image: 'probe' }] } } } },
   }
-  for (;;) {
-    const [answer] = (await apply(kube, [probe], { dryRun: true })) as { spec?: { networkConfig?: { subdomainPolicy?: string } } }[]
-    if (answer?.spec?.networkConfig?.subdomainPolicy) return
-    if (Date.now() > deadline) throw new Error('the API server did not call the LWS defaulting webhook')
-    await sleep(250)
-  }
+  const { held } = await pollUntil(
+    async () => (await apply(kube, [probe], { dryRun: true }))[0] as { spec?: { networkConfig?: { subdomainPolicy?: string } } } | undefined,
+    (answer) => Boolean(answer?.spec?.networkConfig?.subdomainPolicy),
+    { timeoutMs: deadline - Date.now(), intervalMs: 250 },
+  )
+  if (!held) throw new Error('the API server did not call the LWS defaulting webhook')
 }
 
 export interface LwsController {
@@ -293,14 +292,17 @@ export async function startLwsController(kube: KubeContext, emit: EmitEvent, tim
   const deadline = Date.now() + timeoutMs
   try {
     const wanted = ['leaderworkerset', 'pod']
-    for (;;) {
-      if (exitCode !== undefined) throw new Error(`the LWS controller exited (${exitCode}) while starting`)
-      const started = startedControllers(await readFile(logFile, 'utf8'))
-      // A registered webhook path answers anything but 404 to a GET (an empty review is a 400).
-      if (wanted.every((c) => started.includes(c)) && ![0, 404].includes(await webhookStatus(endpoint, '/mutate--v1-pod'))) break
-      if (Date.now() > deadline) throw new Error(`the LWS controller did not start its controllers and webhooks within ${timeoutMs / 1000} s`)
-      await sleep(250)
-    }
+    const { held } = await pollUntil(
+      async () => {
+        if (exitCode !== undefined) throw new Error(`the LWS controller exited (${exitCode}) while starting`)
+        const started = startedControllers(await readFile(logFile, 'utf8'))
+        // A registered webhook path answers anything but 404 to a GET (an empty review is a 400).
+        return wanted.every((c) => started.includes(c)) && ![0, 404].includes(await webhookStatus(endpoint, '/mutate--v1-pod'))
+      },
+      (ready) => ready,
+      { timeoutMs, intervalMs: 250 },
+    )
+    if (!held) throw new Error(`the LWS controller did not start its controllers and webhooks within ${timeoutMs / 1000} s`)
     await apply(kube, webhooks)
     await waitForLwsDefaulting(kube, deadline)
   } catch (error) {
