@@ -106,11 +106,14 @@ export async function clusterRunsContainers(kube: KubeContext): Promise<boolean>
   return nodes.items.some((node) => node.metadata?.annotations?.[KWOK_NODE_ANNOTATION] !== 'fake')
 }
 
+/** A proxied body as text: the generated client parses a JSON answer despite its `string` type. */
+const asText = (body: unknown): string => (typeof body === 'string' ? body : (JSON.stringify(body) ?? ''))
+/** Proxy paths are given without their leading slash. */
+const proxyPath = (path: string) => path.replace(/^\//, '')
+
 /** GET through the API server's pod proxy (`pod` may carry a port: `name:8000`); the body as text. */
 export async function podProxyGet(kube: KubeContext, namespace: string, pod: string, path: string): Promise<string> {
-  const answer: unknown = await kube.core.connectGetNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') })
-  // The generated client parses a JSON answer despite its `string` type.
-  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+  return asText(await kube.core.connectGetNamespacedPodProxyWithPath({ name: pod, namespace, path: proxyPath(path) }))
 }
 
 /** Sends a JSON body with a proxy call: the generated client has no body parameter for them. */
@@ -128,15 +131,12 @@ function jsonBody(body: unknown): { middleware: ObservableMiddleware[]; middlewa
 
 /** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
 export async function podProxyPost(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
-  const answer: unknown = await kube.core.connectPostNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') }, jsonBody(body))
-  // The generated client parses a JSON answer despite its `string` type.
-  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+  return asText(await kube.core.connectPostNamespacedPodProxyWithPath({ name: pod, namespace, path: proxyPath(path) }, jsonBody(body)))
 }
 
 /** PUT a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
 export async function podProxyPut(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
-  const answer: unknown = await kube.core.connectPutNamespacedPodProxyWithPath({ name: pod, namespace, path: path.replace(/^\//, '') }, jsonBody(body))
-  return typeof answer === 'string' ? answer : JSON.stringify(answer)
+  return asText(await kube.core.connectPutNamespacedPodProxyWithPath({ name: pod, namespace, path: proxyPath(path) }, jsonBody(body)))
 }
 
 export interface ExecResult {
@@ -215,14 +215,19 @@ export interface ProxyAnswer {
  * ("error trying to reach service") comes from the API server, not from the pod.
  */
 export async function proxyAnswer(request: Promise<unknown>): Promise<ProxyAnswer> {
-  const text = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body) ?? '')
   try {
-    return { status: 200, body: text(await request) }
+    return { status: 200, body: asText(await request) }
   } catch (error) {
-    const { code, body } = error as { code?: unknown; body?: unknown }
-    if (typeof code === 'number') return { status: code, body: text(body) }
-    return { status: 0, body: errorMessage(error) }
+    const { status, body } = failedAnswer(error)
+    return { status, body }
   }
+}
+
+/** What a proxy call that threw answered: the HTTP status and body, or status 0 when nothing answered. */
+function failedAnswer(error: unknown): ProxyResponse {
+  const { code, body, headers } = error as { code?: unknown; body?: unknown; headers?: Record<string, string> }
+  if (typeof code === 'number') return { status: code, body: asText(body), headers: { ...headers } }
+  return { status: 0, body: errorMessage(error), headers: {} }
 }
 
 /** A proxied answer with the headers the pod sent (names in lower case), which `ProxyAnswer` leaves out. */
@@ -238,18 +243,15 @@ export type ProxyTarget = { pod: string } | { service: string }
  * `name:8080`, `name:http`) and return the answer whatever its status, headers included.
  */
 export async function proxyPost(kube: KubeContext, namespace: string, target: ProxyTarget, path: string, body: unknown): Promise<ProxyResponse> {
-  const params = { namespace, path: path.replace(/^\//, '') }
+  const params = { namespace, path: proxyPath(path) }
   const request: Promise<HttpInfo<unknown>> =
     'pod' in target
       ? kube.core.connectPostNamespacedPodProxyWithPathWithHttpInfo({ ...params, name: target.pod }, jsonBody(body))
       : kube.core.connectPostNamespacedServiceProxyWithPathWithHttpInfo({ ...params, name: target.service }, jsonBody(body))
-  const text = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body) ?? '')
   try {
     const answer = await request
-    return { status: answer.httpStatusCode, body: text(answer.data), headers: { ...answer.headers } }
+    return { status: answer.httpStatusCode, body: asText(answer.data), headers: { ...answer.headers } }
   } catch (error) {
-    const { code, body, headers } = error as { code?: unknown; body?: unknown; headers?: Record<string, string> }
-    if (typeof code === 'number') return { status: code, body: text(body), headers: { ...headers } }
-    return { status: 0, body: errorMessage(error), headers: {} }
+    return failedAnswer(error)
   }
 }
