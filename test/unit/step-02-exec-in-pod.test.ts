@@ -4,10 +4,11 @@
 // runs containers, so this is where stdout, stderr, exit codes and failures are pinned down.
 import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import { CoreV1Api, KubeConfig, type V1Status } from '@kubernetes/client-node'
+import type { Socket } from 'node:net'
+import type { V1Status } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execExitCode, execInPod, type KubeContext } from '../../scripts/lib/kube.ts'
+import { kubeContextFor } from './fake-api-server.ts'
 
 /** One unmasked binary frame from server to client. */
 function frame(channel: number, payload: string | Buffer, opcode = 0x2): Buffer {
@@ -57,14 +58,7 @@ beforeAll(async () => {
     script(socket)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const config = new KubeConfig()
-  config.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'nobody' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-    currentContext: 'fake',
-  })
-  kube = { context: 'fake', config, core: config.makeApiClient(CoreV1Api) } as KubeContext
+  kube = kubeContextFor(server)
 })
 
 afterAll(async () => {

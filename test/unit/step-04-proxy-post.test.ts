@@ -2,10 +2,10 @@
 // server standing in for the API server's pod and service proxy paths. It must keep the
 // answer's headers whatever the status, send the JSON body, and never throw on an HTTP error.
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { podProxyPut, proxyPost, type KubeContext } from '../../scripts/lib/kube.ts'
+import { kubeContextFor } from './fake-api-server.ts'
 
 interface Seen {
   method?: string
@@ -46,14 +46,7 @@ beforeAll(async () => {
     })
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const config = new KubeConfig()
-  config.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'nobody' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-    currentContext: 'fake',
-  })
-  kube = { context: 'fake', config, core: config.makeApiClient(CoreV1Api) } as KubeContext
+  kube = kubeContextFor(server)
 })
 
 afterAll(() => new Promise<void>((done) => server.close(() => done())))
