@@ -58,12 +58,12 @@ async function listed(cluster: string): Promise<boolean> {
   return (await kwokctl(binaries, ['get', 'clusters'])).split('\n').map((l) => l.trim()).includes(cluster)
 }
 
-async function answers(context: string): Promise<boolean> {
+/** The API server's version, or undefined while it does not answer. */
+async function apiServerVersion(context: string): Promise<string | undefined> {
   try {
-    await serverVersion(connect(context))
-    return true
+    return await serverVersion(connect(context))
   } catch {
-    return false
+    return undefined
   }
 }
 
@@ -91,7 +91,7 @@ export const kwok: ClusterProvider = {
   async checkTools() {},
 
   async exists(cluster) {
-    return (await listed(cluster)) && (await answers(this.contextFor(cluster)))
+    return (await listed(cluster)) && (await apiServerVersion(this.contextFor(cluster))) !== undefined
   },
 
   async create(cluster, { topology, emit }: CreateOptions) {
@@ -126,7 +126,7 @@ export const kwok: ClusterProvider = {
   async status(cluster) {
     if (!(await listed(cluster))) return [`kwok cluster '${cluster}' does not exist`]
     const components = await kwokctl((await cachedBinaries())!, ['get', 'components', '--name', cluster])
-    const version = (await answers(this.contextFor(cluster))) ? await serverVersion(connect(this.contextFor(cluster))) : 'not answering'
+    const version = (await apiServerVersion(this.contextFor(cluster))) ?? 'not answering'
     return [`kwok cluster '${cluster}' (context ${this.contextFor(cluster)}, API server ${version})`, ...components.trimEnd().split('\n').map((l) => `  ${l}`)]
   },
 
