@@ -8,6 +8,7 @@ import { buildWorkloads } from '../build-workloads.ts'
 import { hasProgram } from '../lib/exec.ts'
 import { freePort, startWorkload } from '../lib/workload-process.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { closedLoop, percentile, throughput, type Load } from './load.ts'
 
 const concurrencies = [1, 16, 64]
 const cellMs = 4_000
@@ -16,12 +17,6 @@ const maxRequestsPerCell = 50_000
 const agent = new Agent({ keepAlive: true })
 const zeroLatency = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0', '--prefill-time-per-token-ms', '0']
 
-interface Cell {
-  requests: number
-  failures: number
-  seconds: number
-  latenciesMs: number[]
-}
 
 /**
  * What the router costs: the same completions sent straight to one model server (zero modelled
@@ -48,7 +43,7 @@ export const routerBenchmark: Benchmark = {
       const targets: [string, string][] = [['direct', backend.url], ['router', router.url], ...(nginx ? [['nginx', nginx.url] as [string, string]] : [])]
       const results: Measurement[] = []
       for (const concurrency of concurrencies) {
-        const cells = new Map<string, Cell>()
+        const cells = new Map<string, Load>()
         for (const [name, url] of targets) {
           await applyLoad(url, concurrency, warmUpMs)
           cells.set(name, await applyLoad(url, concurrency, cellMs))
@@ -115,22 +110,8 @@ http {
 }
 
 /** Completions from `concurrency` clients, each waiting for its answer before the next, for `durationMs`. */
-async function applyLoad(url: string, concurrency: number, durationMs: number): Promise<Cell> {
-  const cell: Cell = { requests: 0, failures: 0, seconds: 0, latenciesMs: [] }
-  const started = performance.now()
-  const deadline = started + durationMs
-  const client = async () => {
-    while (cell.requests < maxRequestsPerCell && performance.now() < deadline) {
-      cell.requests++
-      const sent = performance.now()
-      if (await completion(url, `benchmark prompt ${cell.requests}`)) cell.latenciesMs.push(performance.now() - sent)
-      else cell.failures++
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, client))
-  cell.seconds = (performance.now() - started) / 1000
-  return cell
-}
+const applyLoad = (url: string, concurrency: number, durationMs: number): Promise<Load> =>
+  closedLoop({ concurrency, maxRequests: maxRequestsPerCell, durationMs }, async (n) => ((await completion(url, `benchmark prompt ${n}`)) ? 1 : null))
 
 /**
  * One completion through Node's HTTP client on kept-alive connections: a fetch costs several
@@ -151,15 +132,8 @@ function completion(url: string, prompt: string): Promise<boolean> {
   })
 }
 
-function percentile(cell: Cell, p: number): number {
-  const sorted = [...cell.latenciesMs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
-}
-
-const throughput = (cell: Cell) => (cell.requests - cell.failures) / cell.seconds
-
 /** Each target's figures at one concurrency, then the proxies against going direct, from this same run. */
-function compare(concurrency: number, cells: Map<string, Cell>): Measurement[] {
+function compare(concurrency: number, cells: Map<string, Load>): Measurement[] {
   const at = `c=${concurrency}`
   const results: Measurement[] = []
   for (const [name, cell] of cells) {
