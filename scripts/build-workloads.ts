@@ -1,8 +1,7 @@
 /**
  * Bundles every workload (`workloads/<name>/main.ts`) into one self-contained ES module,
  * `dist/workloads/<name>.mjs`, which runs with plain `node` and no node_modules: the image
- * ships only these files. The Docker build stage runs this file alone, so it imports nothing
- * from the rest of scripts/.
+ * ships only these files (scripts/lib/image.ts makes them the Docker build's whole context).
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'

@@ -21,3 +21,14 @@ export async function requireDockerEngine(): Promise<void> {
     throw error
   }
 }
+
+/** Whether the Docker engine has an image by this reference. */
+export async function imageExists(reference: string): Promise<boolean> {
+  try {
+    await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])
+    return true
+  } catch (error) {
+    if (error instanceof CommandError) return false
+    throw error
+  }
+}

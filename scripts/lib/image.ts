@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
-import { readFile, readdir } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join, relative, sep } from 'node:path'
 import packageJson from '../../package.json' with { type: 'json' }
-import { CommandError } from './errors.ts'
-import { requireDockerEngine } from './docker.ts'
+import { buildWorkloads } from '../build-workloads.ts'
+import { imageExists, requireDockerEngine } from './docker.ts'
 import { exec } from './exec.ts'
 import type { EmitEvent } from './output.ts'
 import { repoRoot } from './project.ts'
@@ -14,7 +15,7 @@ export const IMAGE_NAME = 'multi-node-serving-lab/workloads'
 export const IMAGE_TAG = packageJson.version
 export const IMAGE = `${IMAGE_NAME}:${IMAGE_TAG}`
 
-/** Everything workloads/Dockerfile copies into its build: keep in step with its COPY lines. */
+/** Everything the image is made from: the bundles' sources and how they are built, and the Dockerfile. */
 const imageInputs = ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build-workloads.ts', 'workloads']
 
 export interface ImageInput {
@@ -68,10 +69,13 @@ export interface WorkloadImage {
 }
 
 /**
- * Builds the workload image with Docker, tagged with the fixed tag and the content tag, unless
- * an image with this content tag exists already; then it only points the fixed tag at it.
+ * Builds the workload image, tagged with the fixed tag and the content tag, unless an image with
+ * this content tag exists already; then it only points the fixed tag at it. The workloads are
+ * bundled here with esbuild; Docker gets only the bundles as its build context. `nodeImage`
+ * replaces the Dockerfile's `node:20-bookworm-slim` where no registry can be reached.
  */
-export async function buildImage(emit: EmitEvent, root: string = repoRoot): Promise<WorkloadImage> {
+export async function buildImage(emit: EmitEvent, options: { root?: string; nodeImage?: string } = {}): Promise<WorkloadImage> {
+  const root = options.root ?? repoRoot
   const contentReference = `${IMAGE_NAME}:${await imageContentTag(root)}`
   await requireDockerEngine()
   if (await imageExists(contentReference)) {
@@ -80,23 +84,14 @@ export async function buildImage(emit: EmitEvent, root: string = repoRoot): Prom
     emit({ kind: 'progress', message: `${contentReference} is up to date` })
     return { reference: IMAGE, contentReference, built: false }
   }
-  emit({ kind: 'progress', message: `building ${IMAGE} (${contentReference}); the first build takes a few minutes` })
-  await exec('docker', ['build', '-f', 'workloads/Dockerfile', '-t', IMAGE, '-t', contentReference, '.'], {
-    cwd: root,
-    onLine: (line) => {
-      // Only the build steps' headers (BuildKit's `#5 [build 3/7] RUN …`, the classic `Step 3/12 : …`).
-      if (/^#\d+ \[|^Step \d+\/\d+/.test(line)) emit({ kind: 'progress', message: line })
-    },
-  })
-  return { reference: IMAGE, contentReference, built: true }
-}
-
-async function imageExists(reference: string): Promise<boolean> {
+  emit({ kind: 'progress', message: `building ${IMAGE} (${contentReference})` })
+  const context = await mkdtemp(join(tmpdir(), 'serving-lab-workloads-'))
   try {
-    await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])
-    return true
-  } catch (error) {
-    if (error instanceof CommandError) return false
-    throw error
+    await buildWorkloads(join(context, 'app'))
+    const base = options.nodeImage ? ['--build-arg', `NODE_IMAGE=${options.nodeImage}`] : []
+    await exec('docker', ['build', '-q', '-f', join(root, 'workloads', 'Dockerfile'), ...base, '-t', IMAGE, '-t', contentReference, context])
+  } finally {
+    await rm(context, { recursive: true, force: true })
   }
+  return { reference: IMAGE, contentReference, built: true }
 }

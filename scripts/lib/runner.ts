@@ -40,7 +40,7 @@ export async function ensureImage(target: Target, runsContainers: boolean, emit:
     return
   }
   emit({ kind: 'phase', phase: 'workload image' })
-  const image = await buildImage(emit)
+  const image = await buildImage(emit, { nodeImage: await target.provider.workloadNodeImage?.(emit) })
   const present = await target.provider.nodeImages(target.cluster)
   // Nodes list images with their registry (docker.io/…); the content tag says whether they are current.
   if (present.some((tag) => tag === image.contentReference || tag.endsWith(`/${image.contentReference}`))) return

@@ -1,10 +1,11 @@
 import { EnvironmentError } from './errors.ts'
 import { kind } from './cluster/kind.ts'
 import { kwok } from './cluster/kwok.ts'
+import { nodes } from './cluster/nodes.ts'
 import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'
 import { DEFAULT_CLUSTER_NAME } from './project.ts'
 
-export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok }
+export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok, nodes }
 
 /** Which cluster a command acts on, and whether the lab made it (and so may create and load it). */
 export interface Target {
@@ -35,9 +36,9 @@ export function providerNamed(name: string): ClusterProvider {
 export function resolveTarget(options: TargetOptions): Target {
   const cluster = options.cluster ?? process.env.SERVING_LAB_CLUSTER ?? DEFAULT_CLUSTER_NAME
   if (options.context) {
-    const prefix = options.context.split('-')[0]
-    const provider = options.provider ? providerNamed(options.provider) : prefix === 'kwok' ? kwok : kind
-    return { provider, cluster: options.context.replace(/^(kind|kwok)-/, ''), context: options.context, explicitContext: true }
+    const prefix = options.context.split('-')[0]!
+    const provider = options.provider ? providerNamed(options.provider) : ((PROVIDERS as readonly string[]).includes(prefix) ? providers[prefix as ProviderName] : kind)
+    return { provider, cluster: options.context.replace(/^(kind|kwok|nodes)-/, ''), context: options.context, explicitContext: true }
   }
   const provider = providerNamed(options.provider ?? process.env.SERVING_LAB_PROVIDER ?? 'kind')
   return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false }

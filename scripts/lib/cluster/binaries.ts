@@ -17,6 +17,8 @@ export const VERSIONS = {
   kwok: 'v0.8.0',
   /** LeaderWorkerSet (sigs.k8s.io/lws): its CRD and controller, built on demand by ensureLwsController. */
   lws: 'v0.8.0',
+  /** The cluster DNS of the `nodes` provider: the CoreDNS kubeadm 1.34 installs. */
+  coredns: 'v1.12.1',
 } as const
 
 export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'etcd'] as const
@@ -255,11 +257,29 @@ export async function ensureBinaries(emit: EmitEvent): Promise<Binaries> {
 
 /** Where the LeaderWorkerSet controller (upstream's `manager`, package sigs.k8s.io/lws/cmd) is cached. */
 export const lwsControllerPath = () => join(binDir(`lws-${VERSIONS.lws}`), 'lws-controller')
+export const corednsPath = () => join(binDir(`coredns-${VERSIONS.coredns}`), 'coredns')
 
-async function buildLws(emit: EmitEvent): Promise<void> {
-  // Its own module, like KWOK: in the Kubernetes module, LWS's requirements would raise versions
-  // that Kubernetes itself compiles with (k8s.io/utils, structured-merge-diff/v6, go-spew, …).
-  await buildModule(
+/** One binary from its own module: from the cache, else built from the Go module proxy. */
+async function ensureModuleBinary(path: string, what: string, build: ModuleBuild, emit: EmitEvent): Promise<string> {
+  if (await allExist([path])) return path
+  if (!(await hasProgram('go'))) {
+    throw new EnvironmentError(`${what} is not in ${join(cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
+  }
+  emit({ kind: 'phase', phase: `building ${what}`, detail: 'from the Go module proxy' })
+  await buildModule(build, emit)
+  return path
+}
+
+/**
+ * The LeaderWorkerSet controller at the pinned version. Its own module, like KWOK: in the
+ * Kubernetes module, LWS's requirements would raise versions that Kubernetes itself compiles
+ * with (k8s.io/utils, structured-merge-diff/v6, go-spew, …). Separate from ensureBinaries: a
+ * kwok cluster does not wait for it.
+ */
+export function ensureLwsController(emit: EmitEvent): Promise<string> {
+  return ensureModuleBinary(
+    lwsControllerPath(),
+    `the LeaderWorkerSet controller ${VERSIONS.lws}`,
     {
       group: `lws-${VERSIONS.lws}`,
       files: { 'go.mod': `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`, 'tools.go': toolsGo(['sigs.k8s.io/lws/cmd']) },
@@ -272,16 +292,18 @@ async function buildLws(emit: EmitEvent): Promise<void> {
   )
 }
 
-/**
- * The LeaderWorkerSet controller at the pinned version, from the cache or built from the Go
- * module proxy. Separate from ensureBinaries: a kwok cluster does not wait for it.
- */
-export async function ensureLwsController(emit: EmitEvent): Promise<string> {
-  if (await allExist([lwsControllerPath()])) return lwsControllerPath()
-  if (!(await hasProgram('go'))) {
-    throw new EnvironmentError(`the LeaderWorkerSet controller ${VERSIONS.lws} is not in ${join(cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
-  }
-  emit({ kind: 'phase', phase: `building the LeaderWorkerSet controller ${VERSIONS.lws}`, detail: 'from the Go module proxy' })
-  await buildLws(emit)
-  return lwsControllerPath()
+/** CoreDNS at the pinned version (its go.mod has no replace directives, so it builds as a plain requirement). */
+export function ensureCoredns(emit: EmitEvent): Promise<string> {
+  return ensureModuleBinary(
+    corednsPath(),
+    `CoreDNS ${VERSIONS.coredns}`,
+    {
+      group: `coredns-${VERSIONS.coredns}`,
+      files: { 'go.mod': `module serving-lab.local/coredns-binaries\n\ngo 1.24.0\n\nrequire github.com/coredns/coredns ${VERSIONS.coredns}\n`, 'tools.go': toolsGo(['github.com/coredns/coredns']) },
+      packages: ['github.com/coredns/coredns'],
+      ldflags: '',
+      coldEstimate: 'about 2 min on 2 cores',
+    },
+    emit,
+  )
 }

@@ -8,8 +8,8 @@ import { exec, hasProgram } from '../exec.ts'
 import { connect } from '../kube.ts'
 import type { EmitEvent } from '../output.ts'
 import { advertiseGpus } from './gpu-capacity.ts'
-import type { ClusterProvider, CreateOptions } from './provider.ts'
-import { fleetNodes, type FleetNode } from './topology.ts'
+import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from './provider.ts'
+import { fleetNodes, MAX_LAPTOP_NODES, type FleetNode } from './topology.ts'
 
 /**
  * A node image built for kind v0.33.0, pinned by digest as kind's release notes require; the
@@ -17,7 +17,6 @@ import { fleetNodes, type FleetNode } from './topology.ts'
  */
 export const KIND_VERSION = 'v0.33.0'
 export const KIND_NODE_IMAGE = 'kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d'
-const MAX_WORKERS = 8
 
 /**
  * The kind cluster: one control plane and a worker per node of the topology, carrying its
@@ -27,8 +26,8 @@ const MAX_WORKERS = 8
  * status after creation.
  */
 export function kindConfig(cluster: string, nodes: FleetNode[], gpuPassthrough: boolean): string {
-  if (nodes.length > MAX_WORKERS) {
-    throw new EnvironmentError(`this topology has ${nodes.length} nodes; kind runs at most ${MAX_WORKERS} worker containers on a laptop. Use --provider kwok for large fleets.`)
+  if (nodes.length > MAX_LAPTOP_NODES) {
+    throw new EnvironmentError(`this topology has ${nodes.length} nodes; kind runs at most ${MAX_LAPTOP_NODES} worker containers on a laptop. Use --provider kwok for large fleets.`)
   }
   const workers = nodes.map((node) => ({
     role: 'worker',
@@ -102,9 +101,7 @@ export const kind: ClusterProvider = {
     const nodes = (await exec('kind', ['get', 'nodes', '--name', cluster])).split('\n').filter(Boolean)
     const perNode = await Promise.all(nodes.map((node) => exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'])))
     const tagsOf = (json: string) => (JSON.parse(json) as { images: { repoTags?: string[] }[] }).images.flatMap((image) => image.repoTags ?? [])
-    // An image counts as loaded only when every node has it.
-    const [first = [], ...rest] = perNode.map(tagsOf)
-    return first.filter((tag) => rest.every((tags) => tags.includes(tag)))
+    return imagesOnEveryNode(perNode.map(tagsOf))
   },
 
   async status(cluster) {

@@ -1,8 +1,8 @@
 import type { EmitEvent } from '../output.ts'
 import type { Topology } from './topology.ts'
 
-export type ProviderName = 'kind' | 'kwok'
-export const PROVIDERS: readonly ProviderName[] = ['kind', 'kwok']
+export type ProviderName = 'kind' | 'kwok' | 'nodes'
+export const PROVIDERS: readonly ProviderName[] = ['kind', 'kwok', 'nodes']
 
 export interface CreateOptions {
   topology: Topology
@@ -23,10 +23,18 @@ export interface ClusterProvider {
   delete(cluster: string, emit: EmitEvent): Promise<void>
   /** Makes locally built images available to the nodes (nothing to do where nothing runs). */
   loadImages(cluster: string, images: string[], emit: EmitEvent): Promise<void>
+  /** The Node.js image the workload image builds on, where the Dockerfile's default cannot be pulled. */
+  workloadNodeImage?(emit: EmitEvent): Promise<string>
   /** The images the nodes already have, to skip loading them again. */
   nodeImages(cluster: string): Promise<string[]>
   /** One line per component or node: what is running. */
   status(cluster: string): Promise<string[]>
   /** The logs of one component, or the names of the components when none is given. */
   logs(cluster: string, component?: string): Promise<string>
+}
+
+/** The image references every node has: an image counts as loaded only when all of them hold it. */
+export function imagesOnEveryNode(perNode: readonly string[][]): string[] {
+  const [first = [], ...rest] = perNode
+  return first.filter((reference) => rest.every((references) => references.includes(reference)))
 }

@@ -22,6 +22,9 @@ export const LABELS = {
 
 export const GPU_RESOURCE = 'nvidia.com/gpu'
 
+/** The most nodes a provider that runs each as a container (kind, nodes) accepts on a laptop. */
+export const MAX_LAPTOP_NODES = 8
+
 export interface Pool {
   name: string
   count: number
