@@ -5,9 +5,9 @@ import { buildImage } from './image.ts'
 import { apply, clusterRunsContainers, connect, type KubeContext } from './kube.ts'
 import { readManifests } from './manifests.ts'
 import { deleteNamespaces, labNamespaces } from './namespaces.ts'
-import type { EmitEvent } from './output.ts'
+import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
-import { stepNamespace, type Step } from './steps.ts'
+import { listSteps, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
 export interface StepOptions {
@@ -88,4 +88,15 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
     if (pending.length > 0) emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
   }
   return verifyStep(kube, step, runsContainers, emit)
+}
+
+/** Every step in order on one cluster, each from a fresh namespace, with a summary per step. */
+export async function verifyAll(target: Target, emit: EmitEvent): Promise<CheckResult[]> {
+  const all: CheckResult[] = []
+  for (const step of await listSteps()) {
+    const results = await runStep(target, step, { apply: true, reset: true, emit })
+    emit({ kind: 'summary', step: step.id, ...summarize(results) })
+    all.push(...results)
+  }
+  return all
 }

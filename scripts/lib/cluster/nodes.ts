@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import type { V1Node } from '@kubernetes/client-node'
+import { KubeConfig, type V1Node } from '@kubernetes/client-node'
 import { stringify } from 'yaml'
 import { requireDockerEngine } from '../docker.ts'
 import { CommandError } from '../errors.ts'
@@ -261,9 +261,27 @@ async function waitForContainerd(container: string): Promise<void> {
   if (!held) throw new Error(`containerd did not start in ${container}: npm run cluster:logs -- --provider nodes ${container}/containerd`)
 }
 
-/** Removes the cgroups the nodes' kubelets made in the host's hierarchies, deepest first. */
-async function removeCgroups(cluster: string): Promise<void> {
-  await exec('sh', ['-c', `for h in /sys/fs/cgroup/*/; do [ -d "$h/serving-lab-${cluster}" ] && find "$h/serving-lab-${cluster}" -depth -type d -exec rmdir {} + ; done; true`])
+/** The cgroups the nodes and their kubelets made in the host's hierarchies. */
+const cgroupsOf = async (cluster: string) => (await exec('sh', ['-c', `ls -d /sys/fs/cgroup/*/serving-lab-${cluster} 2>/dev/null; true`])).split('\n').filter(Boolean)
+
+/** What a removed cluster must not leave behind, by kind of thing: empty when it left nothing. */
+async function leftovers(cluster: string, volumes: readonly string[]): Promise<string[]> {
+  const remainingVolumes = new Set((await docker(['volume', 'ls', '--quiet'])).split('\n'))
+  const found = {
+    containers: await containersOf(cluster),
+    networks: (await docker(['network', 'ls', '--filter', `label=${CLUSTER_LABEL}=${cluster}`, '--format', '{{.Name}}'])).split('\n').filter(Boolean),
+    volumes: volumes.filter((volume) => remainingVolumes.has(volume)),
+    cgroups: await cgroupsOf(cluster),
+    files: await stat(clusterDir(cluster)).then(() => [clusterDir(cluster)], () => []),
+    'kube contexts': hasContext(nodes.contextFor(cluster)) ? [nodes.contextFor(cluster)] : [],
+  }
+  return Object.entries(found).filter(([, items]) => items.length > 0).map(([kind, items]) => `${kind}: ${items.join(', ')}`)
+}
+
+function hasContext(context: string): boolean {
+  const config = new KubeConfig()
+  config.loadFromDefault()
+  return config.getContextObject(context) !== null
 }
 
 export const nodes: ClusterProvider = {
@@ -337,17 +355,23 @@ export const nodes: ClusterProvider = {
     if (pending.length > 0) throw new Error(`CoreDNS did not become ready: ${pending.join(', ')}`)
   },
 
+  /** Removes every container, volume, network, cgroup, file and kube context of the cluster, then checks that none is left. */
   async delete(cluster, emit) {
     const containers = await containersOf(cluster)
+    let volumes: string[] = []
     if (containers.length > 0) {
-      emit({ kind: 'progress', message: `removing ${containers.join(', ')} and their volumes` })
+      volumes = (await docker(['inspect', ...containers, '--format', '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'])).split(/\s+/).filter(Boolean)
+      emit({ kind: 'progress', message: `removing ${containers.join(', ')} and their ${volumes.length} volumes` })
       await docker(['rm', '--force', '--volumes', ...containers])
     }
     const networks = (await docker(['network', 'ls', '--filter', `label=${CLUSTER_LABEL}=${cluster}`, '--format', '{{.Name}}'])).split('\n').filter(Boolean)
     if (networks.length > 0) await docker(['network', 'rm', ...networks])
-    await removeCgroups(cluster)
+    // Deepest first: a cgroup can only be removed once it has no children (and no processes).
+    for (const root of await cgroupsOf(cluster)) await exec('find', [root, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', '+'])
     await removeContext(cluster)
     await rm(clusterDir(cluster), { recursive: true, force: true })
+    const left = await leftovers(cluster, volumes)
+    if (left.length > 0) throw new Error(`the nodes cluster '${cluster}' was not removed completely; still there: ${left.join('; ')}`)
   },
 
   async workloadNodeImage(emit) {
