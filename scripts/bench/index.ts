@@ -10,9 +10,10 @@ import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
+import { nodesClusterBenchmark } from './nodes-cluster.ts'
 import { routerBenchmark } from './router.ts'
 
-const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark]
+const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark, nodesClusterBenchmark]
 
 interface Result extends Measurement {
   benchmark: string
