@@ -7,7 +7,8 @@ import { loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { connect, serverVersion } from '../../scripts/lib/kube.ts'
 import { formatEvent } from '../../scripts/lib/output.ts'
 
-export const TEST_CLUSTER = 'serving-lab-test'
+/** Another name lets two runs on one machine (a developer's and CI's) keep apart. */
+export const TEST_CLUSTER = process.env.SERVING_LAB_TEST_CLUSTER ?? 'serving-lab-test'
 
 declare module 'vitest' {
   export interface ProvidedContext {
