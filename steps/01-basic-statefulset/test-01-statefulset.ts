@@ -25,6 +25,7 @@ const iso = (date: Date | string | undefined) => (date ? new Date(date).toISOStr
 const list = (names: readonly string[]) => (names.length ? names.join(', ') : 'none')
 
 export const podNames = check({
+  id: 'pod-names',
   title: `the StatefulSet's pods are ${expectedNames.join(', ')}`,
   needs: 'api',
   observe: async (env) => (await podsOf(env, SET)).map((pod) => pod.metadata!.name!).sort(),
@@ -36,7 +37,8 @@ export const podNames = check({
       list(names),
       strangers.length > 0
         ? `pods named ${list(strangers)} are not ordinals of ${SET}: is this a StatefulSet named ${SET}?`
-        : `not every replica exists yet: check 'kubectl -n lab-01 describe statefulset ${SET}' for scheduling or volume errors`,
+        : `not every replica exists yet: the set creates pod N+1 only once pod N is Ready. 'kubectl -n lab-01 describe statefulset ${SET}', then describe pod on the last one, says why it waits: ` +
+          'Insufficient nvidia.com/gpu, a volume claim left unbound (does its storageClassName exist? kubectl get storageclass), or a readiness probe that never passes (a port or path the server does not serve)',
     )
   },
 })
@@ -47,6 +49,7 @@ export interface OrderObservation {
 }
 
 export const createdInOrder = check({
+  id: 'created-in-order',
   title: 'pods were created in order, each after the previous one was Ready',
   needs: 'api',
   async observe(env): Promise<OrderObservation> {
@@ -86,6 +89,7 @@ export interface ClaimObservation {
 }
 
 export const ownClaims = check({
+  id: 'own-claims',
   title: `each pod has its own volume claim, ${CLAIM_TEMPLATE}-${SET}-N, and it is bound`,
   needs: 'api',
   async observe(env): Promise<ClaimObservation> {
@@ -109,6 +113,7 @@ export const ownClaims = check({
 })
 
 export const podIndexLabels = check({
+  id: 'pod-index-labels',
   title: `each pod carries its ordinal in the ${POD_INDEX_LABEL} label`,
   needs: 'api',
   observe: async (env) => (await podsOf(env, SET)).map((pod) => ({ name: pod.metadata!.name!, index: pod.metadata?.labels?.[POD_INDEX_LABEL] })),
@@ -134,6 +139,7 @@ function replacementCheck() {
   const victim = `${SET}-1`
   let before: ReplacementObservation['before'] = { uid: '', claimUid: '' }
   return check({
+    id: 'replacement',
     title: 'a deleted pod comes back with the same name and the same claim',
     needs: 'api',
     timeoutMs: 120_000,
@@ -164,6 +170,7 @@ function replacementCheck() {
 export const replacement = replacementCheck()
 
 export const randomDeploymentNames = check({
+  id: 'deployment-random-names',
   title: "the Deployment's pods have random names and no ordinal",
   needs: 'api',
   observe: async (env) => (await podsOf(env, DEPLOYMENT)).map((pod) => ({ name: pod.metadata!.name!, index: pod.metadata?.labels?.[POD_INDEX_LABEL] })),
@@ -178,6 +185,7 @@ export const randomDeploymentNames = check({
 })
 
 export const replicasServe = check({
+  id: 'replicas-serve',
   title: 'every replica answers on its HTTP port',
   needs: 'pods',
   observe: (env) => Promise.all(expectedNames.map(async (name) => ({ name, ...(await proxyAnswer(podProxyGet(env.kube, env.namespace, `${name}:8000`, '/v1/models'))) }))),

@@ -26,6 +26,7 @@ const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === '
 const ipsOf = (pod: V1Pod) => (pod.status?.podIPs ?? []).map((entry) => entry.ip).sort()
 
 export const headless = check({
+  id: 'headless',
   title: `the Service ${SERVICE} has no cluster IP`,
   needs: 'api',
   async observe(env): Promise<{ clusterIP?: string } | null> {
@@ -58,6 +59,7 @@ export interface ServiceNameObservation {
 }
 
 export const serviceName = check({
+  id: 'service-name',
   title: "the StatefulSet's serviceName names the headless Service",
   needs: 'api',
   async observe(env): Promise<ServiceNameObservation> {
@@ -100,6 +102,7 @@ export interface EndpointsObservation {
 }
 
 export const endpointSlices = check({
+  id: 'endpoint-slices',
   title: 'its EndpointSlices list every pod by name, ready or not',
   needs: 'api',
   async observe(env): Promise<EndpointsObservation> {
@@ -120,7 +123,7 @@ export const endpointSlices = check({
       return fail(
         'publishNotReadyAddresses: true',
         'publishNotReadyAddresses: false',
-        'DNS only publishes pods that are Ready; the ranks of a group (step 03) must find each other before any of them is ready. Set it on the Service',
+        'publishNotReadyAddresses is not true, so DNS only publishes pods that are Ready; the ranks of a group (step 03) must find each other before any of them is ready. Set publishNotReadyAddresses: true on the Service',
       )
     }
     for (const pod of pods) {
@@ -180,6 +183,7 @@ Promise.all(process.argv.slice(1).map((name) => dns.lookup(name, { all: true }).
   .then((answers) => console.log(JSON.stringify(answers)))`
 
 export const podNamesResolve = check({
+  id: 'pod-names-resolve',
   title: `each pod's name ${SET}-N.${SERVICE}.lab-02.svc.cluster.local resolves to its own IP`,
   needs: 'pods',
   async observe(env): Promise<LookupObservation[]> {
@@ -223,6 +227,7 @@ const SRV = `require('node:dns').promises.resolveSrv(process.argv[1]).then(
   (error) => console.log(JSON.stringify({ error: error.code || String(error) })))`
 
 export const srvRecords = check({
+  id: 'srv-records',
   title: `the SRV records _http._tcp.${SERVICE}.lab-02.svc.cluster.local list every pod`,
   needs: 'pods',
   async observe(env): Promise<SrvObservation> {

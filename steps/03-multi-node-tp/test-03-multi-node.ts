@@ -39,6 +39,7 @@ export interface PlacementObservation {
 }
 
 export const separateNodes = check({
+  id: 'separate-nodes',
   title: 'the ranks run on different GPU nodes',
   needs: 'api',
   async observe(env): Promise<PlacementObservation> {
@@ -83,6 +84,7 @@ export interface GpuObservation {
 }
 
 export const fourGpus = check({
+  id: 'four-gpus',
   title: `each rank got ${GPUS_PER_NODE} GPUs`,
   needs: 'api',
   async observe(env): Promise<GpuObservation> {
@@ -133,6 +135,7 @@ const flag = (args: readonly string[], name: string) => {
 }
 
 export const settingsAgree = check({
+  id: 'settings-agree',
   title: `the group's numbers add up: world size ${WORLD_SIZE} = ${NNODES} pods × ${GPUS_PER_NODE} GPUs = TP ${TP} × PP ${PP}`,
   needs: 'api',
   async observe(env): Promise<SettingsObservation> {
@@ -199,6 +202,7 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
 const sameNumbers = (a: readonly number[] | undefined, b: readonly number[]) => JSON.stringify([...(a ?? [])].sort((x, y) => x - y)) === JSON.stringify(b)
 
 export const groupFormed = check({
+  id: 'group-formed',
   title: `both ranks joined one group, with world size ${WORLD_SIZE}`,
   needs: 'pods',
   observe: (env) => Promise.all(ranks.map((pod) => groupAnswer(env, pod))),
@@ -213,7 +217,7 @@ export const groupFormed = check({
         return fail(
           `${answer.pod}'s group ready`,
           `${answer.pod}: ${group.state}, members ${JSON.stringify(group.members)}${group.reason ? ` (${group.reason})` : ''}`,
-          `a rank is missing: every rank must reach ${group.leader} (MASTER_ADDR:MASTER_PORT); kubectl -n lab-03 logs ${answer.pod}`,
+          `a rank is missing: every rank must reach ${group.leader} (MASTER_ADDR:MASTER_PORT) by its DNS name, which exists before rank 0 is ready only if the headless Service has publishNotReadyAddresses: true; kubectl -n lab-03 logs ${answer.pod}`,
         )
       }
       if (group.worldSize !== WORLD_SIZE || group.nnodes !== NNODES) {
@@ -242,6 +246,7 @@ export const groupFormed = check({
 const COMPLETION = { model: MODEL, prompt: 'A model too large for one server', max_tokens: 8 }
 
 export const leaderServes = check({
+  id: 'leader-serves',
   title: 'a completion through rank 0 works',
   needs: 'pods',
   async observe(env): Promise<Answer> {
@@ -266,6 +271,7 @@ export const leaderServes = check({
 })
 
 export const workerRefers = check({
+  id: 'worker-refers',
   title: 'rank 1 serves no API and names rank 0 as the leader',
   needs: 'pods',
   async observe(env): Promise<Answer> {
@@ -302,6 +308,7 @@ function reformCheck() {
   let before = -1
   let brokenSeen: string | undefined
   return check({
+    id: 'reforms',
     title: 'deleting rank 1 makes the group unready, then it re-forms',
     needs: 'pods',
     timeoutMs: 180_000,

@@ -58,6 +58,7 @@ function routerPod(pod: V1Pod): RouterPod {
 }
 
 export const routerReady = check({
+  id: 'router-ready',
   title: `the router is ready: ${REPLICAS} of ${REPLICAS} replicas`,
   needs: 'api',
   async observe(env): Promise<RouterObservation> {
@@ -103,7 +104,8 @@ export const routerReady = check({
     return fail(
       `${REPLICAS} Ready router pods`,
       seen,
-      `a router is Ready only while at least one model server is healthy: are the ${SET} pods Ready (kubectl -n lab-04 get pods), and may the router watch EndpointSlices (next check)? kubectl -n lab-04 logs ${pods.find((p) => !p.ready)?.name ?? pods[0]!.name}`,
+      `a router is Ready only while at least one model server is healthy: are the ${SET} pods Ready (kubectl -n lab-04 get pods), and may the router watch EndpointSlices (next check)? ` +
+        `Or its readinessProbe asks a port or path the router does not serve (it answers GET /ready on port ${ROUTER_PORT}, named http). kubectl -n lab-04 describe pod ${pods.find((p) => !p.ready)?.name ?? pods[0]!.name} shows the probe's failures`,
     )
   },
 })
@@ -144,6 +146,7 @@ const describeAccess = ({ verb, group, resource, scope }: Access) => `${verb} ${
 const sameAccess = (a: Access) => (b: Access) => a.verb === b.verb && a.group === b.group && a.resource === b.resource && a.scope === b.scope
 
 export const leastPrivilege = check({
+  id: 'least-privilege',
   title: 'the router may watch EndpointSlices and nothing more',
   needs: 'api',
   async observe(env): Promise<AccessObservation> {
@@ -179,7 +182,10 @@ export const leastPrivilege = check({
       return fail(
         `${user} may ${list(mayDo.map((a) => a.verb))} endpointslices.discovery.k8s.io in lab-04`,
         `refused: ${list(refused.map(describeAccess))}`,
-        'the Role router must grant these verbs on resources: ["endpointslices"] in apiGroups: ["discovery.k8s.io"] (not "", the core group), ' +
+        (refused.length < mayDo.length
+          ? `the Role router grants some verbs but not ${list(refused.map((a) => a.verb))}: the router lists the EndpointSlices, then watches them to hear of every change; without watch it never learns that a server came or went. `
+          : '') +
+          'The Role router must grant get, list and watch on resources: ["endpointslices"] in apiGroups: ["discovery.k8s.io"] (not "", the core group), ' +
           'and the RoleBinding router must bind it to the ServiceAccount router in namespace lab-04: kubectl -n lab-04 describe role,rolebinding router',
       )
     }
@@ -188,7 +194,8 @@ export const leastPrivilege = check({
       return fail(
         `${user} refused: ${list(mayNotDo.map(describeAccess))}`,
         `allowed: ${list(granted.map((a) => describeAccess(a) + (a.reason ? ` (${a.reason})` : '')))}`,
-        'the router needs nothing but its EndpointSlices: a wildcard ("*") in the Role, or another binding (a ClusterRoleBinding, or one to a group the account is in) grants more; the reason in brackets names it',
+        'the router needs nothing but its EndpointSlices: a wildcard ("*") in the Role, a RoleBinding to a broad ClusterRole (view, edit) instead of the Role router, ' +
+          'or another binding (a ClusterRoleBinding, or one to a group the account is in) grants more; the reason in brackets names it',
       )
     }
     return pass
@@ -205,6 +212,7 @@ export interface BudgetObservation {
 }
 
 export const budget = check({
+  id: 'budget',
   title: 'its disruption budget allows an eviction',
   needs: 'api',
   async observe(env): Promise<BudgetObservation | null> {
@@ -338,6 +346,7 @@ export interface SpreadObservation {
 const SPREAD_REQUESTS = 12
 
 export const reachesEveryGroup = check({
+  id: 'reaches-every-group',
   title: `requests through the router reach all ${GROUPS} groups`,
   needs: 'pods',
   async observe(env): Promise<SpreadObservation> {
@@ -411,6 +420,7 @@ async function setFailures(env: CheckEnv, rate: number): Promise<void> {
 const isKeptOut = (backend: Backend) => backend.breaker !== 'closed' || backend.ejectedUntil !== null
 
 export const breakerOpens = check({
+  id: 'breaker-opens',
   title: `when ${FAILING} fails, requests still succeed and its breaker opens`,
   needs: 'pods',
   timeoutMs: 90_000,
@@ -447,6 +457,7 @@ export const breakerOpens = check({
 })
 
 export const trafficReturns = check({
+  id: 'traffic-returns',
   title: `once ${FAILING} recovers, traffic returns to it`,
   needs: 'pods',
   timeoutMs: 120_000,

@@ -17,6 +17,7 @@ const fast = (overrides: Partial<RunOptions> = {}): RunOptions => ({
 function scripted(observations: boolean[], needs: 'api' | 'pods' = 'api') {
   let calls = 0
   const item = check({
+    id: 'the-thing-holds',
     title: 'the thing holds',
     needs,
     observe: async () => observations[Math.min(calls++, observations.length - 1)]!,
@@ -48,6 +49,15 @@ describe('runCheck', () => {
     expect(calls()).toBeLessThan(10)
   })
 
+  it('caps the check\'s own timeout with the run\'s timeoutMs, and reports the check\'s id', async () => {
+    const { item, calls } = scripted([false])
+    const started = Date.now()
+    const result = await runCheck({ ...item, timeoutMs: 60_000 }, env, fast({ timeoutMs: 40, retryDelayMs: 5 }))
+    expect(result).toMatchObject({ id: 'the-thing-holds', status: 'failed' })
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(calls()).toBeGreaterThan(1)
+  })
+
   it('skips pods checks, without observing, where no container runs', async () => {
     const { item, calls } = scripted([true], 'pods')
     const result = await runCheck(item, env, fast({ runsContainers: false }))
@@ -63,6 +73,7 @@ describe('runCheck', () => {
 
   it('turns an observation error into a failure that shows the error', async () => {
     const item = check({
+      id: 'reads-the-cluster',
       title: 'reads the cluster',
       needs: 'api',
       observe: async (): Promise<number> => {
@@ -78,6 +89,7 @@ describe('runCheck', () => {
   it('runs act once, before observing, and fails when it throws', async () => {
     const order: string[] = []
     const item = check({
+      id: 'provokes-and-watches',
       title: 'provokes and watches',
       needs: 'api',
       act: async () => void order.push('act'),

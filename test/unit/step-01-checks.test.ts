@@ -37,6 +37,9 @@ describe('pod names', () => {
     const verdict = failure(podNames.evaluate(['llama-3-70b-0', 'llama-3-70b-1']))
     expect(verdict.seen).toBe('llama-3-70b-0, llama-3-70b-1')
     expect(verdict.hint).toContain('describe statefulset')
+    // The causes that stop an OrderedReady set at its first pods (the mutation suite's storage-class and readiness-probe mistakes).
+    expect(verdict.hint).toContain('storageClassName')
+    expect(verdict.hint).toContain('readiness probe')
   })
 
   it('fails when pods have other names, asking whether this is a StatefulSet', () => {

@@ -88,6 +88,7 @@ describe('EndpointSlices', () => {
   it('fails without publishNotReadyAddresses even while every pod is ready', () => {
     const verdict = failure(endpointSlices.evaluate({ ...base(), publishNotReadyAddresses: false }))
     expect(verdict.hint).toContain('before any of them is ready')
+    expect(verdict.hint).toContain('publishNotReadyAddresses: true')
   })
 
   // What the EndpointSlice controller writes for a pod that is not Ready when the Service does

@@ -187,6 +187,12 @@ describe('the group', () => {
     expect(verdict.seen).toBe('llama-3-70b-1: 503')
     expect(verdict.hint).toContain('logs llama-3-70b-1')
   })
+
+  it('fails on a group still forming, naming MASTER_ADDR and publishNotReadyAddresses', () => {
+    const verdict = failure(groupFormed.evaluate(answers(group(0, { state: 'forming', members: [0] }), group(1))))
+    expect(verdict.hint).toContain('MASTER_ADDR')
+    expect(verdict.hint).toContain('publishNotReadyAddresses: true')
+  })
 })
 
 const completion = JSON.stringify({ id: 'cmpl-1', object: 'text_completion', model: 'meta-llama/Meta-Llama-3-70B-Instruct', choices: [{ index: 0, text: ' is split across', finish_reason: 'length' }] })

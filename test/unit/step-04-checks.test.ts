@@ -96,6 +96,7 @@ describe('the router is ready', () => {
     const verdict = failure(routerReady.evaluate(notReady({})))
     expect(verdict.hint).toContain('at least one model server is healthy')
     expect(verdict.hint).toContain('watch EndpointSlices')
+    expect(verdict.hint).toContain('readinessProbe asks a port or path the router does not serve')
   })
 })
 
@@ -121,6 +122,16 @@ describe('the router may watch EndpointSlices and nothing more', () => {
       'refused: get endpointslices.discovery.k8s.io in this namespace, list endpointslices.discovery.k8s.io in this namespace, watch endpointslices.discovery.k8s.io in this namespace',
     )
     expect(verdict.hint).toContain('apiGroups: ["discovery.k8s.io"] (not "", the core group)')
+    expect(verdict.hint).not.toContain('grants some verbs')
+  })
+
+  it('fails on a Role without watch, saying what watch is for', () => {
+    const observation = recordedFor(leastPrivilege, recorded) as AccessObservation
+    const refusedWatch = { ...observation, answers: observation.answers.map((a) => (a.verb === 'watch' && a.scope === 'this namespace' ? { ...a, allowed: false } : a)) }
+    const verdict = failure(leastPrivilege.evaluate(refusedWatch))
+    expect(verdict.seen).toBe('refused: watch endpointslices.discovery.k8s.io in this namespace')
+    expect(verdict.hint).toContain('grants some verbs but not watch')
+    expect(verdict.hint).toContain('never learns that a server came or went')
   })
 
   it('fails on a ClusterRoleBinding to view, and the seen names the binding (recorded)', () => {

@@ -23,6 +23,8 @@ export interface CheckEnv {
  * `evaluate` can be unit-tested on recorded observations.
  */
 export interface Check<Observation = unknown> {
+  /** A short stable name in kebab-case ("separate-nodes"), unique within its step: what mutation lists name. */
+  id: string
   /** The outcome, stated as a fact: "each rank runs on its own node". */
   title: string
   needs: Needs
@@ -43,6 +45,7 @@ export function check<Observation>(definition: Check<Observation>): Check<Observ
 export type CheckStatus = 'passed' | 'failed' | 'skipped'
 
 export interface CheckResult {
+  id: string
   title: string
   needs: Needs
   status: CheckStatus
