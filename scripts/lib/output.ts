@@ -1,4 +1,5 @@
 import type { CheckResult } from './checks/check.ts'
+import type { MutationCounts, MutationResult } from './mutations/report.ts'
 
 /**
  * Everything the runner tells its user is one of these events, rendered by one printer:
@@ -10,6 +11,8 @@ export type LabEvent =
   | { kind: 'notice'; level: 'info' | 'warn'; message: string }
   | { kind: 'check'; result: CheckResult }
   | { kind: 'summary'; step?: string; passed: number; failed: number; skipped: number }
+  | { kind: 'mutation'; step: string; result: MutationResult }
+  | ({ kind: 'mutation-summary'; step?: string } & MutationCounts)
 
 export type EmitEvent = (event: LabEvent) => void
 
@@ -43,6 +46,20 @@ const formatters: { [K in LabEvent['kind']]: (event: Extract<LabEvent, { kind: K
   notice: (e) => (e.level === 'warn' ? yellow(`  ! ${e.message}`) : `  ${e.message}`),
   check: (e) => formatCheck(e.result),
   summary: (e) => (e.step ? `step ${e.step}: ` : '') + summaryLine(e),
+  mutation: (e) => formatMutation(e.result),
+  'mutation-summary': (e) => (e.step ? `step ${e.step}: ` : '') + mutationSummaryLine(e),
+}
+
+/** The closing line of the mutation suite: how many of the listed mistakes the checks caught. */
+export function mutationSummaryLine({ listed, caught, missed, skipped }: MutationCounts): string {
+  return `${caught} of ${listed} mutations caught, ${missed} missed, ${skipped} skipped`
+}
+
+export function formatMutation(result: MutationResult): string {
+  const took = dim(` (${(result.durationMs / 1000).toFixed(1)} s)`)
+  if (result.status === 'skipped') return `  ${yellow('○')} ${result.name} ${dim(`(skipped: ${result.reason})`)}`
+  if (result.status === 'caught') return `  ${green('✔')} ${result.name} ${dim(result.by === 'api-server' ? 'refused by the API server' : 'caught')}${took}`
+  return [`  ${red('✘')} ${result.name} missed${took}`, ...result.problems.map((problem) => `      ${problem}`)].join('\n')
 }
 
 export function formatCheck(result: CheckResult): string {
@@ -69,15 +86,21 @@ export function createPrinter(json: boolean): { emit: EmitEvent; finish: () => v
   if (!json) return { emit: (event) => console.log(formatEvent(event)), finish: () => {} }
   const checks: CheckResult[] = []
   const summaries: Extract<LabEvent, { kind: 'summary' }>[] = []
+  const mutations: (MutationResult & { step: string })[] = []
+  const mutationSummaries: Extract<LabEvent, { kind: 'mutation-summary' }>[] = []
   return {
     emit(event) {
       if (event.kind === 'check') checks.push(event.result)
       else if (event.kind === 'summary') summaries.push(event)
+      else if (event.kind === 'mutation') mutations.push({ step: event.step, ...event.result })
+      else if (event.kind === 'mutation-summary') mutationSummaries.push(event)
       else process.stderr.write(formatEvent(event) + '\n')
     },
     finish() {
       const steps = summaries.map(({ kind: _kind, ...summary }) => summary)
-      process.stdout.write(JSON.stringify({ checks, steps, total: summarize(checks) }, null, 2) + '\n')
+      // The mutation suite's results, when it ran: each mutation, and the counts per step and in total.
+      const suite = mutationSummaries.length > 0 ? { mutations, mutationSteps: mutationSummaries.map(({ kind: _kind, ...counts }) => counts) } : {}
+      process.stdout.write(JSON.stringify({ checks, steps, total: summarize(checks), ...suite }, null, 2) + '\n')
     },
   }
 }

@@ -1,0 +1,71 @@
+// npm run mutations [-- --provider kind|kwok|nodes] [--step 03] [--json] [--context NAME] [--record FILE]
+// Every step's mutations.yaml on one cluster: each listed learner mistake applied to a fresh copy of
+// its step, which the step's checks must catch. Exit 0 when every mutation that could run was
+// caught, 1 when one was missed, 2 when the environment is wrong.
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from '../lib/args.ts'
+import { EnvironmentError } from '../lib/errors.ts'
+import { clusterRunsContainers, serverVersion } from '../lib/kube.ts'
+import { MUTATIONS_FILE } from '../lib/mutations/mutations-file.ts'
+import { countMutations, suitePassed, type SuiteReport } from '../lib/mutations/report.ts'
+import { runStepMutations } from '../lib/mutations/suite.ts'
+import { createPrinter } from '../lib/output.ts'
+import { ensureCluster, ensureImage } from '../lib/runner.ts'
+import { findStep, listSteps } from '../lib/steps.ts'
+import { resolveTarget } from '../lib/target.ts'
+import { runCli } from './run.ts'
+
+/** Takes this command's own valued options (--step, --record) out of argv; the shared parser takes the rest. */
+function takeOptions(argv: readonly string[], names: readonly string[]): { rest: string[]; taken: Record<string, string> } {
+  const rest: string[] = []
+  const taken: Record<string, string> = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const name = names.find((n) => arg === `--${n}` || arg.startsWith(`--${n}=`))
+    if (!name) {
+      rest.push(arg)
+      continue
+    }
+    const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i]
+    if (!value || value.startsWith('--')) throw new EnvironmentError(`--${name} needs a value`)
+    taken[name] = value
+  }
+  return { rest, taken }
+}
+
+/** With --step, the recorded file keeps the other steps' results and replaces this one's. */
+async function record(file: string, report: SuiteReport): Promise<void> {
+  let steps = report.steps
+  if (existsSync(file)) {
+    const previous = JSON.parse(await readFile(file, 'utf8')) as SuiteReport
+    const fresh = new Set(steps.map((s) => s.step))
+    steps = [...previous.steps.filter((s) => !fresh.has(s.step)), ...steps].sort((a, b) => a.step.localeCompare(b.step))
+  }
+  await writeFile(file, JSON.stringify({ ...report, steps }, null, 2) + '\n')
+}
+
+await runCli(async () => {
+  const { rest, taken } = takeOptions(process.argv.slice(2), ['step', 'record'])
+  const args = parseArgs(rest, ['json', 'context', 'provider', 'cluster'])
+  const printer = createPrinter(args.json)
+  const steps = taken.step ? [await findStep(taken.step)] : await listSteps()
+  const withMutations = steps.filter((step) => existsSync(join(step.dir, MUTATIONS_FILE)))
+  for (const step of steps.filter((s) => !withMutations.includes(s))) printer.emit({ kind: 'notice', level: 'warn', message: `steps/${step.folder} has no ${MUTATIONS_FILE}` })
+
+  const target = resolveTarget(args)
+  const kube = await ensureCluster(target, printer.emit)
+  const runsContainers = await clusterRunsContainers(kube)
+  await ensureImage(target, runsContainers, printer.emit)
+  const report: SuiteReport = {
+    cluster: { context: target.context, ...(target.explicitContext ? {} : { provider: target.provider.name }), runsContainers, kubernetes: await serverVersion(kube) },
+    steps: [],
+  }
+  for (const step of withMutations) report.steps.push(await runStepMutations(kube, step, { runsContainers, emit: printer.emit }))
+
+  if (taken.record) await record(taken.record, report)
+  printer.emit({ kind: 'mutation-summary', ...countMutations(report.steps.flatMap((s) => s.mutations)) })
+  printer.finish()
+  return suitePassed(report) ? 0 : 1
+})
