@@ -42,7 +42,7 @@ export default defineConfig({
   },
   themeConfig: {
     nav: [
-      { text: 'Guide', link: '/how-this-lab-works', activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks)' },
+      { text: 'Guide', link: '/how-this-lab-works', activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations)' },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
     ],
     sidebar: [
@@ -53,6 +53,7 @@ export default defineConfig({
           { text: 'Architecture', link: '/architecture' },
           { text: 'The cluster topology', link: '/topology' },
           { text: 'Benchmarks', link: '/benchmarks' },
+          { text: 'The mutation suite', link: '/mutations' },
         ],
       },
       { text: 'Steps', items: steps },

@@ -183,7 +183,7 @@ export const leastPrivilege = check({
         `${user} may ${list(mayDo.map((a) => a.verb))} endpointslices.discovery.k8s.io in lab-04`,
         `refused: ${list(refused.map(describeAccess))}`,
         (refused.length < mayDo.length
-          ? `the Role router grants some verbs but not ${list(refused.map((a) => a.verb))}: the router lists the EndpointSlices, then watches them to hear of every change; without watch it never learns that a server came or went. `
+          ? `the Role router grants some verbs but not ${list(refused.map((a) => a.verb))}: the router lists the EndpointSlices, then watches them to hear of every change as it happens; without watch it learns that a server came or went only when it lists them again, late. `
           : '') +
           'The Role router must grant get, list and watch on resources: ["endpointslices"] in apiGroups: ["discovery.k8s.io"] (not "", the core group), ' +
           'and the RoleBinding router must bind it to the ServiceAccount router in namespace lab-04: kubectl -n lab-04 describe role,rolebinding router',

@@ -131,7 +131,7 @@ describe('the router may watch EndpointSlices and nothing more', () => {
     const verdict = failure(leastPrivilege.evaluate(refusedWatch))
     expect(verdict.seen).toBe('refused: watch endpointslices.discovery.k8s.io in this namespace')
     expect(verdict.hint).toContain('grants some verbs but not watch')
-    expect(verdict.hint).toContain('never learns that a server came or went')
+    expect(verdict.hint).toContain('only when it lists them again')
   })
 
   it('fails on a ClusterRoleBinding to view, and the seen names the binding (recorded)', () => {

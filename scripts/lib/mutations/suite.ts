@@ -25,7 +25,7 @@ export interface SuiteOptions {
   checkTimeoutMs?: number
   /** How long to wait for a (mutated) step to roll out before its checks run: a mutated step may never roll out. */
   rolloutTimeoutMs?: number
-  /** Stop waiting for the rollout once nothing has changed for this long (unset: wait up to rolloutTimeoutMs). */
+  /** Stop waiting for the rollout once nothing has changed for this long. */
   rolloutStallMs?: number
   recheckDelayMs?: number
   retryDelayMs?: number
@@ -33,7 +33,11 @@ export interface SuiteOptions {
   only?: (mutation: Mutation) => boolean
 }
 
-export const SUITE_DEFAULTS = { checkTimeoutMs: 20_000, rolloutTimeoutMs: 30_000, recheckDelayMs: 1_000, retryDelayMs: 1_000 }
+/**
+ * Bounds for a run on any provider: real nodes start containers and pass probes, which takes
+ * seconds per pod. A rollout whose progress stalls for 10 s is not waited for any longer.
+ */
+export const SUITE_DEFAULTS = { checkTimeoutMs: 20_000, rolloutTimeoutMs: 60_000, rolloutStallMs: 10_000, recheckDelayMs: 1_000, retryDelayMs: 1_000 }
 
 const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider nodes or kind'
 
@@ -98,7 +102,7 @@ function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[
       await freshNamespace(kube, namespace, quiet)
       const refused = await applyOrRefusal(kube, objects, false)
       if (refused !== undefined) return { applied: false, error: refused }
-      await waitForRollout(kube, namespace, settings.rolloutTimeoutMs, options.rolloutStallMs)
+      await waitForRollout(kube, namespace, settings.rolloutTimeoutMs, settings.rolloutStallMs)
       const results = await runChecks(checks, { kube, namespace }, {
         runsContainers: options.runsContainers,
         emit,
