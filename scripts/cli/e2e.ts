@@ -1,26 +1,39 @@
-// npm run test:e2e [-- --cluster NAME] [--json]: CI's end-to-end run. A new cluster of real
-// nodes (the nodes provider), every step applied and verified with nothing skipped, then the
-// cluster removed, leaving nothing behind. A failed run keeps the cluster for inspection.
+// npm run test:e2e [-- --cluster NAME] [--json]: CI's end-to-end run. On a new cluster of real
+// nodes (the nodes provider): every step applied and verified with nothing skipped, then the
+// mutations that only running containers show (the kwok integration suite runs the others);
+// then the cluster is removed, leaving nothing behind. A failed run keeps it for inspection.
 import { parseArgs } from '../lib/args.ts'
+import { connect } from '../lib/kube.ts'
+import { countMutations, suitePassed } from '../lib/mutations/report.ts'
+import { runMutationSuite } from '../lib/mutations/suite.ts'
 import { createPrinter, summarize } from '../lib/output.ts'
 import { verifyAll } from '../lib/runner.ts'
+import { listSteps } from '../lib/steps.ts'
 import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
 await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['json', 'cluster'])
   const printer = createPrinter(args.json)
+  const { emit } = printer
   const target = resolveTarget({ provider: 'nodes', cluster: args.cluster ?? 'serving-lab-e2e' })
   // A cluster left by an earlier run would hide what a new one gets wrong.
-  await target.provider.delete(target.cluster, printer.emit)
-  const total = summarize(await verifyAll(target, printer.emit))
-  printer.emit({ kind: 'summary', ...total })
-  const clean = total.failed === 0 && total.skipped === 0
+  await target.provider.delete(target.cluster, emit)
+
+  const checks = summarize(await verifyAll(target, emit))
+  emit({ kind: 'summary', ...checks })
+
+  emit({ kind: 'phase', phase: 'mutations that need running containers' })
+  const steps = await runMutationSuite(connect(target.context), await listSteps(), { runsContainers: true, needs: 'pods', emit })
+  const mutations = countMutations(steps.flatMap((s) => s.mutations))
+  emit({ kind: 'mutation-summary', ...mutations })
+
+  const clean = checks.failed === 0 && checks.skipped === 0 && suitePassed(steps) && mutations.skipped === 0
   if (clean) {
-    printer.emit({ kind: 'phase', phase: `removing the nodes cluster '${target.cluster}'` })
-    await target.provider.delete(target.cluster, printer.emit)
+    emit({ kind: 'phase', phase: `removing the nodes cluster '${target.cluster}'` })
+    await target.provider.delete(target.cluster, emit)
   } else {
-    printer.emit({ kind: 'notice', level: 'warn', message: `real nodes must pass every check: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider nodes --cluster ${target.cluster})` })
+    emit({ kind: 'notice', level: 'warn', message: `real nodes must pass every check and catch every mutation: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider nodes --cluster ${target.cluster})` })
   }
   printer.finish()
   return clean ? 0 : 1

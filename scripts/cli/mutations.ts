@@ -4,13 +4,11 @@
 // caught, 1 when one was missed, 2 when the environment is wrong.
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { parseArgs } from '../lib/args.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { clusterRunsContainers, serverVersion } from '../lib/kube.ts'
-import { MUTATIONS_FILE } from '../lib/mutations/mutations-file.ts'
 import { countMutations, suitePassed, type SuiteReport } from '../lib/mutations/report.ts'
-import { runStepMutations } from '../lib/mutations/suite.ts'
+import { runMutationSuite } from '../lib/mutations/suite.ts'
 import { createPrinter } from '../lib/output.ts'
 import { ensureCluster, ensureImage } from '../lib/runner.ts'
 import { findStep, listSteps } from '../lib/steps.ts'
@@ -51,21 +49,17 @@ await runCli(async () => {
   const args = parseArgs(rest, ['json', 'context', 'provider', 'cluster'])
   const printer = createPrinter(args.json)
   const steps = taken.step ? [await findStep(taken.step)] : await listSteps()
-  const withMutations = steps.filter((step) => existsSync(join(step.dir, MUTATIONS_FILE)))
-  for (const step of steps.filter((s) => !withMutations.includes(s))) printer.emit({ kind: 'notice', level: 'warn', message: `steps/${step.folder} has no ${MUTATIONS_FILE}` })
-
   const target = resolveTarget(args)
   const kube = await ensureCluster(target, printer.emit)
   const runsContainers = await clusterRunsContainers(kube)
   await ensureImage(target, runsContainers, printer.emit)
   const report: SuiteReport = {
     cluster: { context: target.context, ...(target.explicitContext ? {} : { provider: target.provider.name }), runsContainers, kubernetes: await serverVersion(kube) },
-    steps: [],
+    steps: await runMutationSuite(kube, steps, { runsContainers, emit: printer.emit }),
   }
-  for (const step of withMutations) report.steps.push(await runStepMutations(kube, step, { runsContainers, emit: printer.emit }))
 
   if (taken.record) await record(taken.record, report)
   printer.emit({ kind: 'mutation-summary', ...countMutations(report.steps.flatMap((s) => s.mutations)) })
   printer.finish()
-  return suitePassed(report) ? 0 : 1
+  return suitePassed(report.steps) ? 0 : 1
 })

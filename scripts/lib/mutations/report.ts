@@ -45,6 +45,6 @@ export function countMutations(results: readonly MutationResult[]): MutationCoun
 }
 
 /** The suite passes when the unmutated steps pass and every mutation that could run was caught. */
-export function suitePassed(report: SuiteReport): boolean {
-  return report.steps.every((step) => step.baseline.passed && step.mutations.every((m) => m.status !== 'missed'))
+export function suitePassed(steps: readonly StepReport[]): boolean {
+  return steps.every((step) => step.baseline.passed && step.mutations.every((m) => m.status !== 'missed'))
 }

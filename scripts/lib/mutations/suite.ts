@@ -1,7 +1,9 @@
 // Running a step's mutation suite: the unmutated step first (it must pass), then each mistake of
 // its mutations.yaml on a fresh copy of the step, judged against the unmutated step's verdicts.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { KubernetesObject } from '@kubernetes/client-node'
-import type { Check, CheckResult } from '../checks/check.ts'
+import type { Check, CheckResult, Needs } from '../checks/check.ts'
 import { runChecks } from '../checks/run-checks.ts'
 import { errorMessage } from '../errors.ts'
 import { apply, type KubeContext } from '../kube.ts'
@@ -13,7 +15,7 @@ import { pendingWorkloads } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
 import { freshNamespace } from './fresh.ts'
 import { judge, mutationNeeds, type Outcome } from './judge.ts'
-import { readMutations, type Mutation } from './mutations-file.ts'
+import { MUTATIONS_FILE, readMutations, type Mutation } from './mutations-file.ts'
 import { applyPatches, PatchError } from './patch.ts'
 import { countMutations, type MutationResult, type StepReport } from './report.ts'
 
@@ -29,8 +31,8 @@ export interface SuiteOptions {
   rolloutStallMs?: number
   recheckDelayMs?: number
   retryDelayMs?: number
-  /** Runs only the mutations this accepts (all by default); the others are left out of the report. */
-  only?: (mutation: Mutation) => boolean
+  /** Runs only the mutations that need this (all by default); the others are left out of the report. */
+  needs?: Needs
 }
 
 /**
@@ -135,7 +137,7 @@ function messageOf(mutation: Mutation, outcome: Outcome): string | undefined {
 export async function runStepMutations(kube: KubeContext, step: Step, options: SuiteOptions): Promise<StepReport> {
   const { emit } = options
   const checks = await loadChecks(step)
-  const mutations = (await readMutations(step.dir, checks.map((c) => c.id))).filter(options.only ?? (() => true))
+  const mutations = (await readMutations(step.dir, checks.map((c) => c.id))).filter((m) => !options.needs || mutationNeeds(m, checks) === options.needs)
   const objects = await readManifests(step.dir)
   const namespace = await stepNamespace(step)
   const patched = mutations.map((mutation) => {
@@ -194,4 +196,17 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   }
   emit({ kind: 'mutation-summary', step: step.id, ...countMutations(report.mutations) })
   return report
+}
+
+/** The mutation suite of every step that has a list, in order, on one cluster. */
+export async function runMutationSuite(kube: KubeContext, steps: readonly Step[], options: SuiteOptions): Promise<StepReport[]> {
+  const reports: StepReport[] = []
+  for (const step of steps) {
+    if (!existsSync(join(step.dir, MUTATIONS_FILE))) {
+      options.emit({ kind: 'notice', level: 'warn', message: `steps/${step.folder} has no ${MUTATIONS_FILE}` })
+      continue
+    }
+    reports.push(await runStepMutations(kube, step, options))
+  }
+  return reports
 }
