@@ -51,7 +51,7 @@ async function ensureBaseImage(emit: EmitEvent): Promise<void> {
 }
 
 /** What node.Dockerfile is built from: its tag changes when one of them does. */
-const NODE_IMAGE_FILES = ['node.Dockerfile', 'containerd.toml', 'control-plane.sh', 'node.sh']
+const NODE_IMAGE_FILES = ['node.Dockerfile', 'containerd.toml', 'machine.sh', 'control-plane.sh', 'node.sh']
 
 /** The node image, tagged with a hash of the files it is built from. */
 async function ensureNodeImage(emit: EmitEvent): Promise<string> {

@@ -6,19 +6,8 @@
 set -euo pipefail
 bin=/opt/serving-lab/bin
 pki=/etc/kubernetes/pki
-logs=/var/log/serving-lab
-mkdir -p "$logs"
-# The address the API server advertises: the `kubernetes` Service's endpoint, on the Docker network.
-NODE_IP=$(ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1]; exit }')
-
-start() {
-  local name=$1
-  shift
-  "$@" >> "$logs/$name.log" 2>&1 &
-  echo "started $name (pid $!)"
-}
-
-trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
+# NODE_IP, start and supervise; the API server advertises NODE_IP as the `kubernetes` Service's endpoint.
+source /usr/local/bin/machine.sh
 
 # Only the API server talks to etcd, over the container's loopback.
 start etcd "$bin/etcd" \
@@ -76,6 +65,4 @@ start kube-scheduler "$bin/kube-scheduler" \
   --bind-address=127.0.0.1 \
   --leader-elect=false
 
-wait -n
-echo "a component stopped; stopping the control plane" >&2
-exit 1
+supervise "control plane"

@@ -8,4 +8,4 @@ RUN apt-get update -qq \
       containerd runc containernetworking-plugins iptables iproute2 procps ca-certificates >/dev/null \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man
 COPY containerd.toml /etc/containerd/config.toml
-COPY control-plane.sh node.sh /usr/local/bin/
+COPY machine.sh control-plane.sh node.sh /usr/local/bin/

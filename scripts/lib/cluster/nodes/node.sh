@@ -4,10 +4,7 @@
 # Set by the provider: NODE_NAME, NODE_LABELS, CGROUP_ROOT; configuration under /etc/kubernetes.
 set -euo pipefail
 bin=/opt/serving-lab/bin
-logs=/var/log/serving-lab
-mkdir -p "$logs"
-# The node's address on the Docker network: what the API server and the other nodes dial.
-NODE_IP=$(ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1]; exit }')
+source /usr/local/bin/machine.sh
 
 # kubelet mounts pod volumes below /var/lib/kubelet; containers must see those mounts.
 mount --make-rshared /
@@ -31,15 +28,6 @@ for hierarchy in /sys/fs/cgroup/*/; do
   done
 done
 
-start() {
-  local name=$1
-  shift
-  "$@" >> "$logs/$name.log" 2>&1 &
-  echo "started $name (pid $!)"
-}
-
-trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
-
 start containerd containerd
 for _ in $(seq 100); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.1; done
 
@@ -51,6 +39,4 @@ start kubelet "$bin/kubelet" \
   --node-labels="$NODE_LABELS"
 start kube-proxy "$bin/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml
 
-wait -n
-echo "a component stopped; stopping the node" >&2
-exit 1
+supervise node
