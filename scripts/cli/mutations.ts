@@ -5,7 +5,6 @@
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from '../lib/args.ts'
-import { EnvironmentError } from '../lib/errors.ts'
 import { clusterRunsContainers, serverVersion } from '../lib/kube.ts'
 import { countMutations, suitePassed, type SuiteReport } from '../lib/mutations/report.ts'
 import { runMutationSuite } from '../lib/mutations/suite.ts'
@@ -14,24 +13,6 @@ import { ensureCluster, ensureImage } from '../lib/runner.ts'
 import { findStep, listSteps } from '../lib/steps.ts'
 import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
-
-/** Takes this command's own valued options (--step, --record) out of argv; the shared parser takes the rest. */
-function takeOptions(argv: readonly string[], names: readonly string[]): { rest: string[]; taken: Record<string, string> } {
-  const rest: string[] = []
-  const taken: Record<string, string> = {}
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const name = names.find((n) => arg === `--${n}` || arg.startsWith(`--${n}=`))
-    if (!name) {
-      rest.push(arg)
-      continue
-    }
-    const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i]
-    if (!value || value.startsWith('--')) throw new EnvironmentError(`--${name} needs a value`)
-    taken[name] = value
-  }
-  return { rest, taken }
-}
 
 /** With --step, the recorded file keeps the other steps' results and replaces this one's. */
 async function record(file: string, report: SuiteReport): Promise<void> {
@@ -45,10 +26,9 @@ async function record(file: string, report: SuiteReport): Promise<void> {
 }
 
 await runCli(async () => {
-  const { rest, taken } = takeOptions(process.argv.slice(2), ['step', 'record'])
-  const args = parseArgs(rest, ['json', 'context', 'provider', 'cluster'])
+  const args = parseArgs(process.argv.slice(2), ['json', 'context', 'provider', 'cluster', 'step', 'record'])
   const printer = createPrinter(args.json)
-  const steps = taken.step ? [await findStep(taken.step)] : await listSteps()
+  const steps = args.step ? [await findStep(args.step)] : await listSteps()
   const target = resolveTarget(args)
   const kube = await ensureCluster(target, printer.emit)
   const runsContainers = await clusterRunsContainers(kube)
@@ -58,7 +38,7 @@ await runCli(async () => {
     steps: await runMutationSuite(kube, steps, { runsContainers, emit: printer.emit }),
   }
 
-  if (taken.record) await record(taken.record, report)
+  if (args.record) await record(args.record, report)
   printer.emit({ kind: 'mutation-summary', ...countMutations(report.steps.flatMap((s) => s.mutations)) })
   printer.finish()
   return suitePassed(report.steps) ? 0 : 1

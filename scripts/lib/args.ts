@@ -11,10 +11,14 @@ export interface LabArgs {
   provider?: string
   cluster?: string
   topology?: string
+  /** One step, for commands that otherwise take every step. */
+  step?: string
+  /** A file to write results to. */
+  record?: string
 }
 
 const BOOLEANS = ['json', 'apply', 'reset'] as const
-const STRINGS = ['context', 'provider', 'cluster', 'topology'] as const
+const STRINGS = ['context', 'provider', 'cluster', 'topology', 'step', 'record'] as const
 type Option = (typeof BOOLEANS)[number] | (typeof STRINGS)[number]
 
 /** minimist, typed, with `--no-apply` style negation, and a clear error for an option the command does not take. */
@@ -42,5 +46,7 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     provider: parsed.provider,
     cluster: parsed.cluster,
     topology: parsed.topology,
+    step: parsed.step,
+    record: parsed.record,
   }
 }

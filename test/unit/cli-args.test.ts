@@ -20,6 +20,14 @@ describe('parseArgs', () => {
   })
 })
 
+describe('parseArgs: the mutation suite options', () => {
+  it('takes --step and --record with their values, and refuses them without one', () => {
+    expect(parseArgs(['--step', '03', '--record=out.json'], ['step', 'record'])).toMatchObject({ step: '03', record: 'out.json' })
+    expect(() => parseArgs(['--record'], ['record'])).toThrow(/--record needs a value/)
+    expect(() => parseArgs(['--step', '03'], ['json'])).toThrow(/unknown option --step/)
+  })
+})
+
 describe('resolveTarget', () => {
   it("uses the provider's own context, never the current one", () => {
     expect(resolveTarget({})).toMatchObject({ context: 'kind-serving-lab', explicitContext: false })
@@ -29,6 +37,12 @@ describe('resolveTarget', () => {
   it('takes a context only when it is named, and marks it as not the lab’s to create', () => {
     expect(resolveTarget({ context: 'kwok-other' })).toMatchObject({ context: 'kwok-other', cluster: 'other', explicitContext: true })
     expect(resolveTarget({ context: 'prod-east' }).explicitContext).toBe(true)
+  })
+
+  it('knows the nodes provider by its context prefix', () => {
+    expect(resolveTarget({ provider: 'nodes' })).toMatchObject({ context: 'nodes-serving-lab', cluster: 'serving-lab' })
+    expect(resolveTarget({ context: 'nodes-ci' })).toMatchObject({ cluster: 'ci', explicitContext: true })
+    expect(resolveTarget({ context: 'nodes-ci' }).provider.name).toBe('nodes')
   })
 
   it('rejects an unknown provider', () => {
