@@ -35,7 +35,7 @@ export const kwokClusterBenchmark: Benchmark = {
       const kube = connect(kwok.contextFor(cluster))
       const applied = performance.now()
       const namespace = await applyStep(kube, await findStep('01'), { apply: true, reset: false, emit: quiet })
-      const pending = await waitForRollout(kube, namespace, quiet, 120_000)
+      const pending = await waitForRollout(kube, namespace, quiet, { timeoutMs: 120_000 })
       if (pending.length > 0) throw new Error(`step 01 did not roll out: ${pending.join(', ')}`)
       const rolloutSeconds = (performance.now() - applied) / 1000
       const rss = await clusterRssBytes()

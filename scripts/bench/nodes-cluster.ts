@@ -39,7 +39,7 @@ export const nodesClusterBenchmark: Benchmark = {
       const kube = connect(target.context)
       const applied = performance.now()
       const namespace = await applyStep(kube, await findStep('01'), { apply: true, reset: false, emit: quiet })
-      const pending = await waitForRollout(kube, namespace, quiet, 180_000)
+      const pending = await waitForRollout(kube, namespace, quiet, { timeoutMs: 180_000 })
       if (pending.length > 0) throw new Error(`step 01 did not roll out: ${pending.join(', ')}`)
       const rolloutSeconds = (performance.now() - applied) / 1000
       const ids = (await exec('docker', ['ps', '--quiet', '--no-trunc', '--filter', `label=serving-lab.dev/cluster=${cluster}`])).split('\n').filter(Boolean)

@@ -23,21 +23,31 @@ export async function pendingWorkloads(kube: KubeContext, namespace: string): Pr
   return pending
 }
 
+export interface RolloutWait {
+  timeoutMs?: number
+  /** Stop waiting once what is pending has not changed for this long: a broken step may never roll out. */
+  stallMs?: number
+  intervalMs?: number
+}
+
 /**
  * Waits until every workload of the namespace is rolled out, reporting progress when it
- * changes. Returns what is still pending at the timeout: the checks then say why.
+ * changes. Returns what is still pending at the timeout (or the stall): the checks then say why.
  */
-export async function waitForRollout(kube: KubeContext, namespace: string, emit: EmitEvent, timeoutMs = 240_000): Promise<string[]> {
+export async function waitForRollout(kube: KubeContext, namespace: string, emit: EmitEvent, { timeoutMs = 240_000, stallMs, intervalMs }: RolloutWait = {}): Promise<string[]> {
   let last = ''
+  let since = Date.now()
   const { value: pending } = await pollUntil(
     async () => {
       const pending = await pendingWorkloads(kube, namespace)
-      if (pending.length > 0 && pending.join() !== last) emit({ kind: 'progress', message: `waiting for ${pending.join(', ')}` })
-      last = pending.join()
+      if (pending.join() !== last) {
+        if (pending.length > 0) emit({ kind: 'progress', message: `waiting for ${pending.join(', ')}` })
+        ;[last, since] = [pending.join(), Date.now()]
+      }
       return pending
     },
-    (pending) => pending.length === 0,
-    { timeoutMs },
+    (pending) => pending.length === 0 || (stallMs !== undefined && Date.now() - since >= stallMs),
+    { timeoutMs, intervalMs },
   )
   return pending
 }

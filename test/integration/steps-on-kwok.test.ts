@@ -18,7 +18,7 @@ const gpusOf = (pod: V1Pod) => pod.spec!.containers.reduce((sum, c) => sum + Num
 describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s on the kwok cluster', (_folder, step) => {
   it('applies with server-side apply and rolls out', async () => {
     const namespace = await applyStep(kube, step, { apply: true, reset: true, emit: quiet })
-    expect(await waitForRollout(kube, namespace, quiet, 120_000)).toEqual([])
+    expect(await waitForRollout(kube, namespace, quiet, { timeoutMs: 120_000 })).toEqual([])
   })
 
   it('every StatefulSet pod has its ordinal name and pod-index label', async () => {

@@ -10,8 +10,7 @@ import { apply, type KubeContext } from '../kube.ts'
 import { readManifests } from '../manifests.ts'
 import { labNamespaces } from '../namespaces.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
-import { pollUntil } from '../poll.ts'
-import { pendingWorkloads } from '../rollout.ts'
+import { waitForRollout } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
 import { freshNamespace } from './fresh.ts'
 import { judge, mutationNeeds, type Outcome } from './judge.ts'
@@ -68,25 +67,6 @@ async function applyOrRefusal(kube: KubeContext, objects: readonly KubernetesObj
   }
 }
 
-/**
- * Waits for the namespace's workloads to roll out, up to `timeoutMs`; with `stallMs`, also stops
- * once what is pending has not changed for that long: a mutated step may never roll out.
- */
-async function waitForRollout(kube: KubeContext, namespace: string, timeoutMs: number, stallMs?: number): Promise<string[]> {
-  let last = ''
-  let since = Date.now()
-  const { value } = await pollUntil(
-    async () => {
-      const pending = await pendingWorkloads(kube, namespace)
-      if (pending.join() !== last) [last, since] = [pending.join(), Date.now()]
-      return pending
-    },
-    (pending) => pending.length === 0 || (stallMs !== undefined && Date.now() - since >= stallMs),
-    { timeoutMs, intervalMs: 500 },
-  )
-  return value
-}
-
 interface Runner {
   run(objects: readonly KubernetesObject[]): Promise<Outcome>
   dryRun(objects: readonly KubernetesObject[]): Promise<Outcome>
@@ -104,7 +84,7 @@ function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[
       await freshNamespace(kube, namespace, quiet)
       const refused = await applyOrRefusal(kube, objects, false)
       if (refused !== undefined) return { applied: false, error: refused }
-      await waitForRollout(kube, namespace, settings.rolloutTimeoutMs, settings.rolloutStallMs)
+      await waitForRollout(kube, namespace, () => {}, { timeoutMs: settings.rolloutTimeoutMs, stallMs: settings.rolloutStallMs, intervalMs: 500 })
       const results = await runChecks(checks, { kube, namespace }, {
         runsContainers: options.runsContainers,
         emit,
