@@ -1,5 +1,5 @@
 import { EnvironmentError } from './errors.ts'
-import { kind } from './cluster/kind.ts'
+import { kind } from './cluster/kind/provider.ts'
 import { kwok } from './cluster/kwok.ts'
 import { nodes } from './cluster/nodes.ts'
 import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'

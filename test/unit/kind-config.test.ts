@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { KIND_NODE_IMAGE, kindConfig } from '../../scripts/lib/cluster/kind.ts'
+import { KIND_NODE_IMAGE, kindConfig } from '../../scripts/lib/cluster/kind/config.ts'
 import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
 
 interface KindNode {
@@ -12,7 +12,7 @@ interface KindNode {
 
 describe('kindConfig', () => {
   it('one control plane and a labelled worker per node of the topology', async () => {
-    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), false)) as { name: string; nodes: KindNode[] }
+    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: false })) as { name: string; nodes: KindNode[] }
     expect(config.name).toBe('serving-lab')
     expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker', 'worker'])
     expect(config.nodes.every((n) => n.image === KIND_NODE_IMAGE)).toBe(true)
@@ -21,13 +21,13 @@ describe('kindConfig', () => {
   })
 
   it('with host GPUs, mounts /dev/null where the NVIDIA runtime looks for the device list', async () => {
-    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), true)) as { nodes: KindNode[] }
+    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: true })) as { nodes: KindNode[] }
     expect(config.nodes[1]!.extraMounts).toEqual([{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }])
     expect(config.nodes[0]!.extraMounts).toBeUndefined()
   })
 
   it('refuses a fleet too large for containers on a laptop, pointing at kwok', async () => {
     const nodes = fleetNodes(await loadTopology('large'))
-    expect(() => kindConfig('serving-lab', nodes, false)).toThrow(/--provider kwok/)
+    expect(() => kindConfig('serving-lab', nodes, { image: KIND_NODE_IMAGE, gpuPassthrough: false })).toThrow(/--provider kwok/)
   })
 })

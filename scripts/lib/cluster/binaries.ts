@@ -21,7 +21,7 @@ export const VERSIONS = {
   coredns: 'v1.12.1',
 } as const
 
-export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'etcd'] as const
+export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'kubeadm', 'etcd'] as const
 export const KWOK_BINARIES = ['kwok', 'kwokctl'] as const
 export type BinaryName = (typeof KUBE_BINARIES)[number] | (typeof KWOK_BINARIES)[number]
 export type Binaries = Record<BinaryName, string>
@@ -202,6 +202,7 @@ const versionMarks: Record<BinaryName, string> = {
   kubectl: VERSIONS.kubernetes,
   kubelet: VERSIONS.kubernetes,
   'kube-proxy': VERSIONS.kubernetes,
+  kubeadm: VERSIONS.kubernetes,
   etcd: VERSIONS.etcd.slice(1),
   kwok: VERSIONS.kwok.slice(1),
   kwokctl: VERSIONS.kwok.slice(1),

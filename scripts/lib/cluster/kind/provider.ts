@@ -1,47 +1,15 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
-import { requireDockerEngine } from '../docker.ts'
-import { EnvironmentError } from '../errors.ts'
-import { exec, hasProgram } from '../exec.ts'
-import { connect } from '../kube.ts'
-import type { EmitEvent } from '../output.ts'
-import { advertiseGpus } from './gpu-capacity.ts'
-import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from './provider.ts'
-import { fleetNodes, MAX_LAPTOP_NODES, type FleetNode } from './topology.ts'
-
-/**
- * A node image built for kind v0.33.0, pinned by digest as kind's release notes require; the
- * kwok provider runs the same Kubernetes minor.
- */
-export const KIND_VERSION = 'v0.33.0'
-export const KIND_NODE_IMAGE = 'kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d'
-
-/**
- * The kind cluster: one control plane and a worker per node of the topology, carrying its
- * labels. With NVIDIA GPUs on the host, each worker gets the nvkind-style mount that lets the
- * NVIDIA container runtime hand it every GPU (`/dev/null` at
- * /var/run/nvidia-container-devices/all); without, GPU capacity is advertised through the node
- * status after creation.
- */
-export function kindConfig(cluster: string, nodes: FleetNode[], gpuPassthrough: boolean): string {
-  if (nodes.length > MAX_LAPTOP_NODES) {
-    throw new EnvironmentError(`this topology has ${nodes.length} nodes; kind runs at most ${MAX_LAPTOP_NODES} worker containers on a laptop. Use --provider kwok for large fleets.`)
-  }
-  const workers = nodes.map((node) => ({
-    role: 'worker',
-    image: KIND_NODE_IMAGE,
-    labels: node.labels,
-    ...(gpuPassthrough ? { extraMounts: [{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }] } : {}),
-  }))
-  return stringify({
-    kind: 'Cluster',
-    apiVersion: 'kind.x-k8s.io/v1alpha4',
-    name: cluster,
-    nodes: [{ role: 'control-plane', image: KIND_NODE_IMAGE }, ...workers],
-  })
-}
+import { requireDockerEngine } from '../../docker.ts'
+import { EnvironmentError } from '../../errors.ts'
+import { exec, hasProgram } from '../../exec.ts'
+import { connect } from '../../kube.ts'
+import type { EmitEvent } from '../../output.ts'
+import { advertiseGpus } from '../gpu-capacity.ts'
+import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from '../provider.ts'
+import { fleetNodes } from '../topology.ts'
+import { KIND_NODE_IMAGE, KIND_VERSION, kindConfig } from './config.ts'
 
 async function hostHasNvidiaGpus(): Promise<boolean> {
   if (!(await hasProgram('nvidia-smi'))) return false
@@ -73,7 +41,7 @@ export const kind: ClusterProvider = {
     const dir = await mkdtemp(join(tmpdir(), 'serving-lab-kind-'))
     try {
       const config = join(dir, 'kind.yaml')
-      await writeFile(config, kindConfig(cluster, fleetNodes(topology), passthrough))
+      await writeFile(config, kindConfig(cluster, fleetNodes(topology), { image: KIND_NODE_IMAGE, gpuPassthrough: passthrough }))
       await exec('kind', ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '180s'], {
         onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }),
       })
