@@ -31,3 +31,12 @@ describe('kindConfig', () => {
     expect(() => kindConfig('serving-lab', nodes, { image: KIND_NODE_IMAGE, gpuPassthrough: false })).toThrow(/--provider kwok/)
   })
 })
+
+describe('kindConfig with GPU passthrough', () => {
+  it('mounts the device list into exactly the nodes that the GPU setup and the device plugin select', async () => {
+    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: true })) as { nodes: KindNode[] }
+    for (const node of config.nodes) {
+      expect(node.extraMounts !== undefined).toBe(node.labels?.[LABELS.gpuCount] !== undefined)
+    }
+  })
+})

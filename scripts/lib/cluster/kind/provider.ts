@@ -10,6 +10,7 @@ import { advertiseGpus } from '../gpu-capacity.ts'
 import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from '../provider.ts'
 import { fleetNodes } from '../topology.ts'
 import { KIND_NODE_IMAGE, KIND_VERSION, kindConfig } from './config.ts'
+import { hostReadyForPassthrough, setUpGpuWorkers } from './gpu-setup.ts'
 
 async function hostHasNvidiaGpus(): Promise<boolean> {
   if (!(await hasProgram('nvidia-smi'))) return false
@@ -37,7 +38,7 @@ export const kind: ClusterProvider = {
   },
 
   async create(cluster, { topology, emit }: CreateOptions) {
-    const passthrough = await hostHasNvidiaGpus()
+    const passthrough = (await hostHasNvidiaGpus()) && (await hostReadyForPassthrough(emit))
     const dir = await mkdtemp(join(tmpdir(), 'serving-lab-kind-'))
     try {
       const config = join(dir, 'kind.yaml')
@@ -49,7 +50,8 @@ export const kind: ClusterProvider = {
       await rm(dir, { recursive: true, force: true })
     }
     if (passthrough) {
-      emit({ kind: 'notice', level: 'info', message: 'NVIDIA GPUs found: install the NVIDIA device plugin so the workers advertise them (see docs: how this lab works).' })
+      const gpus = await setUpGpuWorkers(connect(this.contextFor(cluster)), emit)
+      emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
       return
     }
     const gpus = await advertiseGpus(connect(this.contextFor(cluster)))
