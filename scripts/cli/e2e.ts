@@ -1,5 +1,5 @@
-// npm run test:e2e [-- --cluster NAME] [--json]: CI's end-to-end run. On a new cluster of real
-// nodes (the nodes provider): every step applied and verified with nothing skipped, then the
+// npm run test:e2e [-- --cluster NAME] [--provider kind|nodes] [--json]: CI's end-to-end run. On a
+// new kind cluster: every step applied and verified with nothing skipped, then the
 // mutations that only running containers show (the kwok integration suite runs the others);
 // then the cluster is removed, leaving nothing behind. A failed run keeps it for inspection.
 import { parseArgs } from '../lib/args.ts'
@@ -13,10 +13,10 @@ import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
 await runCli(async () => {
-  const args = parseArgs(process.argv.slice(2), ['json', 'cluster'])
+  const args = parseArgs(process.argv.slice(2), ['json', 'cluster', 'provider'])
   const printer = createPrinter(args.json)
   const { emit } = printer
-  const target = resolveTarget({ provider: 'nodes', cluster: args.cluster ?? 'serving-lab-e2e' })
+  const target = resolveTarget({ provider: args.provider ?? 'kind', cluster: args.cluster ?? 'serving-lab-e2e' })
   // A cluster left by an earlier run would hide what a new one gets wrong.
   await target.provider.delete(target.cluster, emit)
 
@@ -30,10 +30,10 @@ await runCli(async () => {
 
   const clean = checks.failed === 0 && checks.skipped === 0 && suitePassed(steps) && mutations.skipped === 0
   if (clean) {
-    emit({ kind: 'phase', phase: `removing the nodes cluster '${target.cluster}'` })
+    emit({ kind: 'phase', phase: `removing the ${target.provider.name} cluster '${target.cluster}'` })
     await target.provider.delete(target.cluster, emit)
   } else {
-    emit({ kind: 'notice', level: 'warn', message: `real nodes must pass every check and catch every mutation: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider nodes --cluster ${target.cluster})` })
+    emit({ kind: 'notice', level: 'warn', message: `real nodes must pass every check and catch every mutation: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider ${target.provider.name} --cluster ${target.cluster})` })
   }
   printer.finish()
   return clean ? 0 : 1

@@ -19,6 +19,8 @@ export const VERSIONS = {
   lws: 'v0.8.0',
   /** The cluster DNS of the `nodes` provider: the CoreDNS kubeadm 1.34 installs. */
   coredns: 'v1.12.1',
+  /** The pod network of kind clusters: routes, CNI config and NetworkPolicy (kindnetd cannot be built here). */
+  kubeRouter: 'v2.1.0',
 } as const
 
 export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'kubeadm', 'etcd'] as const
@@ -259,6 +261,7 @@ export async function ensureBinaries(emit: EmitEvent): Promise<Binaries> {
 /** Where the LeaderWorkerSet controller (upstream's `manager`, package sigs.k8s.io/lws/cmd) is cached. */
 export const lwsControllerPath = () => join(binDir(`lws-${VERSIONS.lws}`), 'lws-controller')
 export const corednsPath = () => join(binDir(`coredns-${VERSIONS.coredns}`), 'coredns')
+export const kubeRouterPath = () => join(binDir(`kube-router-${VERSIONS.kubeRouter}`), 'kube-router')
 
 /** One binary from its own module: from the cache, else built from the Go module proxy. */
 async function ensureModuleBinary(path: string, what: string, build: ModuleBuild, emit: EmitEvent): Promise<string> {
@@ -304,6 +307,62 @@ export function ensureCoredns(emit: EmitEvent): Promise<string> {
       packages: ['github.com/coredns/coredns'],
       ldflags: '',
       coldEstimate: 'about 2 min on 2 cores',
+    },
+    emit,
+  )
+}
+
+/** kube-router at the pinned version (its go.mod has no replace directives either); `--version` reports it. */
+export function ensureKubeRouter(emit: EmitEvent): Promise<string> {
+  const pkg = 'github.com/cloudnativelabs/kube-router/v2'
+  return ensureModuleBinary(
+    kubeRouterPath(),
+    `kube-router ${VERSIONS.kubeRouter}`,
+    {
+      group: `kube-router-${VERSIONS.kubeRouter}`,
+      files: { 'go.mod': `module serving-lab.local/kube-router-binaries\n\ngo 1.22.0\n\nrequire ${pkg} ${VERSIONS.kubeRouter}\n`, 'tools.go': toolsGo([`${pkg}/cmd/kube-router`]) },
+      packages: [`${pkg}/cmd/kube-router`],
+      ldflags: `-X ${pkg}/pkg/version.Version=${VERSIONS.kubeRouter} -X ${pkg}/pkg/version.BuildDate=${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
+      coldEstimate: 'about 3 min on 2 cores',
+    },
+    emit,
+  )
+}
+
+/** kind's storage provisioner; the newest release the module proxy serves (kind v0.33.0 ships v0.0.34). */
+export const LOCAL_PATH_PROVISIONER_VERSION = 'v0.0.30'
+
+/** Rancher's local-path-provisioner, which kind's default StorageClass runs (its go.mod has no replace directives). */
+export function ensureLocalPathProvisioner(emit: EmitEvent): Promise<string> {
+  const version = LOCAL_PATH_PROVISIONER_VERSION
+  return ensureModuleBinary(
+    join(binDir(`local-path-provisioner-${version}`), 'local-path-provisioner'),
+    `local-path-provisioner ${version}`,
+    {
+      group: `local-path-provisioner-${version}`,
+      files: { 'go.mod': `module serving-lab.local/local-path-provisioner\n\ngo 1.23.0\n\nrequire github.com/rancher/local-path-provisioner ${version}\n`, 'tools.go': toolsGo(['github.com/rancher/local-path-provisioner']) },
+      packages: ['github.com/rancher/local-path-provisioner'],
+      ldflags: `-X main.VERSION=${version}`,
+      coldEstimate: 'about 3 min on 2 cores',
+    },
+    emit,
+  )
+}
+
+/**
+ * The kind CLI at the version the lab is pinned to, when none is on PATH: built from its Go
+ * module (kind's own documented install), cached with the other binaries.
+ */
+export function ensureKindCli(version: string, emit: EmitEvent): Promise<string> {
+  return ensureModuleBinary(
+    join(binDir(`kind-${version}`), 'kind'),
+    `kind ${version}`,
+    {
+      group: `kind-${version}`,
+      files: { 'go.mod': `module serving-lab.local/kind\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kind ${version}\n`, 'tools.go': toolsGo(['sigs.k8s.io/kind']) },
+      packages: ['sigs.k8s.io/kind'],
+      ldflags: '',
+      coldEstimate: 'about 1 min on 2 cores',
     },
     emit,
   )

@@ -36,8 +36,8 @@ async function buildFromFiles(tag: string, dockerfile: string, files: Record<str
 }
 
 /** Debian bookworm (minbase) from the Debian mirror, imported as an image: the root of every other image here. */
-async function ensureBaseImage(emit: EmitEvent): Promise<void> {
-  if (await imageExists(BASE_IMAGE)) return
+export async function ensureBaseImage(emit: EmitEvent): Promise<string> {
+  if (await imageExists(BASE_IMAGE)) return BASE_IMAGE
   if (!(await hasProgram('debootstrap'))) throw new EnvironmentError("the nodes provider builds its Debian image with debootstrap: 'apt-get install debootstrap' (as root)")
   emit({ kind: 'progress', message: `debootstrap of Debian bookworm for ${BASE_IMAGE} (about a minute)` })
   const root = await mkdtemp(join(tmpdir(), 'serving-lab-rootfs-'))
@@ -48,6 +48,7 @@ async function ensureBaseImage(emit: EmitEvent): Promise<void> {
   } finally {
     await rm(root, { recursive: true, force: true })
   }
+  return BASE_IMAGE
 }
 
 /** What node.Dockerfile is built from: its tag changes when one of them does. */
@@ -65,7 +66,7 @@ async function ensureNodeImage(emit: EmitEvent): Promise<string> {
   return tag
 }
 
-async function ensurePauseImage(emit: EmitEvent): Promise<void> {
+export async function ensurePauseImage(emit: EmitEvent): Promise<void> {
   if (await imageExists(PAUSE_IMAGE)) return
   if (!(await hasProgram('gcc'))) throw new EnvironmentError("the pause image is compiled from nodes/pause.c with gcc: 'apt-get install gcc libc6-dev'")
   emit({ kind: 'progress', message: `compiling ${PAUSE_IMAGE}` })

@@ -2,15 +2,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireDockerEngine } from '../../docker.ts'
-import { EnvironmentError } from '../../errors.ts'
 import { exec, hasProgram } from '../../exec.ts'
 import { connect } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { advertiseGpus } from '../gpu-capacity.ts'
 import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from '../provider.ts'
 import { fleetNodes } from '../topology.ts'
-import { KIND_NODE_IMAGE, KIND_VERSION, kindConfig } from './config.ts'
+import { kindCli, runKind } from './cli.ts'
+import { kindConfig } from './config.ts'
 import { hostReadyForPassthrough, setUpGpuWorkers } from './gpu-setup.ts'
+import { chooseNodeImage } from './node-image.ts'
+
+/** The label kind puts on every container of a cluster. */
+const CLUSTER_LABEL = 'io.x-k8s.kind.cluster'
 
 async function hostHasNvidiaGpus(): Promise<boolean> {
   if (!(await hasProgram('nvidia-smi'))) return false
@@ -21,6 +25,15 @@ async function hostHasNvidiaGpus(): Promise<boolean> {
   }
 }
 
+async function nodesOf(cluster: string, emit: EmitEvent): Promise<string[]> {
+  return (await runKind(['get', 'nodes', '--name', cluster], emit)).split('\n').filter(Boolean)
+}
+
+/** The image a cluster's nodes run, for the `--privileged` probe of commands that enter them. */
+async function imageOf(node: string): Promise<string> {
+  return (await exec('docker', ['inspect', '--format', '{{.Config.Image}}', node])).trim()
+}
+
 export const kind: ClusterProvider = {
   name: 'kind',
   runsContainers: true,
@@ -28,22 +41,23 @@ export const kind: ClusterProvider = {
 
   async checkTools() {
     await requireDockerEngine()
-    if (!(await hasProgram('kind'))) {
-      throw new EnvironmentError(`kind is not installed: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or \`go install sigs.k8s.io/kind@${KIND_VERSION}\`), or create the cluster with \`--provider kwok\`, which simulates the nodes and needs no Docker.`)
-    }
+    await kindCli(() => {})
   },
 
   async exists(cluster) {
-    return (await exec('kind', ['get', 'clusters'])).split('\n').includes(cluster)
+    return (await runKind(['get', 'clusters'], () => {})).split('\n').includes(cluster)
   },
 
   async create(cluster, { topology, emit }: CreateOptions) {
+    const image = await chooseNodeImage(emit)
     const passthrough = (await hostHasNvidiaGpus()) && (await hostReadyForPassthrough(emit))
     const dir = await mkdtemp(join(tmpdir(), 'serving-lab-kind-'))
     try {
       const config = join(dir, 'kind.yaml')
-      await writeFile(config, kindConfig(cluster, fleetNodes(topology), { image: KIND_NODE_IMAGE, gpuPassthrough: passthrough }))
-      await exec('kind', ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '180s'], {
+      await writeFile(config, kindConfig(cluster, fleetNodes(topology), { image, gpuPassthrough: passthrough }))
+      emit({ kind: 'progress', message: `node image ${image}` })
+      await runKind(['create', 'cluster', '--name', cluster, '--config', config, '--wait', '180s'], emit, {
+        image,
         onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }),
       })
     } finally {
@@ -59,29 +73,32 @@ export const kind: ClusterProvider = {
   },
 
   async delete(cluster, emit: EmitEvent) {
-    await exec('kind', ['delete', 'cluster', '--name', cluster], { onLine: (line) => emit({ kind: 'progress', message: line.trim() }) })
+    await runKind(['delete', 'cluster', '--name', cluster], emit, { onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }) })
+    const left = (await exec('docker', ['ps', '--all', '--quiet', '--filter', `label=${CLUSTER_LABEL}=${cluster}`])).trim()
+    if (left) throw new Error(`kind delete left containers of the cluster '${cluster}': ${left.split('\n').join(', ')} (docker rm -f them)`)
   },
 
   async loadImages(cluster, images, emit) {
     emit({ kind: 'progress', message: `loading ${images.join(', ')} into the nodes` })
-    await exec('kind', ['load', 'docker-image', '--name', cluster, ...images])
+    const [node] = await nodesOf(cluster, emit)
+    await runKind(['load', 'docker-image', '--name', cluster, ...images], emit, { image: node && (await imageOf(node)) })
   },
 
   async nodeImages(cluster) {
-    const nodes = (await exec('kind', ['get', 'nodes', '--name', cluster])).split('\n').filter(Boolean)
-    const perNode = await Promise.all(nodes.map((node) => exec('docker', ['exec', node, 'crictl', 'images', '-o', 'json'])))
-    const tagsOf = (json: string) => (JSON.parse(json) as { images: { repoTags?: string[] }[] }).images.flatMap((image) => image.repoTags ?? [])
-    return imagesOnEveryNode(perNode.map(tagsOf))
+    const nodes = await nodesOf(cluster, () => {})
+    // ctr, not crictl: containerd's own client is in every node image, kind's and the lab's.
+    const perNode = await Promise.all(nodes.map((node) => exec('docker', ['exec', node, 'ctr', '--namespace', 'k8s.io', 'images', 'list', '--quiet'])))
+    return imagesOnEveryNode(perNode.map((list) => list.split('\n').filter((line) => line && !line.startsWith('sha256:'))))
   },
 
   async status(cluster) {
     if (!(await this.exists(cluster))) return [`kind cluster '${cluster}' does not exist`]
-    const nodes = await exec('kind', ['get', 'nodes', '--name', cluster])
-    return [`kind cluster '${cluster}' (context ${this.contextFor(cluster)})`, ...nodes.split('\n').filter(Boolean).map((node) => `  node ${node}`)]
+    const nodes = await nodesOf(cluster, () => {})
+    return [`kind cluster '${cluster}' (context ${this.contextFor(cluster)})`, ...nodes.map((node) => `  node ${node}`)]
   },
 
   async logs(cluster, component) {
-    if (!component) return (await exec('kind', ['get', 'nodes', '--name', cluster])).trim()
+    if (!component) return (await nodesOf(cluster, () => {})).join('\n')
     return exec('docker', ['logs', component])
   },
 }
