@@ -19,6 +19,8 @@ export default defineConfig({
   title: 'Multi-Node Serving Lab',
   description: 'Serving LLMs too large for one server across GPU nodes on Kubernetes, in eight steps toward NVIDIA Dynamo.',
   lang: 'en',
+  // GitHub Pages serves a project's site under /REPO/; the docs workflow passes it.
+  base: process.env.DOCS_BASE ?? '/',
   cleanUrls: true,
   lastUpdated: false,
   // Only pages are built; anything else kept under docs/ stays out of the site.
