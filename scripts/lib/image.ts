@@ -72,7 +72,7 @@ export interface WorkloadImage {
  * Builds the workload image, tagged with the fixed tag and the content tag, unless an image with
  * this content tag exists already; then it only points the fixed tag at it. The workloads are
  * bundled here with esbuild; Docker gets only the bundles as its build context. `nodeImage`
- * replaces the Dockerfile's `node:20-bookworm-slim` where no registry can be reached.
+ * replaces the Dockerfile's `node:24-bookworm-slim` where no registry can be reached.
  */
 export async function buildImage(emit: EmitEvent, options: { root?: string; nodeImage?: string } = {}): Promise<WorkloadImage> {
   const root = options.root ?? repoRoot
