@@ -11,6 +11,7 @@ const versions: Record<string, string> = {
   kubectl: 'Client Version: v1.34.12',
   kubelet: 'Kubernetes v1.34.12',
   'kube-proxy': 'Kubernetes v1.34.12',
+  kubeadm: 'v1.34.12',
   etcd: 'etcd Version: 3.6.4',
   kwok: 'kwok version v0.8.0',
   kwokctl: 'kwokctl version v0.8.0',

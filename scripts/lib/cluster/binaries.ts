@@ -210,9 +210,9 @@ const versionMarks: Record<BinaryName, string> = {
   kwokctl: VERSIONS.kwok.slice(1),
 }
 
-/** A binary on PATH, when it is the pinned version (kubectl's client version for kubectl). */
+/** A binary on PATH, when it is the pinned version (kubectl's client version, kubeadm's `version`). */
 async function onPath(name: BinaryName): Promise<string | undefined> {
-  const args = name === 'kubectl' ? ['version', '--client'] : ['--version']
+  const args = name === 'kubectl' ? ['version', '--client'] : name === 'kubeadm' ? ['version', '--output', 'short'] : ['--version']
   try {
     const path = (await exec('sh', ['-c', `command -v ${name}`])).trim()
     return (await exec(path, args)).includes(versionMarks[name]) ? path : undefined
