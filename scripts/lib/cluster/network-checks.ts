@@ -283,7 +283,7 @@ export const deniedRefused = check({
       return fail(
         `${DENIED} refused or timed out by the policy default-deny-ingress`,
         `the server answered it: ${describeAttempt(observation.attempt)}`,
-        'NetworkPolicy is not enforced: the cluster\'s CNI must implement it (kube-router, Calico, Cilium; kindnetd before v1.0 and kindnet-lite do not). kubectl -n kube-system get pods -l k8s-app=kube-router',
+        'NetworkPolicy is not enforced: the cluster\'s CNI must implement it (kube-router in the node images built here, kindnetd in kind\'s own, Calico, Cilium; flannel or a routes-only CNI do not). kubectl -n kube-system get pods -l k8s-app=kube-router',
       )
     }
     return fail(`${DENIED} refused or timed out`, describeAttempt(observation.attempt), 'the connection failed in another way; the error code names it')
