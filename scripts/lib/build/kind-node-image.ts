@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { imageExists } from '../docker.ts'
 import { exec } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
@@ -141,7 +142,7 @@ export function nodeImageNames(
 
 /** `docker run` a container of the base image, fill it as `kind build node-image` would, and commit it. */
 async function assemble(tag: string, base: string, binaries: Binaries, names: Record<string, string>, manifests: Record<string, string>, emit: EmitEvent): Promise<void> {
-  const container = `serving-lab-build-${tag.split(':').at(-1)}`
+  const container = `serving-lab-build-${process.pid}`
   await exec('docker', ['rm', '-f', container]).catch(() => '')
   await exec('docker', ['run', '-d', '--name', container, '--entrypoint', 'sleep', '--security-opt', 'seccomp=unconfined', base, 'infinity'])
   try {
@@ -160,13 +161,13 @@ async function assemble(tag: string, base: string, binaries: Binaries, names: Re
     await exec('docker', ['exec', '-d', container, 'containerd'])
     await exec('docker', ['exec', container, 'sh', '-c', 'for i in $(seq 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1'])
     const locals = [...new Set(Object.values(names))]
-    const save = `docker save ${locals.join(' ')} | docker exec -i ${container} ctr -n k8s.io images import --no-unpack --label io.cri-containerd.pinned=pinned -`
-    await exec('sh', ['-c', `set -o pipefail; ${save}`])
+    const save = `docker save ${locals.join(' ')} | docker exec -i ${container} ctr -n k8s.io images import --no-unpack -`
+    await exec('bash', ['-c', `set -o pipefail; ${save}`])
     for (const [name, local] of Object.entries(names)) {
       await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'tag', '--force', local, name])
     }
-    // Only kubeadm's and kind's names stay: the lab's local names would show up in `crictl images`.
-    for (const local of locals) await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'rm', local])
+    // Only the names pods use stay: the lab's local names would show up in `crictl images`.
+    for (const local of locals.filter((name) => !(name in names))) await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'rm', local])
     await exec('docker', ['exec', container, 'sh', '-c', 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.1; done'])
     await exec('docker', ['commit', '--change', 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]', '--change', 'CMD []', container, tag])
   } finally {
@@ -203,7 +204,9 @@ export async function ensureKindNodeImage(cni: DefaultCni, emit: EmitEvent): Pro
 
   const inputs = await Promise.all([base, components, coredns, PAUSE_IMAGE, ...cni.images].map(imageId))
   const kubeBinaries = await Promise.all((['kubeadm', 'kubelet', 'kubectl'] as const).map((name) => readFile(binaries[name])))
-  const tag = `${REGISTRY}/kind-node:${VERSIONS.kubernetes}-${shortHash(...inputs, ...kubeBinaries, JSON.stringify(names), JSON.stringify(manifests))}`
+  // This file is an input too: a change in how the image is assembled makes a new image.
+  const assembly = await readFile(fileURLToPath(import.meta.url))
+  const tag = `${REGISTRY}/kind-node:${VERSIONS.kubernetes}-${shortHash(...inputs, ...kubeBinaries, assembly, JSON.stringify(names), JSON.stringify(manifests))}`
   if (await imageExists(tag)) return tag
   emit({ kind: 'progress', message: `assembling the kind node image ${tag}` })
   await assemble(tag, base, binaries, names, manifests, emit)

@@ -9,7 +9,7 @@ import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from './binar
 import { kwokNode, standardStorageClass } from './kwok-nodes.ts'
 import type { ClusterProvider, CreateOptions } from './provider.ts'
 import { fleetNodes } from './topology.ts'
-import { pollUntil } from '../poll.ts'
+import { waitForNodesReady } from './nodes-ready.ts'
 
 /** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
 export function kwokctlConfig(binaries: Binaries): string {
@@ -67,21 +67,6 @@ async function apiServerVersion(context: string): Promise<string | undefined> {
   }
 }
 
-async function waitForNodesReady(context: string, expected: number, emit: EmitEvent): Promise<void> {
-  const kube = connect(context)
-  const { value: ready, held } = await pollUntil(
-    async () => {
-      const nodes = (await kube.core.listNode()).items
-      const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
-      if (ready < expected) emit({ kind: 'progress', message: `${ready}/${expected} nodes Ready` })
-      return ready
-    },
-    (ready) => ready >= expected,
-    { timeoutMs: 120_000 },
-  )
-  if (!held) throw new Error(`only ${ready} of ${expected} kwok nodes became Ready in 2 minutes; see 'npm run cluster:logs -- --provider kwok kwok-controller'`)
-}
-
 export const kwok: ClusterProvider = {
   name: 'kwok',
   runsContainers: false,
@@ -110,7 +95,7 @@ export const kwok: ClusterProvider = {
     const context = this.contextFor(cluster)
     const nodes = fleetNodes(topology)
     await apply(connect(context), [standardStorageClass, ...nodes.map(kwokNode)])
-    await waitForNodesReady(context, nodes.length, emit)
+    await waitForNodesReady(context, nodes.length, emit, "see 'npm run cluster:logs -- --provider kwok kwok-controller'")
   },
 
   async delete(cluster, emit) {

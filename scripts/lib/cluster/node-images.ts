@@ -87,14 +87,14 @@ async function ensureCorednsImage(emit: EmitEvent): Promise<void> {
 }
 
 /**
- * What `node:20-bookworm-slim` holds, made from this machine's Node.js (the one running the
- * lab) on the Debian image: node and npm under /usr/local, and the `node` user with uid 1000.
+ * The part of `node:24-bookworm-slim` the workloads use, made from this machine's Node.js (the
+ * one running the lab) on the Debian image: `node` under /usr/local/bin and the `node` user with
+ * uid 1000. No npm: the pods run bundles, never install anything.
  */
 export async function ensureNodejsImage(emit: EmitEvent): Promise<string> {
   if (await imageExists(NODEJS_IMAGE)) return NODEJS_IMAGE
   await ensureBaseImage(emit)
   emit({ kind: 'progress', message: `building ${NODEJS_IMAGE} from this machine's Node.js ${process.version}` })
-  const npm = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm')
   const dir = await mkdtemp(join(tmpdir(), 'serving-lab-node-'))
   try {
     await copyFile(process.execPath, join(dir, 'node'))
@@ -103,14 +103,11 @@ export async function ensureNodejsImage(emit: EmitEvent): Promise<string> {
       [
         `FROM ${BASE_IMAGE}`,
         'COPY node /usr/local/bin/node',
-        'COPY npm /usr/local/lib/node_modules/npm',
-        'RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\',
-        ' && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\',
-        ' && groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
+        'RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
         'CMD ["node"]',
         '',
       ].join('\n'),
-      { node: join(dir, 'node'), npm },
+      { node: join(dir, 'node') },
     )
   } finally {
     await rm(dir, { recursive: true, force: true })

@@ -24,7 +24,7 @@ export interface ClusterProvider {
   /** Makes locally built images available to the nodes (nothing to do where nothing runs). */
   loadImages(cluster: string, images: string[], emit: EmitEvent): Promise<void>
   /** The Node.js image the workload image builds on, where the Dockerfile's default cannot be pulled. */
-  workloadNodeImage?(emit: EmitEvent): Promise<string>
+  workloadNodeImage?(emit: EmitEvent): Promise<string | undefined>
   /** The images the nodes already have, to skip loading them again. */
   nodeImages(cluster: string): Promise<string[]>
   /** One line per component or node: what is running. */

@@ -1,7 +1,11 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { imageExists } from '../../docker.ts'
 import { CommandError } from '../../errors.ts'
 import { exec } from '../../exec.ts'
 import type { EmitEvent } from '../../output.ts'
+import { repoRoot } from '../../project.ts'
+import { ensureNodejsImage } from '../node-images.ts'
 import { ensureKindNodeImage } from '../../build/kind-node-image.ts'
 import { defaultCni } from '../../build/kube-router.ts'
 import { KIND_NODE_IMAGE } from './config.ts'
@@ -22,4 +26,29 @@ export async function chooseNodeImage(emit: EmitEvent): Promise<string> {
     emit({ kind: 'notice', level: 'info', message: `kindest/node could not be pulled (${reason}): using a node image built here from the lab's own parts` })
   }
   return ensureKindNodeImage(await defaultCni(emit), emit)
+}
+
+/** The Node.js image the workload Dockerfile builds on by default (its `ARG NODE_IMAGE=`). */
+async function dockerfileNodeImage(): Promise<string> {
+  const dockerfile = await readFile(join(repoRoot, 'workloads', 'Dockerfile'), 'utf8')
+  const image = /^ARG NODE_IMAGE=(\S+)/m.exec(dockerfile)?.[1]
+  if (!image) throw new Error('workloads/Dockerfile has no default NODE_IMAGE')
+  return image
+}
+
+/**
+ * The Node.js base for the workload image: undefined (the Dockerfile's own) when Docker has it or
+ * can pull it, else one made here from this machine's Node.js.
+ */
+export async function workloadBaseImage(emit: EmitEvent): Promise<string | undefined> {
+  const official = await dockerfileNodeImage()
+  if (await imageExists(official)) return undefined
+  try {
+    await exec('docker', ['pull', official])
+    return undefined
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error
+    emit({ kind: 'notice', level: 'info', message: `${official} could not be pulled: the workload image builds on a Node.js image made from this machine's Node.js ${process.version}` })
+    return ensureNodejsImage(emit)
+  }
 }

@@ -7,11 +7,12 @@ import { connect } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { advertiseGpus } from '../gpu-capacity.ts'
 import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from '../provider.ts'
+import { waitForNodesReady } from '../nodes-ready.ts'
 import { fleetNodes } from '../topology.ts'
 import { kindCli, runKind } from './cli.ts'
 import { kindConfig } from './config.ts'
 import { hostReadyForPassthrough, setUpGpuWorkers } from './gpu-setup.ts'
-import { chooseNodeImage } from './node-image.ts'
+import { chooseNodeImage, workloadBaseImage } from './node-image.ts'
 
 /** The label kind puts on every container of a cluster. */
 const CLUSTER_LABEL = 'io.x-k8s.kind.cluster'
@@ -63,6 +64,9 @@ export const kind: ClusterProvider = {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+    // kind only warns when its wait runs out; a cluster whose nodes are not Ready runs no step.
+    const context = this.contextFor(cluster)
+    await waitForNodesReady(context, fleetNodes(topology).length + 1, emit, `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`, 60_000)
     if (passthrough) {
       const gpus = await setUpGpuWorkers(connect(this.contextFor(cluster)), emit)
       emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
@@ -77,6 +81,8 @@ export const kind: ClusterProvider = {
     const left = (await exec('docker', ['ps', '--all', '--quiet', '--filter', `label=${CLUSTER_LABEL}=${cluster}`])).trim()
     if (left) throw new Error(`kind delete left containers of the cluster '${cluster}': ${left.split('\n').join(', ')} (docker rm -f them)`)
   },
+
+  workloadNodeImage: workloadBaseImage,
 
   async loadImages(cluster, images, emit) {
     emit({ kind: 'progress', message: `loading ${images.join(', ')} into the nodes` })
