@@ -10,10 +10,10 @@ import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
-import { nodesClusterBenchmark } from './nodes-cluster.ts'
+import { kindClusterBenchmark } from './kind-cluster.ts'
 import { routerBenchmark } from './router.ts'
 
-const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark, nodesClusterBenchmark]
+const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark, kindClusterBenchmark]
 
 interface Result extends Measurement {
   benchmark: string

@@ -1,4 +1,4 @@
-// npm run cluster:up | cluster:down | cluster:status | cluster:logs [-- --provider kind|kwok|nodes] [--topology lab|large|FILE] [component]
+// npm run cluster:up | cluster:down | cluster:status | cluster:logs [-- --provider kind|kwok] [--topology lab|large|FILE] [component]
 import { parseArgs } from '../lib/args.ts'
 import { loadTopology } from '../lib/cluster/topology.ts'
 import { EnvironmentError } from '../lib/errors.ts'
@@ -11,7 +11,7 @@ const ACTIONS = ['up', 'down', 'status', 'logs'] as const
 await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['provider', 'cluster', 'topology'])
   const [action, component] = args._
-  if (!(ACTIONS as readonly string[]).includes(action ?? '')) throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok|nodes]`)
+  if (!(ACTIONS as readonly string[]).includes(action ?? '')) throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok]`)
   const { provider, cluster, context } = resolveTarget(args)
   const { emit } = createPrinter(false)
 

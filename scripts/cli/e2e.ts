@@ -1,8 +1,10 @@
-// npm run test:e2e [-- --cluster NAME] [--provider kind|nodes] [--json]: CI's end-to-end run. On a
-// new kind cluster: every step applied and verified with nothing skipped, then the
-// mutations that only running containers show (the kwok integration suite runs the others);
+// npm run test:e2e [-- --cluster NAME] [--json]: CI's end-to-end run. On a
+// new kind cluster: every step applied and verified with nothing skipped, the pod network's
+// DNS and NetworkPolicy enforcement checked, then the mutations that only running containers show (the kwok integration suite runs the others);
 // then the cluster is removed, leaving nothing behind. A failed run keeps it for inspection.
 import { parseArgs } from '../lib/args.ts'
+import { runChecks } from '../lib/checks/run-checks.ts'
+import { NETWORK_CHECK_NAMESPACE, networkPolicyChecks, removeNetworkCheck } from '../lib/cluster/network-checks.ts'
 import { connect } from '../lib/kube.ts'
 import { countMutations, suitePassed } from '../lib/mutations/report.ts'
 import { runMutationSuite } from '../lib/mutations/suite.ts'
@@ -13,22 +15,31 @@ import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
 await runCli(async () => {
-  const args = parseArgs(process.argv.slice(2), ['json', 'cluster', 'provider'])
+  const args = parseArgs(process.argv.slice(2), ['json', 'cluster'])
   const printer = createPrinter(args.json)
   const { emit } = printer
-  const target = resolveTarget({ provider: args.provider ?? 'kind', cluster: args.cluster ?? 'serving-lab-e2e' })
+  const target = resolveTarget({ provider: 'kind', cluster: args.cluster ?? 'serving-lab-e2e' })
   // A cluster left by an earlier run would hide what a new one gets wrong.
   await target.provider.delete(target.cluster, emit)
 
-  const checks = summarize(await verifyAll(target, emit))
+  const steps = await verifyAll(target, emit)
+
+  // After the steps, so the workload image the checks' pods run is on the nodes.
+  emit({ kind: 'phase', phase: 'the pod network: DNS and NetworkPolicy' })
+  const kube = connect(target.context)
+  const network = await runChecks(networkPolicyChecks, { kube, namespace: NETWORK_CHECK_NAMESPACE }, { runsContainers: true, emit })
+  emit({ kind: 'summary', step: 'network', ...summarize(network) })
+  await removeNetworkCheck(kube, emit)
+
+  const checks = summarize([...steps, ...network])
   emit({ kind: 'summary', ...checks })
 
   emit({ kind: 'phase', phase: 'mutations that need running containers' })
-  const steps = await runMutationSuite(connect(target.context), await listSteps(), { runsContainers: true, needs: 'pods', emit })
-  const mutations = countMutations(steps.flatMap((s) => s.mutations))
+  const suite = await runMutationSuite(kube, await listSteps(), { runsContainers: true, needs: 'pods', emit })
+  const mutations = countMutations(suite.flatMap((s) => s.mutations))
   emit({ kind: 'mutation-summary', ...mutations })
 
-  const clean = checks.failed === 0 && checks.skipped === 0 && suitePassed(steps) && mutations.skipped === 0
+  const clean = checks.failed === 0 && checks.skipped === 0 && suitePassed(suite) && mutations.skipped === 0
   if (clean) {
     emit({ kind: 'phase', phase: `removing the ${target.provider.name} cluster '${target.cluster}'` })
     await target.provider.delete(target.cluster, emit)

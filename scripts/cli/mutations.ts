@@ -1,4 +1,4 @@
-// npm run mutations [-- --provider kind|kwok|nodes] [--step 03] [--json] [--context NAME] [--record FILE]
+// npm run mutations [-- --provider kind|kwok] [--step 03] [--json] [--context NAME] [--record FILE]
 // Every step's mutations.yaml on one cluster: each listed learner mistake applied to a fresh copy of
 // its step, which the step's checks must catch. Exit 0 when every mutation that could run was
 // caught, 1 when one was missed, 2 when the environment is wrong.

@@ -1,4 +1,4 @@
-// npm run step 03 [-- --no-apply] [--reset] [--json] [--context NAME] [--provider kind|kwok|nodes]
+// npm run step 03 [-- --no-apply] [--reset] [--json] [--context NAME] [--provider kind|kwok]
 import { parseArgs } from '../lib/args.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { createPrinter, summarize } from '../lib/output.ts'

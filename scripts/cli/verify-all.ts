@@ -1,4 +1,4 @@
-// npm run verify:all [-- --provider kind|kwok|nodes] [--json] [--context NAME]: every step, in order, on one cluster.
+// npm run verify:all [-- --provider kind|kwok] [--json] [--context NAME]: every step, in order, on one cluster.
 import { parseArgs } from '../lib/args.ts'
 import { createPrinter, summarize } from '../lib/output.ts'
 import { verifyAll } from '../lib/runner.ts'

@@ -1,11 +1,10 @@
 import { EnvironmentError } from './errors.ts'
 import { kind } from './cluster/kind/provider.ts'
 import { kwok } from './cluster/kwok.ts'
-import { nodes } from './cluster/nodes.ts'
 import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'
 import { DEFAULT_CLUSTER_NAME } from './project.ts'
 
-export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok, nodes }
+export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok }
 
 /** Which cluster a command acts on, and whether the lab made it (and so may create and load it). */
 export interface Target {
@@ -38,7 +37,7 @@ export function resolveTarget(options: TargetOptions): Target {
   if (options.context) {
     const prefix = options.context.split('-')[0]!
     const provider = options.provider ? providerNamed(options.provider) : ((PROVIDERS as readonly string[]).includes(prefix) ? providers[prefix as ProviderName] : kind)
-    return { provider, cluster: options.context.replace(/^(kind|kwok|nodes)-/, ''), context: options.context, explicitContext: true }
+    return { provider, cluster: options.context.replace(/^(kind|kwok)-/, ''), context: options.context, explicitContext: true }
   }
   const provider = providerNamed(options.provider ?? process.env.SERVING_LAB_PROVIDER ?? 'kind')
   return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false }

@@ -39,10 +39,13 @@ describe('resolveTarget', () => {
     expect(resolveTarget({ context: 'prod-east' }).explicitContext).toBe(true)
   })
 
-  it('knows the nodes provider by its context prefix', () => {
-    expect(resolveTarget({ provider: 'nodes' })).toMatchObject({ context: 'nodes-serving-lab', cluster: 'serving-lab' })
-    expect(resolveTarget({ context: 'nodes-ci' })).toMatchObject({ cluster: 'ci', explicitContext: true })
-    expect(resolveTarget({ context: 'nodes-ci' }).provider.name).toBe('nodes')
+  it('knows the kind provider by its context prefix', () => {
+    expect(resolveTarget({ context: 'kind-ci' })).toMatchObject({ cluster: 'ci', explicitContext: true })
+    expect(resolveTarget({ context: 'kind-ci' }).provider.name).toBe('kind')
+  })
+
+  it('no longer knows the retired nodes provider', () => {
+    expect(() => resolveTarget({ provider: 'nodes' })).toThrow(/unknown provider 'nodes': choose one of kind, kwok$/)
   })
 
   it('rejects an unknown provider', () => {

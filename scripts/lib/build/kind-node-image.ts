@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +8,7 @@ import { exec } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
 import { repoRoot } from '../project.ts'
 import { ensureBinaries, ensureCoredns, ensureLocalPathProvisioner, VERSIONS, type Binaries } from '../cluster/binaries.ts'
-import { ensureBaseImage, PAUSE_IMAGE, ensurePauseImage } from '../cluster/node-images.ts'
+import { buildImage, ensureBaseImage, ensurePauseImage, PAUSE_IMAGE, REGISTRY } from './images.ts'
 import { KIND_VERSION } from '../cluster/kind/config.ts'
 import { goStringConstant } from './go-constants.ts'
 
@@ -20,7 +20,6 @@ import { goStringConstant } from './go-constants.ts'
  * the node's containerd under the names they expect, so nothing is ever pulled.
  */
 
-const REGISTRY = 'serving-lab.local'
 const imagesDir = join(repoRoot, 'images')
 
 /** The CNI the node image installs as kind's default (kind applies /kind/manifests/default-cni.yaml). */
@@ -47,19 +46,6 @@ async function kindModuleDir(): Promise<string> {
   return info.Dir
 }
 
-/** `docker build` of a context folder assembled from the given files (path in context → source path). */
-async function build(tag: string, files: Record<string, string>, buildArgs: Record<string, string> = {}): Promise<void> {
-  const context = await mkdtemp(join(tmpdir(), 'serving-lab-image-'))
-  try {
-    for (const [to, from] of Object.entries(files)) await cp(from, join(context, to), { recursive: true, dereference: true })
-    const args = Object.entries(buildArgs).flatMap(([key, value]) => ['--build-arg', `${key}=${value}`])
-    // apt-get in the Dockerfiles reaches Debian's mirror the way this machine does.
-    await exec('docker', ['build', '-q', '--network', 'host', ...args, '-t', tag, context])
-  } finally {
-    await rm(context, { recursive: true, force: true })
-  }
-}
-
 /** kind's base image: its `files/` folder from the kind module, on the lab's Debian image. */
 async function ensureKindBaseImage(kindDir: string, emit: EmitEvent): Promise<string> {
   const base = await ensureBaseImage(emit)
@@ -68,7 +54,7 @@ async function ensureKindBaseImage(kindDir: string, emit: EmitEvent): Promise<st
   const tag = `${REGISTRY}/kind-base:${KIND_VERSION}-${shortHash(await imageId(base), await readFile(dockerfile), await readFile(wrapper))}`
   if (await imageExists(tag)) return tag
   emit({ kind: 'progress', message: `building ${tag}: kind's base files on Debian's systemd and containerd (about 2 min)` })
-  await build(tag, { Dockerfile: dockerfile, 'entrypoint-wrapper.sh': wrapper, files: join(kindDir, 'images', 'base', 'files') }, { BASE_IMAGE: base })
+  await buildImage(tag, { Dockerfile: dockerfile, 'entrypoint-wrapper.sh': wrapper, files: join(kindDir, 'images', 'base', 'files') }, { buildArgs: { BASE_IMAGE: base } })
   return tag
 }
 
@@ -82,7 +68,7 @@ async function ensureComponentsImage(binaries: Record<string, string>, emit: Emi
   emit({ kind: 'progress', message: `building ${tag}: ${Object.keys(binaries).join(', ')}` })
   const files: Record<string, string> = { Dockerfile: join(dir, 'Dockerfile'), 'iptables-backend.sh': join(dir, 'iptables-backend.sh') }
   for (const [name, path] of Object.entries(binaries)) files[`bin/${name}`] = path
-  await build(tag, files, { BASE_IMAGE: base })
+  await buildImage(tag, files, { buildArgs: { BASE_IMAGE: base } })
   return tag
 }
 
@@ -91,13 +77,7 @@ async function ensureKindCorednsImage(emit: EmitEvent): Promise<string> {
   const binary = await ensureCoredns(emit)
   const tag = `${REGISTRY}/kind-coredns:${VERSIONS.coredns}-${shortHash(await readFile(binary))}`
   if (await imageExists(tag)) return tag
-  const context = await mkdtemp(join(tmpdir(), 'serving-lab-coredns-'))
-  try {
-    await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n')
-    await build(tag, { Dockerfile: join(context, 'Dockerfile'), coredns: binary })
-  } finally {
-    await rm(context, { recursive: true, force: true })
-  }
+  await buildImage(tag, { coredns: binary }, { dockerfile: 'FROM scratch\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n' })
   return tag
 }
 

@@ -1,8 +1,7 @@
-import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureKubeRouter, VERSIONS } from '../cluster/binaries.ts'
-import { BASE_IMAGE, ensureBaseImage } from '../cluster/node-images.ts'
+import { BASE_IMAGE, buildImage, ensureBaseImage } from './images.ts'
 import { imageExists } from '../docker.ts'
 import { exec } from '../exec.ts'
 import { hashImageInputs, type ImageInput } from '../image.ts'
@@ -41,15 +40,9 @@ export async function ensureKubeRouterImage(emit: EmitEvent): Promise<string> {
   const tag = kubeRouterTag(await imageInputs(binary))
   if (await imageExists(tag)) return tag
   emit({ kind: 'progress', message: `building ${tag} (iptables, ipset, conntrack and iproute2 from Debian)` })
-  const context = await mkdtemp(join(tmpdir(), 'serving-lab-kube-router-'))
-  try {
-    await cp(kubeRouterDir, context, { recursive: true, filter: (source) => !source.endsWith(MANIFEST) })
-    await cp(binary, join(context, 'kube-router'))
-    // apt-get in the Dockerfile reaches Debian's mirror the way this machine does.
-    await exec('docker', ['build', '-q', '--network', 'host', '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, '-t', tag, context])
-  } finally {
-    await rm(context, { recursive: true, force: true })
-  }
+  const files: Record<string, string> = { 'kube-router': binary }
+  for (const name of await readdir(kubeRouterDir)) if (name !== MANIFEST) files[name] = join(kubeRouterDir, name)
+  await buildImage(tag, files, { buildArgs: { BASE_IMAGE } })
   return tag
 }
 

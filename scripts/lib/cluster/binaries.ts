@@ -17,7 +17,7 @@ export const VERSIONS = {
   kwok: 'v0.8.0',
   /** LeaderWorkerSet (sigs.k8s.io/lws): its CRD and controller, built on demand by ensureLwsController. */
   lws: 'v0.8.0',
-  /** The cluster DNS of the `nodes` provider: the CoreDNS kubeadm 1.34 installs. */
+  /** The cluster DNS in kind node images built here: the CoreDNS kubeadm 1.34 installs. */
   coredns: 'v1.12.1',
   /** The pod network of kind clusters: routes, CNI config and NetworkPolicy (kindnetd cannot be built here). */
   kubeRouter: 'v2.1.0',

@@ -1,8 +1,8 @@
 import type { EmitEvent } from '../output.ts'
 import type { Topology } from './topology.ts'
 
-export type ProviderName = 'kind' | 'kwok' | 'nodes'
-export const PROVIDERS: readonly ProviderName[] = ['kind', 'kwok', 'nodes']
+export type ProviderName = 'kind' | 'kwok'
+export const PROVIDERS: readonly ProviderName[] = ['kind', 'kwok']
 
 export interface CreateOptions {
   topology: Topology

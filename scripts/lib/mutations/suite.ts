@@ -40,7 +40,7 @@ export interface SuiteOptions {
  */
 export const SUITE_DEFAULTS = { checkTimeoutMs: 20_000, rolloutTimeoutMs: 60_000, rolloutStallMs: 10_000, recheckDelayMs: 1_000, retryDelayMs: 1_000 }
 
-const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider nodes or kind'
+const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider kind'
 
 /** The checks a step's test script exports. */
 export async function loadChecks(step: Step): Promise<Check[]> {
