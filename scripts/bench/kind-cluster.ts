@@ -1,15 +1,9 @@
 import { kind } from '../lib/cluster/kind/provider.ts'
-import { loadTopology } from '../lib/cluster/topology.ts'
 import { exec } from '../lib/exec.ts'
-import { connect } from '../lib/kube.ts'
-import { applyStep, ensureImage } from '../lib/runner.ts'
-import { waitForRollout } from '../lib/rollout.ts'
-import { findStep } from '../lib/steps.ts'
-import { resolveTarget } from '../lib/target.ts'
 import type { Benchmark } from './benchmark.ts'
+import { withStep01 } from './cluster-start.ts'
 
 const cluster = 'serving-lab-bench'
-const quiet = () => {}
 
 /** Memory in use by a container, as `docker stats` reports it (MiB, GiB or kB). */
 function mebibytes(usage: string): number {
@@ -27,20 +21,8 @@ function mebibytes(usage: string): number {
 export const kindClusterBenchmark: Benchmark = {
   name: 'kind-cluster',
   description: 'start a kind cluster (node image built), step 01 rolled out on real containers, memory of the nodes',
-  async run() {
-    await kind.delete(cluster, quiet)
-    const started = performance.now()
-    await kind.create(cluster, { topology: await loadTopology('lab'), emit: quiet })
-    const startSeconds = (performance.now() - started) / 1000
-    try {
-      const target = resolveTarget({ provider: 'kind', cluster })
-      await ensureImage(target, true, quiet)
-      const kube = connect(target.context)
-      const applied = performance.now()
-      const namespace = await applyStep(kube, await findStep('01'), { apply: true, reset: false, emit: quiet })
-      const pending = await waitForRollout(kube, namespace, quiet, { timeoutMs: 180_000 })
-      if (pending.length > 0) throw new Error(`step 01 did not roll out: ${pending.join(', ')}`)
-      const rolloutSeconds = (performance.now() - applied) / 1000
+  run: () =>
+    withStep01(kind, cluster, async ({ startSeconds, rolloutSeconds }) => {
       const stats = await exec('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', '--filter', `label=io.x-k8s.kind.cluster=${cluster}`])
       const nodes = stats.split('\n').filter(Boolean).map((line) => mebibytes(line.split('/')[0]!.trim()))
       return [
@@ -48,8 +30,5 @@ export const kindClusterBenchmark: Benchmark = {
         { metric: 'step 01 apply to rolled out (5 pods)', value: rolloutSeconds, unit: 's' },
         { metric: `node containers with step 01 running (${nodes.length})`, value: nodes.reduce((a, b) => a + b, 0), unit: 'MiB' },
       ]
-    } finally {
-      await kind.delete(cluster, quiet)
-    }
-  },
+    }),
 }
