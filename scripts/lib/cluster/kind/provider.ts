@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireDockerEngine } from '../../docker.ts'
+import { EnvironmentError } from '../../errors.ts'
 import { exec, hasProgram } from '../../exec.ts'
 import { connect } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
@@ -103,8 +104,12 @@ export const kind: ClusterProvider = {
     return [`kind cluster '${cluster}' (context ${this.contextFor(cluster)})`, ...nodes.map((node) => `  node ${node}`)]
   },
 
+  // A node's own log (its boot) by its name; the systemd units inside it as NODE/kubelet, NODE/containerd.
   async logs(cluster, component) {
-    if (!component) return (await nodesOf(cluster, () => {})).join('\n')
-    return exec('docker', ['logs', component])
+    const nodes = await nodesOf(cluster, () => {})
+    if (!component) return nodes.flatMap((node) => [node, `${node}/kubelet`, `${node}/containerd`]).join('\n')
+    const [node, unit] = component.split('/')
+    if (!nodes.includes(node!)) throw new EnvironmentError(`no node '${node}' in the kind cluster '${cluster}': it has ${nodes.join(', ')}`)
+    return unit ? exec('docker', ['exec', node!, 'journalctl', '--no-pager', '--unit', unit]) : exec('docker', ['logs', node!])
   },
 }
