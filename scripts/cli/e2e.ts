@@ -31,11 +31,11 @@ await runCli(async () => {
   emit({ kind: 'summary', step: 'network', ...summarize(network) })
   await removeNetworkCheck(kube, emit)
 
-  const checks = summarize([...steps, ...network])
+  const checks = summarize([...[...steps.values()].flat(), ...network])
   emit({ kind: 'summary', ...checks })
 
   emit({ kind: 'phase', phase: 'mutations that need running containers' })
-  const suite = await runMutationSuite(kube, await listSteps(), { runsContainers: true, needs: 'pods', emit })
+  const suite = await runMutationSuite(kube, await listSteps(), { runsContainers: true, needs: 'pods', baselines: steps, emit })
   const mutations = countMutations(suite.flatMap((s) => s.mutations))
   emit({ kind: 'mutation-summary', ...mutations })
 

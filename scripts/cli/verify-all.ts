@@ -8,7 +8,7 @@ import { runCli } from './run.ts'
 await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['json', 'context', 'provider', 'cluster'])
   const printer = createPrinter(args.json)
-  const total = summarize(await verifyAll(resolveTarget(args), printer.emit))
+  const total = summarize([...(await verifyAll(resolveTarget(args), printer.emit)).values()].flat())
   printer.emit({ kind: 'summary', ...total })
   printer.finish()
   return total.failed > 0 ? 1 : 0

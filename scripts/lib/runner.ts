@@ -91,12 +91,12 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
 }
 
 /** Every step in order on one cluster, each from a fresh namespace, with a summary per step. */
-export async function verifyAll(target: Target, emit: EmitEvent): Promise<CheckResult[]> {
-  const all: CheckResult[] = []
+export async function verifyAll(target: Target, emit: EmitEvent): Promise<Map<string, CheckResult[]>> {
+  const byStep = new Map<string, CheckResult[]>()
   for (const step of await listSteps()) {
     const results = await runStep(target, step, { apply: true, reset: true, emit })
     emit({ kind: 'summary', step: step.id, ...summarize(results) })
-    all.push(...results)
+    byStep.set(step.id, results)
   }
-  return all
+  return byStep
 }
