@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from '../args.ts'
-import { exitCodeFor, reportError } from '../../cli/run.ts'
+import { exitCodeFor, reportError } from '../errors.ts'
 import { clusterRunsContainers, connect } from '../kube.ts'
 import { createPrinter, summarize } from '../output.ts'
 import { stepNamespace, type Step } from '../steps.ts'
