@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errorMessage } from '../errors.ts'
 import type { EmitEvent } from '../output.ts'
-import { fail, type Check, type CheckEnv, type CheckResult, type Verdict } from './check.ts'
+import { fail, inNamespace, type Check, type CheckEnv, type CheckResult, type Verdict } from './check.ts'
 
 export interface RunOptions {
   /** False on clusters whose nodes run no containers (kwok): `pods` checks are skipped. */
@@ -20,7 +20,7 @@ const NO_CONTAINERS = 'the nodes of this cluster run no containers (kwok); use -
 
 async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv): Promise<Verdict> {
   try {
-    return item.evaluate(await item.observe(env))
+    return inNamespace(item.evaluate(await item.observe(env)), env.namespace)
   } catch (error) {
     return fail('the cluster to answer', `an error: ${errorMessage(error)}`, 'see the error; is the step applied and the cluster reachable?')
   }
