@@ -103,6 +103,13 @@ describe('runCheck', () => {
     expect(await runCheck(broken, env, fast())).toMatchObject({ status: 'failed', seen: 'an error: forbidden' })
   })
 
+  it('tells every observation it makes, for --record', async () => {
+    const { item } = scripted([false, true, true])
+    const seen: [string, unknown][] = []
+    await runCheck(item, env, fast({ observed: (check, observation) => seen.push([check.id, observation]) }))
+    expect(seen).toEqual([['the-thing-holds', false], ['the-thing-holds', true], ['the-thing-holds', true]])
+  })
+
   it("writes the step's namespace into a failure's text", async () => {
     const item = check({
       id: 'pods-listed',
