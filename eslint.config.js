@@ -29,6 +29,20 @@ export default tseslint.config(
   restrict(['scripts/lib/cluster/kwok*.ts'], upward.cli, upward.entry, upward.kind),
   restrict(['workloads/**'], upward.scripts),
   {
+    // The lab's variables are read in one place, scripts/lib/settings.ts, which documents each.
+    files: ['**/*.ts'],
+    ignores: ['scripts/lib/settings.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.object.name='process'][object.property.name='env'][property.name=/^SERVING_LAB_/]",
+          message: 'read SERVING_LAB_* variables through scripts/lib/settings.ts',
+        },
+      ],
+    },
+  },
+  {
     // The printer renders check and mutation results, so it knows their shapes, never their code:
     // checks/ and mutations/ emit through it.
     files: ['scripts/lib/output.ts'],

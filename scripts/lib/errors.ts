@@ -1,3 +1,5 @@
+import { settings } from './settings.ts'
+
 /**
  * The machine or cluster is not in a state the lab can work with (no cluster, wrong context,
  * missing tool). The message says what to do; the CLI exits with 2.
@@ -49,6 +51,6 @@ export function reportError(error: unknown): void {
     console.error(`✘ ${error.message}\n${error.output.trimEnd()}`)
   } else {
     console.error(`✘ ${errorMessage(error)}`)
-    if (process.env.DEBUG && error instanceof Error) console.error(error.stack)
+    if (settings.debug && error instanceof Error) console.error(error.stack)
   }
 }
