@@ -7,7 +7,7 @@ import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../s
 import { kubectl, list, nameOf, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPost, proxyAnswer } from '../../scripts/lib/kube.ts'
-import type { GroupStatus } from '../../workloads/model-server/group.ts'
+import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
 
 const SET = 'llama-3-70b'
 const SERVICE = 'llama-3-70b'
