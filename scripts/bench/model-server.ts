@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildWorkloads } from '../build-workloads.ts'
+import { buildWorkloads } from '../lib/build/workloads.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { freePort, startWorkload } from '../lib/workload-process.ts'
 import type { WorkloadProcess } from '../lib/workload-process.ts'

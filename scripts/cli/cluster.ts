@@ -12,7 +12,7 @@ await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['provider', 'cluster', 'topology'])
   const [action, component] = args._
   if (!(ACTIONS as readonly string[]).includes(action ?? '')) throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok]`)
-  const { provider, cluster, context } = resolveTarget(args)
+  const { provider, cluster, context, topology } = resolveTarget(args)
   const { emit } = createPrinter(false)
 
   switch (action) {
@@ -24,7 +24,7 @@ await runCli(async () => {
       }
       const started = Date.now()
       emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'` })
-      await provider.create(cluster, { topology: await loadTopology(args.topology), emit })
+      await provider.create(cluster, { topology: await loadTopology(topology), emit })
       emit({ kind: 'notice', level: 'info', message: `ready in ${Math.round((Date.now() - started) / 1000)} s: kube context ${context}` })
       return 0
     }

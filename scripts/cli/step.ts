@@ -1,4 +1,4 @@
-// npm run step 03 [-- --no-apply] [--reset] [--json] [--context NAME] [--provider kind|kwok]
+// npm run step 03 [-- --no-apply] [--reset] [--json] [--context NAME] [--provider kind|kwok] [--topology lab|large|FILE]
 import { parseArgs } from '../lib/args.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { createPrinter, summarize } from '../lib/output.ts'
@@ -8,7 +8,7 @@ import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
 await runCli(async () => {
-  const args = parseArgs(process.argv.slice(2), ['apply', 'reset', 'json', 'context', 'provider', 'cluster'])
+  const args = parseArgs(process.argv.slice(2), ['apply', 'reset', 'json', 'context', 'provider', 'cluster', 'topology'])
   const [stepArgument] = args._
   if (!stepArgument) throw new EnvironmentError('which step? e.g. npm run step 01')
   const step = await findStep(stepArgument)

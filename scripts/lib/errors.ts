@@ -1,3 +1,5 @@
+import { settings } from './settings.ts'
+
 /**
  * The machine or cluster is not in a state the lab can work with (no cluster, wrong context,
  * missing tool). The message says what to do; the CLI exits with 2.
@@ -34,4 +36,21 @@ export function errorMessage(error: unknown): string {
   }
   if (error instanceof Error) return error.message
   return String(error)
+}
+
+/** The one place errors become exit codes: 2 when the environment is wrong, 1 for anything else. */
+export function exitCodeFor(error: unknown): number {
+  return error instanceof EnvironmentError ? 2 : 1
+}
+
+/** Prints an error for a person: a failed command with its output, a stack only with DEBUG set. */
+export function reportError(error: unknown): void {
+  if (error instanceof EnvironmentError) {
+    console.error(`✘ ${error.message}`)
+  } else if (error instanceof CommandError) {
+    console.error(`✘ ${error.message}\n${error.output.trimEnd()}`)
+  } else {
+    console.error(`✘ ${errorMessage(error)}`)
+    if (settings.debug && error instanceof Error) console.error(error.stack)
+  }
 }

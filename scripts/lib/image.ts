@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative, sep } from 'node:path'
 import packageJson from '../../package.json' with { type: 'json' }
-import { buildWorkloads } from '../build-workloads.ts'
+import { buildWorkloads } from './build/workloads.ts'
 import { imageExists, requireDockerEngine } from './docker.ts'
 import { exec } from './exec.ts'
 import type { EmitEvent } from './output.ts'
@@ -16,7 +16,7 @@ export const IMAGE_TAG = packageJson.version
 export const IMAGE = `${IMAGE_NAME}:${IMAGE_TAG}`
 
 /** Everything the image is made from: the bundles' sources and how they are built, and the Dockerfile. */
-const imageInputs = ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build-workloads.ts', 'workloads']
+const imageInputs = ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/lib/build/workloads.ts', 'workloads']
 
 export interface ImageInput {
   /** Relative to the repository root, with `/` separators. */

@@ -1,5 +1,6 @@
 import type { CheckResult } from './checks/check.ts'
 import type { MutationCounts, MutationResult } from './mutations/report.ts'
+import { settings } from './settings.ts'
 
 /**
  * Everything the runner tells its user is one of these events, rendered by one printer:
@@ -32,7 +33,7 @@ export function summaryLine({ passed, failed, skipped }: Summary): string {
   return `${passed} passed, ${failed} failed, ${skipped} skipped`
 }
 
-const useColour = process.stdout.isTTY && !process.env.NO_COLOR
+const useColour = process.stdout.isTTY && !settings.noColour
 const paint = (code: number) => (text: string) => (useColour ? `\u001b[${code}m${text}\u001b[0m` : text)
 const green = paint(32)
 const red = paint(31)

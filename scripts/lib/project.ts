@@ -1,4 +1,3 @@
-import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -9,8 +8,5 @@ export const PROJECT = 'multi-node-serving-lab'
 export const DEFAULT_CLUSTER_NAME = 'serving-lab'
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-/** Heavy builds (Kubernetes binaries) live here, outside the repository. */
-export const cacheDir = process.env.SERVING_LAB_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), PROJECT)
 
 export const partOfLabel = { 'app.kubernetes.io/part-of': PROJECT } as const

@@ -26,7 +26,7 @@ export async function ensureCluster(target: Target, emit: EmitEvent): Promise<Ku
   if (!(await provider.exists(cluster))) {
     const started = Date.now()
     emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'`, detail: '(first run only)' })
-    await provider.create(cluster, { topology: await loadTopology(process.env.SERVING_LAB_TOPOLOGY), emit })
+    await provider.create(cluster, { topology: await loadTopology(target.topology), emit })
     emit({ kind: 'progress', message: `cluster ready in ${Math.round((Date.now() - started) / 1000)} s` })
   }
   return connect(target.context)

@@ -3,6 +3,7 @@ import { kind } from './cluster/kind/provider.ts'
 import { kwok } from './cluster/kwok.ts'
 import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'
 import { DEFAULT_CLUSTER_NAME } from './project.ts'
+import { settings } from './settings.ts'
 
 export const providers: Record<ProviderName, ClusterProvider> = { kind, kwok }
 
@@ -13,12 +14,15 @@ export interface Target {
   context: string
   /** The learner named the context: the lab uses it as it is and creates nothing. */
   explicitContext: boolean
+  /** The nodes of the cluster, should the lab create it: a preset name or a file (default lab). */
+  topology?: string
 }
 
 export interface TargetOptions {
   provider?: string
   context?: string
   cluster?: string
+  topology?: string
 }
 
 export function providerNamed(name: string): ClusterProvider {
@@ -33,12 +37,13 @@ export function providerNamed(name: string): ClusterProvider {
  * the learner names one with --context; whatever context happens to be current is ignored.
  */
 export function resolveTarget(options: TargetOptions): Target {
-  const cluster = options.cluster ?? process.env.SERVING_LAB_CLUSTER ?? DEFAULT_CLUSTER_NAME
+  const cluster = options.cluster ?? settings.cluster ?? DEFAULT_CLUSTER_NAME
   if (options.context) {
     const prefix = options.context.split('-')[0]!
     const provider = options.provider ? providerNamed(options.provider) : ((PROVIDERS as readonly string[]).includes(prefix) ? providers[prefix as ProviderName] : kind)
     return { provider, cluster: options.context.replace(/^(kind|kwok)-/, ''), context: options.context, explicitContext: true }
   }
-  const provider = providerNamed(options.provider ?? process.env.SERVING_LAB_PROVIDER ?? 'kind')
-  return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false }
+  const provider = providerNamed(options.provider ?? settings.provider ?? 'kind')
+  const topology = options.topology ?? settings.topology
+  return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false, ...(topology ? { topology } : {}) }
 }

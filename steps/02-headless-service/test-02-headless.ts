@@ -4,8 +4,9 @@
 // and is what `npm run step 02` runs after applying the step.
 import { DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node'
 import { check, fail, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { isReady, kubectl, list, nameOf, orNull, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
-import { execInPod, isNotFound } from '../../scripts/lib/kube.ts'
+import { execInPod } from '../../scripts/lib/kube.ts'
 
 const SERVICE = 'llama-3-70b'
 const SET = 'llama-3-70b'
@@ -13,16 +14,8 @@ const REPLICAS = 3
 const CONTAINER = 'model-server'
 const PORT = 8000
 const expectedNames = Array.from({ length: REPLICAS }, (_, i) => `${SET}-${i}`)
-const list = (names: readonly string[]) => (names.length ? names.join(', ') : 'none')
 /** The DNS name a pod of the set gets from the headless Service. */
 const fqdn = (pod: string, namespace: string) => `${pod}.${SERVICE}.${namespace}.svc.cluster.local`
-
-async function podsOf(env: CheckEnv): Promise<V1Pod[]> {
-  const pods = await env.kube.core.listNamespacedPod({ namespace: env.namespace, labelSelector: `app.kubernetes.io/name=${SET}` })
-  return pods.items.filter((pod) => !pod.metadata?.deletionTimestamp)
-}
-
-const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
 const ipsOf = (pod: V1Pod) => (pod.status?.podIPs ?? []).map((entry) => entry.ip).sort()
 
 export const headless = check({
@@ -30,22 +23,23 @@ export const headless = check({
   title: `the Service ${SERVICE} has no cluster IP`,
   needs: 'api',
   async observe(env): Promise<{ clusterIP?: string } | null> {
-    try {
-      const service = await env.kube.core.readNamespacedService({ name: SERVICE, namespace: env.namespace })
-      return { clusterIP: service.spec?.clusterIP }
-    } catch (error) {
-      if (isNotFound(error)) return null
-      throw error
-    }
+    const service = await orNull(env.kube.core.readNamespacedService({ name: SERVICE, namespace: env.namespace }))
+    return service && { clusterIP: service.spec?.clusterIP }
   },
   evaluate(service: { clusterIP?: string } | null) {
-    if (service === null) return fail(`a Service named ${SERVICE}`, 'no such Service', `is 10-service.yaml applied? kubectl -n lab-02 get service ${SERVICE}`)
+    if (service === null) {
+      return fail(
+        `a Service named ${SERVICE}`,
+        'no such Service',
+        `is 10-service.yaml applied? ${kubectl(`get service ${SERVICE}`)}`,
+      )
+    }
     if (service.clusterIP === 'None') return pass
     return fail(
       'clusterIP: None',
       `clusterIP: ${service.clusterIP ?? 'unset'}`,
       'a Service with a cluster IP load-balances behind one virtual address and gives pods no names of their own; ' +
-        `the cluster IP cannot be removed later: kubectl -n lab-02 delete service ${SERVICE}, then apply clusterIP: None`,
+        `the cluster IP cannot be removed later: ${kubectl(`delete service ${SERVICE}`)}, then apply clusterIP: None`,
     )
   },
 })
@@ -68,25 +62,41 @@ export const serviceName = check({
     return {
       serviceName: set.spec?.serviceName,
       headlessServices: services.items.filter((s) => s.spec?.clusterIP === 'None').map((s) => s.metadata!.name!),
-      pods: (await podsOf(env)).map((pod) => ({ name: pod.metadata!.name!, hostname: pod.spec?.hostname, subdomain: pod.spec?.subdomain })),
+      pods: (await podsOf(env, SET)).map((pod) => ({ name: nameOf(pod), hostname: pod.spec?.hostname, subdomain: pod.spec?.subdomain })),
     }
   },
   evaluate({ serviceName: name, headlessServices, pods }: ServiceNameObservation) {
-    const recreate = `serviceName cannot be changed on an existing StatefulSet: kubectl -n lab-02 delete statefulset ${SET}, then apply the step again`
+    const recreate =
+      `serviceName cannot be changed on an existing StatefulSet: ${kubectl(`delete statefulset ${SET}`)}, then apply the step again`
     if (!name) return fail(`serviceName: ${SERVICE}`, 'no serviceName', `without it the pods get no DNS names at all; ${recreate}`)
     if (name !== SERVICE) {
-      return fail(`serviceName: ${SERVICE}`, `serviceName: ${name}`, `the pods' names would live under a Service called ${name}, and DNS silently has none for them; ${recreate}`)
+      return fail(
+        `serviceName: ${SERVICE}`,
+        `serviceName: ${name}`,
+        `the pods' names would live under a Service called ${name}, and DNS silently has none for them; ${recreate}`,
+      )
     }
     if (!headlessServices.includes(name)) {
-      return fail(`a headless Service named ${name}`, `headless Services: ${list(headlessServices)}`, 'serviceName must name a Service with clusterIP: None in the same namespace; is 10-service.yaml applied?')
+      return fail(
+        `a headless Service named ${name}`,
+        `headless Services: ${list(headlessServices)}`,
+        'serviceName must name a Service with clusterIP: None in the same namespace; is 10-service.yaml applied?',
+      )
     }
-    if (pods.length < REPLICAS) return fail(`${REPLICAS} pods`, `${pods.length} pods`, `not every replica exists yet: kubectl -n lab-02 describe statefulset ${SET}`)
+    if (pods.length < REPLICAS) {
+      return fail(
+        `${REPLICAS} pods`,
+        `${pods.length} pods`,
+        `not every replica exists yet: ${kubectl(`describe statefulset ${SET}`)}`,
+      )
+    }
     const unnamed = pods.filter((pod) => pod.hostname !== pod.name || pod.subdomain !== name)
     if (unnamed.length === 0) return pass
     return fail(
       `each pod with hostname = its name, subdomain = ${name}`,
       list(unnamed.map((pod) => `${pod.name}: ${pod.hostname ?? 'no hostname'}.${pod.subdomain ?? 'no subdomain'}`)),
-      'the StatefulSet controller sets both when it creates a pod; pods created before a change keep the old values: delete them and they come back right',
+      'the StatefulSet controller sets both when it creates a pod; pods created before a change keep the old values: ' +
+        'delete them and they come back right',
     )
   },
 })
@@ -108,42 +118,68 @@ export const endpointSlices = check({
   async observe(env): Promise<EndpointsObservation> {
     const service = await env.kube.core.readNamespacedService({ name: SERVICE, namespace: env.namespace })
     const discovery = env.kube.config.makeApiClient(DiscoveryV1Api)
-    const slices = await discovery.listNamespacedEndpointSlice({ namespace: env.namespace, labelSelector: `kubernetes.io/service-name=${SERVICE}` })
+    const labelSelector = `kubernetes.io/service-name=${SERVICE}`
+    const slices = await discovery.listNamespacedEndpointSlice({ namespace: env.namespace, labelSelector })
     return {
       publishNotReadyAddresses: service.spec?.publishNotReadyAddresses ?? false,
-      pods: (await podsOf(env)).map((pod) => ({ name: pod.metadata!.name!, ips: ipsOf(pod), ready: isReady(pod) })),
+      pods: (await podsOf(env, SET)).map((pod) => ({ name: nameOf(pod), ips: ipsOf(pod), ready: isReady(pod) })),
       endpoints: slices.items.flatMap((slice) =>
-        (slice.endpoints ?? []).map((endpoint) => ({ pod: endpoint.targetRef?.name, hostname: endpoint.hostname, addresses: endpoint.addresses, ready: endpoint.conditions?.ready })),
+        (slice.endpoints ?? []).map((endpoint) => ({
+          pod: endpoint.targetRef?.name,
+          hostname: endpoint.hostname,
+          addresses: endpoint.addresses,
+          ready: endpoint.conditions?.ready,
+        })),
       ),
     }
   },
   evaluate({ publishNotReadyAddresses, pods, endpoints }: EndpointsObservation) {
-    if (pods.length < REPLICAS) return fail(`${REPLICAS} pods`, `${pods.length} pods`, `not every replica exists yet: kubectl -n lab-02 describe statefulset ${SET}`)
+    if (pods.length < REPLICAS) {
+      return fail(
+        `${REPLICAS} pods`,
+        `${pods.length} pods`,
+        `not every replica exists yet: ${kubectl(`describe statefulset ${SET}`)}`,
+      )
+    }
     if (!publishNotReadyAddresses) {
       return fail(
         'publishNotReadyAddresses: true',
         'publishNotReadyAddresses: false',
-        'publishNotReadyAddresses is not true, so DNS only publishes pods that are Ready; the ranks of a group (step 03) must find each other before any of them is ready. Set publishNotReadyAddresses: true on the Service',
+        'publishNotReadyAddresses is not true, so DNS only publishes pods that are Ready; ' +
+          'the ranks of a group (step 03) must find each other before any of them is ready. ' +
+          'Set publishNotReadyAddresses: true on the Service',
       )
     }
     for (const pod of pods) {
-      if (pod.ips.length === 0) return fail(`${pod.name} with an IP`, `${pod.name} has no IP yet`, `the pod is not running yet: kubectl -n lab-02 describe pod ${pod.name}`)
+      if (pod.ips.length === 0) {
+        return fail(
+          `${pod.name} with an IP`,
+          `${pod.name} has no IP yet`,
+          `the pod is not running yet: ${kubectl(`describe pod ${pod.name}`)}`,
+        )
+      }
       const endpoint = endpoints.find((e) => e.pod === pod.name)
       if (!endpoint) {
         return fail(
           `an endpoint for ${pod.name}`,
           `endpoints for: ${list(endpoints.map((e) => e.pod ?? e.addresses.join('/')))}`,
-          `the Service's selector must match the pods' labels (app.kubernetes.io/name: ${SET}); kubectl -n lab-02 get endpointslices -l kubernetes.io/service-name=${SERVICE}`,
+          `the Service's selector must match the pods' labels (app.kubernetes.io/name: ${SET}); ` +
+            kubectl(`get endpointslices -l kubernetes.io/service-name=${SERVICE}`),
         )
       }
       if (!pod.ips.every((ip) => endpoint.addresses.includes(ip))) {
-        return fail(`${pod.name} at ${pod.ips.join(', ')}`, `${pod.name} at ${endpoint.addresses.join(', ')}`, 'the slice is out of date: the EndpointSlice controller catches up within seconds; if it does not, see kube-controller-manager')
+        return fail(
+          `${pod.name} at ${pod.ips.join(', ')}`,
+          `${pod.name} at ${endpoint.addresses.join(', ')}`,
+          'the slice is out of date: the EndpointSlice controller catches up within seconds; if it does not, see kube-controller-manager',
+        )
       }
       if (endpoint.hostname !== pod.name) {
         return fail(
           `${pod.name}'s endpoint with hostname ${pod.name}`,
           `${pod.name}'s endpoint with ${endpoint.hostname ? `hostname ${endpoint.hostname}` : 'no hostname'}`,
-          `an endpoint gets the pod's hostname, and so a DNS name, only when the pod's subdomain is this Service: the StatefulSet's serviceName must be ${SERVICE}`,
+          `an endpoint gets the pod's hostname, and so a DNS name, only when the pod's subdomain is this Service: ` +
+            `the StatefulSet's serviceName must be ${SERVICE}`,
         )
       }
       if (endpoint.ready === false) {
@@ -187,19 +223,26 @@ export const podNamesResolve = check({
   title: `each pod's name ${SET}-N.${SERVICE}.lab-02.svc.cluster.local resolves to its own IP`,
   needs: 'pods',
   async observe(env): Promise<LookupObservation[]> {
-    const pods = new Map((await podsOf(env)).map((pod) => [pod.metadata!.name!, ipsOf(pod)]))
+    const pods = new Map((await podsOf(env, SET)).map((pod) => [nameOf(pod), ipsOf(pod)]))
     const names = expectedNames.map((pod) => fqdn(pod, env.namespace))
     const answers = await nodeInPod<{ name: string; addresses?: string[]; error?: string }[]>(env, LOOKUP, names)
     return expectedNames.map((pod, i) => ({ pod, ips: pods.get(pod) ?? [], ...answers.find((a) => a.name === names[i]), name: names[i]! }))
   },
   evaluate(lookups: LookupObservation[]) {
     for (const lookup of lookups) {
-      if (lookup.ips.length === 0) return fail(`${lookup.pod} running with an IP`, `${lookup.pod} has no IP`, `kubectl -n lab-02 describe pod ${lookup.pod}`)
+      if (lookup.ips.length === 0) {
+        return fail(
+          `${lookup.pod} running with an IP`,
+          `${lookup.pod} has no IP`,
+          kubectl(`describe pod ${lookup.pod}`),
+        )
+      }
       if (lookup.error) {
         return fail(
           `${lookup.name} → ${lookup.ips.join(', ')}`,
           `${lookup.name}: ${lookup.error}`,
-          `no such name: the StatefulSet's serviceName must be ${SERVICE}, the Service must be headless and select the pod (see the api checks above)`,
+          `no such name: the StatefulSet's serviceName must be ${SERVICE}, ` +
+            'the Service must be headless and select the pod (see the api checks above)',
         )
       }
       const got = [...(lookup.addresses ?? [])].sort()
@@ -207,7 +250,8 @@ export const podNamesResolve = check({
         return fail(
           `${lookup.name} → ${lookup.ips.join(', ')}`,
           `${lookup.name} → ${got.join(', ') || 'nothing'}`,
-          'the name points elsewhere: a recently replaced pod is still cached (CoreDNS caches for up to 30 s), or the name belongs to another Service',
+          'the name points elsewhere: a recently replaced pod is still cached (CoreDNS caches for up to 30 s), ' +
+            'or the name belongs to another Service',
         )
       }
     }
@@ -231,9 +275,11 @@ export const srvRecords = check({
   title: `the SRV records _http._tcp.${SERVICE}.lab-02.svc.cluster.local list every pod`,
   needs: 'pods',
   async observe(env): Promise<SrvObservation> {
-    const answer = await nodeInPod<{ records?: { name: string; port: number }[]; error?: string }>(env, SRV, [`_http._tcp.${SERVICE}.${env.namespace}.svc.cluster.local`])
+    const name = `_http._tcp.${SERVICE}.${env.namespace}.svc.cluster.local`
+    const answer = await nodeInPod<{ records?: { name: string; port: number }[]; error?: string }>(env, SRV, [name])
     const records = answer.records?.map((r) => ({ name: r.name, port: r.port }))
-    return { expected: expectedNames.map((pod) => fqdn(pod, env.namespace)), ...(records ? { records } : {}), ...(answer.error ? { error: answer.error } : {}) }
+    const expected = expectedNames.map((pod) => fqdn(pod, env.namespace))
+    return { expected, ...(records ? { records } : {}), ...(answer.error ? { error: answer.error } : {}) }
   },
   evaluate({ expected, records, error }: SrvObservation) {
     if (!records) {
@@ -255,7 +301,13 @@ export const srvRecords = check({
       )
     }
     const wrongPort = records.filter((r) => r.port !== PORT)
-    if (wrongPort.length > 0) return fail(`port ${PORT}`, list(wrongPort.map((r) => `${r.name}:${r.port}`)), `the Service's http port must be ${PORT}, the port the server listens on`)
+    if (wrongPort.length > 0) {
+      return fail(
+        `port ${PORT}`,
+        list(wrongPort.map((r) => `${r.name}:${r.port}`)),
+        `the Service's http port must be ${PORT}, the port the server listens on`,
+      )
+    }
     return pass
   },
 })

@@ -2,11 +2,12 @@
 // Step 03 verification: one model server made of two pods, one per GPU node, that form a group.
 // Runs alone (`npx tsx steps/03-multi-node-tp/test-03-multi-node.ts [--context NAME] [--json]`)
 // and is what `npm run step 03` runs after applying the step.
-import type { V1Container, V1Pod } from '@kubernetes/client-node'
-import { check, fail, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import type { V1Container, V1EnvVar } from '@kubernetes/client-node'
+import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { kubectl, list, nameOf, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPost, proxyAnswer } from '../../scripts/lib/kube.ts'
-import type { GroupStatus } from '../../workloads/model-server/group.ts'
+import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
 
 const SET = 'llama-3-70b'
 const SERVICE = 'llama-3-70b'
@@ -22,13 +23,7 @@ const MODEL = 'meta-llama/Meta-Llama-3-70B-Instruct'
 const LEADER = `${SET}-0`
 const WORKER = `${SET}-1`
 const ranks = Array.from({ length: NNODES }, (_, i) => `${SET}-${i}`)
-const list = (items: readonly string[]) => (items.length ? items.join(', ') : 'none')
 const ordinalOf = (pod: string) => Number(pod.slice(SET.length + 1))
-
-async function podsOf(env: CheckEnv): Promise<V1Pod[]> {
-  const pods = await env.kube.core.listNamespacedPod({ namespace: env.namespace, labelSelector: `app.kubernetes.io/name=${SET}` })
-  return pods.items.filter((pod) => !pod.metadata?.deletionTimestamp)
-}
 
 const gpusOf = (containers: readonly V1Container[]) => containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU] ?? 0), 0)
 
@@ -45,18 +40,25 @@ export const separateNodes = check({
   async observe(env): Promise<PlacementObservation> {
     const nodes = await env.kube.core.listNode()
     return {
-      pods: (await podsOf(env)).map((pod) => ({ name: pod.metadata!.name!, node: pod.spec?.nodeName })),
+      pods: (await podsOf(env, SET)).map((pod) => ({ name: nameOf(pod), node: pod.spec?.nodeName })),
       products: Object.fromEntries(nodes.items.map((node) => [node.metadata!.name!, node.metadata?.labels?.[GPU_PRODUCT_LABEL]])),
     }
   },
   evaluate({ pods, products }: PlacementObservation) {
-    if (pods.length < NNODES) return fail(`${NNODES} rank pods`, `${pods.length}: ${list(pods.map((p) => p.name))}`, `not every rank exists yet: kubectl -n lab-03 describe statefulset ${SET}`)
+    if (pods.length < NNODES) {
+      return fail(
+        `${NNODES} rank pods`,
+        `${pods.length}: ${list(pods.map((p) => p.name))}`,
+        `not every rank exists yet: ${kubectl(`describe statefulset ${SET}`)}`,
+      )
+    }
     const unscheduled = pods.filter((pod) => !pod.node)
     if (unscheduled.length > 0) {
       return fail(
         'every rank on a node',
         `not scheduled: ${list(unscheduled.map((p) => p.name))}`,
-        `kubectl -n lab-03 describe pod ${unscheduled[0]!.name}: "Insufficient nvidia.com/gpu" means another step still holds the GPUs; "didn't match pod anti-affinity rules" means only one node fits`,
+        `${kubectl(`describe pod ${unscheduled[0]!.name}`)}: "Insufficient nvidia.com/gpu" means another step still holds the GPUs; ` +
+          `"didn't match pod anti-affinity rules" means only one node fits`,
       )
     }
     const nodes = pods.map((pod) => pod.node!)
@@ -91,15 +93,21 @@ export const fourGpus = check({
     const nodes = await env.kube.core.listNode()
     const allocatable = new Map(nodes.items.map((node) => [node.metadata!.name!, node.status?.allocatable?.[GPU]]))
     return {
-      pods: (await podsOf(env)).map((pod) => {
+      pods: (await podsOf(env, SET)).map((pod) => {
         const node = pod.spec?.nodeName
         const gpus = node ? allocatable.get(node) : undefined
-        return { name: pod.metadata!.name!, gpus: gpusOf(pod.spec!.containers), node, allocatable: gpus === undefined ? undefined : Number(gpus) }
+        return { name: nameOf(pod), gpus: gpusOf(pod.spec!.containers), node, allocatable: gpus === undefined ? undefined : Number(gpus) }
       }),
     }
   },
   evaluate({ pods }: GpuObservation) {
-    if (pods.length < NNODES) return fail(`${NNODES} rank pods`, `${pods.length} pods`, `not every rank exists yet: kubectl -n lab-03 describe statefulset ${SET}`)
+    if (pods.length < NNODES) {
+      return fail(
+        `${NNODES} rank pods`,
+        `${pods.length} pods`,
+        `not every rank exists yet: ${kubectl(`describe statefulset ${SET}`)}`,
+      )
+    }
     const short = pods.filter((pod) => pod.gpus !== GPUS_PER_NODE)
     if (short.length > 0) {
       return fail(
@@ -134,6 +142,9 @@ const flag = (args: readonly string[], name: string) => {
   return at >= 0 ? args[at + 1] : undefined
 }
 
+/** A variable's value as the observation records it: `fieldRef:PATH` when the downward API sets it. */
+const valueOf = ({ value, valueFrom }: V1EnvVar) => (valueFrom?.fieldRef ? `fieldRef:${valueFrom.fieldRef.fieldPath}` : (value ?? ''))
+
 export const settingsAgree = check({
   id: 'settings-agree',
   title: `the group's numbers add up: world size ${WORLD_SIZE} = ${NNODES} pods × ${GPUS_PER_NODE} GPUs = TP ${TP} × PP ${PP}`,
@@ -147,30 +158,62 @@ export const settingsAgree = check({
       policy: set.spec?.podManagementPolicy ?? 'OrderedReady',
       gpus: gpusOf(containers),
       args: server.args ?? [],
-      env: Object.fromEntries((server.env ?? []).map((v) => [v.name, v.valueFrom?.fieldRef ? `fieldRef:${v.valueFrom.fieldRef.fieldPath}` : (v.value ?? '')])),
+      env: Object.fromEntries((server.env ?? []).map((v) => [v.name, valueOf(v)])),
     }
   },
   evaluate({ replicas, policy, gpus, args, env }: SettingsObservation) {
     const rankFrom = `fieldRef:metadata.labels['${POD_INDEX_LABEL}']`
     if (env.NODE_RANK !== rankFrom) {
-      return fail(`NODE_RANK from ${rankFrom}`, `NODE_RANK ${env.NODE_RANK ?? 'unset'}`, `each pod must learn its own rank: the downward API gives it the ordinal from the ${POD_INDEX_LABEL} label`)
+      return fail(
+        `NODE_RANK from ${rankFrom}`,
+        `NODE_RANK ${env.NODE_RANK ?? 'unset'}`,
+        `each pod must learn its own rank: the downward API gives it the ordinal from the ${POD_INDEX_LABEL} label`,
+      )
     }
-    if (Number(env.NNODES) !== replicas) return fail(`NNODES = replicas (${replicas})`, `NNODES ${env.NNODES ?? 'unset'}`, 'NNODES counts the pods of the group, which the StatefulSet has as replicas')
-    if (Number(env.GPUS_PER_NODE) !== gpus) return fail(`GPUS_PER_NODE = the GPUs in the limits (${gpus})`, `GPUS_PER_NODE ${env.GPUS_PER_NODE ?? 'unset'}`, 'one process per GPU: GPUS_PER_NODE must match resources.limits.nvidia.com/gpu')
+    if (Number(env.NNODES) !== replicas) {
+      return fail(
+        `NNODES = replicas (${replicas})`,
+        `NNODES ${env.NNODES ?? 'unset'}`,
+        'NNODES counts the pods of the group, which the StatefulSet has as replicas',
+      )
+    }
+    if (Number(env.GPUS_PER_NODE) !== gpus) {
+      return fail(
+        `GPUS_PER_NODE = the GPUs in the limits (${gpus})`,
+        `GPUS_PER_NODE ${env.GPUS_PER_NODE ?? 'unset'}`,
+        'one process per GPU: GPUS_PER_NODE must match resources.limits.nvidia.com/gpu',
+      )
+    }
     const world = replicas * gpus
     if (env.WORLD_SIZE !== undefined && Number(env.WORLD_SIZE) !== world) {
-      return fail(`WORLD_SIZE ${world} (${replicas} pods × ${gpus} GPUs)`, `WORLD_SIZE ${env.WORLD_SIZE}`, 'the world size counts processes, one per GPU, not pods')
+      return fail(
+        `WORLD_SIZE ${world} (${replicas} pods × ${gpus} GPUs)`,
+        `WORLD_SIZE ${env.WORLD_SIZE}`,
+        'the world size counts processes, one per GPU, not pods',
+      )
     }
     const tp = Number(flag(args, '--tensor-parallel-size') ?? 1)
     const pp = Number(flag(args, '--pipeline-parallel-size') ?? 1)
     if (tp * pp !== world) {
-      return fail(`tensor × pipeline parallel size = ${world}`, `${tp} × ${pp} = ${tp * pp}`, `every process holds one piece of the model: usually TP = GPUs per node (${gpus}) and PP = nodes (${replicas})`)
+      return fail(
+        `tensor × pipeline parallel size = ${world}`,
+        `${tp} × ${pp} = ${tp * pp}`,
+        `every process holds one piece of the model: usually TP = GPUs per node (${gpus}) and PP = nodes (${replicas})`,
+      )
     }
     if (!env.MASTER_ADDR?.startsWith(`${LEADER}.${SERVICE}.`)) {
-      return fail(`MASTER_ADDR ${LEADER}.${SERVICE}.lab-03.svc.cluster.local`, `MASTER_ADDR ${env.MASTER_ADDR ?? 'unset'}`, "every rank must reach rank 0 by its DNS name under the headless Service; the Service's own name would give any pod")
+      return fail(
+        `MASTER_ADDR ${LEADER}.${SERVICE}.${NAMESPACE}.svc.cluster.local`,
+        `MASTER_ADDR ${env.MASTER_ADDR ?? 'unset'}`,
+        "every rank must reach rank 0 by its DNS name under the headless Service; the Service's own name would give any pod",
+      )
     }
     if (policy !== 'Parallel') {
-      return fail('podManagementPolicy Parallel', `podManagementPolicy ${policy}`, 'with OrderedReady, pod 1 waits for pod 0 to be Ready, and pod 0 is Ready only once pod 1 joined: the group never forms')
+      return fail(
+        'podManagementPolicy Parallel',
+        `podManagementPolicy ${policy}`,
+        'with OrderedReady, pod 1 waits for pod 0 to be Ready, and pod 0 is Ready only once pod 1 joined: the group never forms',
+      )
     }
     return pass
   },
@@ -199,7 +242,8 @@ function parseGroup(body: string): Group | undefined {
 }
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i)
-const sameNumbers = (a: readonly number[] | undefined, b: readonly number[]) => JSON.stringify([...(a ?? [])].sort((x, y) => x - y)) === JSON.stringify(b)
+const sameNumbers = (a: readonly number[] | undefined, b: readonly number[]) =>
+  JSON.stringify([...(a ?? [])].sort((x, y) => x - y)) === JSON.stringify(b)
 
 export const groupFormed = check({
   id: 'group-formed',
@@ -210,24 +254,52 @@ export const groupFormed = check({
     const groups: Group[] = []
     for (const answer of answers) {
       const group = answer.status === 200 ? parseGroup(answer.body) : undefined
-      if (!group) return fail(`${answer.pod} answers GET /group`, `${answer.pod}: ${answer.status || 'no answer'}`, `is the server running? kubectl -n lab-03 logs ${answer.pod} (exit code 2 means a configuration error, named in the log)`)
+      if (!group) {
+        return fail(
+          `${answer.pod} answers GET /group`,
+          `${answer.pod}: ${answer.status || 'no answer'}`,
+          `is the server running? ${kubectl(`logs ${answer.pod}`)} (exit code 2 means a configuration error, named in the log)`,
+        )
+      }
       const rank = ordinalOf(answer.pod)
-      if (group.nodeRank !== rank) return fail(`${answer.pod} is node rank ${rank}`, `node rank ${group.nodeRank}`, `NODE_RANK must come from the pod's ${POD_INDEX_LABEL} label`)
+      if (group.nodeRank !== rank) {
+        return fail(
+          `${answer.pod} is node rank ${rank}`,
+          `node rank ${group.nodeRank}`,
+          `NODE_RANK must come from the pod's ${POD_INDEX_LABEL} label`,
+        )
+      }
       if (group.state !== 'ready') {
         return fail(
           `${answer.pod}'s group ready`,
           `${answer.pod}: ${group.state}, members ${JSON.stringify(group.members)}${group.reason ? ` (${group.reason})` : ''}`,
-          `a rank is missing: every rank must reach ${group.leader} (MASTER_ADDR:MASTER_PORT) by its DNS name, which exists before rank 0 is ready only if the headless Service has publishNotReadyAddresses: true; kubectl -n lab-03 logs ${answer.pod}`,
+          `a rank is missing: every rank must reach ${group.leader} (MASTER_ADDR:MASTER_PORT) by its DNS name, ` +
+            'which exists before rank 0 is ready only if the headless Service has publishNotReadyAddresses: true; ' +
+            kubectl(`logs ${answer.pod}`),
         )
       }
       if (group.worldSize !== WORLD_SIZE || group.nnodes !== NNODES) {
-        return fail(`world size ${WORLD_SIZE} over ${NNODES} nodes`, `world size ${group.worldSize} over ${group.nnodes} nodes`, 'the world size counts processes (NNODES × GPUS_PER_NODE), not pods')
+        return fail(
+          `world size ${WORLD_SIZE} over ${NNODES} nodes`,
+          `world size ${group.worldSize} over ${group.nnodes} nodes`,
+          'the world size counts processes (NNODES × GPUS_PER_NODE), not pods',
+        )
       }
       const expected = range(rank * GPUS_PER_NODE, GPUS_PER_NODE)
       if (!sameNumbers(group.globalRanks, expected)) {
-        return fail(`${answer.pod} holds global ranks ${expected.join(', ')}`, `global ranks ${JSON.stringify(group.globalRanks)}`, 'global rank = node rank × GPUs per node + local rank: check GPUS_PER_NODE')
+        return fail(
+          `${answer.pod} holds global ranks ${expected.join(', ')}`,
+          `global ranks ${JSON.stringify(group.globalRanks)}`,
+          'global rank = node rank × GPUs per node + local rank: check GPUS_PER_NODE',
+        )
       }
-      if (!sameNumbers(group.members, range(0, NNODES))) return fail(`members ${JSON.stringify(range(0, NNODES))}`, `members ${JSON.stringify(group.members)}`, 'a ready group has every node rank in it')
+      if (!sameNumbers(group.members, range(0, NNODES))) {
+        return fail(
+          `members ${JSON.stringify(range(0, NNODES))}`,
+          `members ${JSON.stringify(group.members)}`,
+          'a ready group has every node rank in it',
+        )
+      }
       groups.push(group)
     }
     const [leader, ...others] = groups
@@ -265,7 +337,7 @@ export const leaderServes = check({
         ? 'rank 0 refuses requests while its group is not formed: see the group check above'
         : answer.status === 404
           ? `the model name must be the server's --served-model-name, ${MODEL}`
-          : `kubectl -n lab-03 logs ${LEADER}`
+          : kubectl(`logs ${LEADER}`)
     return fail('200 with a completion from POST /v1/completions', `${answer.status || 'no answer'}: ${answer.body.slice(0, 160)}`, hint)
   },
 })
@@ -282,7 +354,9 @@ export const workerRefers = check({
     return fail(
       `503 naming ${LEADER}`,
       `${answer.status || 'no answer'}: ${answer.body.slice(0, 160)}`,
-      answer.status === 200 ? `rank 1 answers as if it led: is its NODE_RANK 1? kubectl -n lab-03 exec ${WORKER} -- env` : `kubectl -n lab-03 logs ${WORKER}`,
+      answer.status === 200
+        ? `rank 1 answers as if it led: is its NODE_RANK 1? ${kubectl(`exec ${WORKER} -- env`)}`
+        : kubectl(`logs ${WORKER}`),
     )
   },
 })
@@ -315,7 +389,10 @@ function reformCheck() {
     async act(env) {
       const answer = await groupAnswer(env, LEADER)
       const group = answer.status === 200 ? parseGroup(answer.body) : undefined
-      if (group?.state !== 'ready') throw new Error(`rank 0's group must be ready before the experiment; GET /group answered ${answer.status}: ${answer.body.slice(0, 160)}`)
+      if (group?.state !== 'ready') {
+        const seen = `GET /group answered ${answer.status}: ${answer.body.slice(0, 160)}`
+        throw new Error(`rank 0's group must be ready before the experiment; ${seen}`)
+      }
       before = group.generation
       brokenSeen = undefined
       await env.kube.core.deleteNamespacedPod({ name: WORKER, namespace: env.namespace })
@@ -340,11 +417,15 @@ function reformCheck() {
         return fail(
           'the group ready again with both ranks',
           `${now.state}, members ${JSON.stringify(now.members)} (saw ${broken})`,
-          `the new ${WORKER} has to start and rejoin: kubectl -n lab-03 get pods; a replacement left Pending cannot get its GPUs`,
+          `the new ${WORKER} has to start and rejoin: ${kubectl('get pods')}; a replacement left Pending cannot get its GPUs`,
         )
       }
       if (now.generation <= was) {
-        return fail(`a generation after ${was}`, `generation ${now.generation}`, 'a group that re-forms counts up its generation; the same number means it never broke up')
+        return fail(
+          `a generation after ${was}`,
+          `generation ${now.generation}`,
+          'a group that re-forms counts up its generation; the same number means it never broke up',
+        )
       }
       return pass
     },

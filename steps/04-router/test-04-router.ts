@@ -4,13 +4,16 @@
 // Runs alone (`npx tsx steps/04-router/test-04-router.ts [--context NAME] [--json]`)
 // and is what `npm run step 04` runs after applying the step.
 import { AuthorizationV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
-import { check, fail, pass, type Check, type CheckEnv, type Verdict } from '../../scripts/lib/checks/check.ts'
+import { check, fail, NAMESPACE, pass, type Check, type CheckEnv, type Verdict } from '../../scripts/lib/checks/check.ts'
+import { isReady, kubectl, list, nameOf, orNull, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
+import { podProxyGet, podProxyPut, proxyAnswer, proxyPost, type ProxyResponse } from '../../scripts/lib/kube.ts'
 import type { BackendStatus } from '../../workloads/router/backend.ts'
-import { isNotFound, podProxyGet, podProxyPut, proxyAnswer, proxyPost, type ProxyResponse } from '../../scripts/lib/kube.ts'
+import { backendHeader } from '../../workloads/router/proxy.ts'
 
 const ROUTER = 'router'
 const REPLICAS = 2
+const ROUTER_LABEL = `app.kubernetes.io/name=${ROUTER}`
 const ROUTER_PORT = 8080
 const SET = 'llama-3-70b'
 const GROUPS = 3
@@ -18,17 +21,7 @@ const SERVER_PORT = 8000
 const MODEL = 'meta-llama/Meta-Llama-3-70B-Instruct'
 /** The group the failure checks break, and mend again. */
 const FAILING = `${SET}-1`
-/** The header the router adds to every answer it proxies: the backend that gave it. */
-export const BACKEND_HEADER = 'x-serving-lab-backend'
 const groupNames = Array.from({ length: GROUPS }, (_, i) => `${SET}-${i}`)
-const list = (items: readonly string[]) => (items.length ? items.join(', ') : 'none')
-
-async function podsOf(env: CheckEnv, name: string): Promise<V1Pod[]> {
-  const pods = await env.kube.core.listNamespacedPod({ namespace: env.namespace, labelSelector: `app.kubernetes.io/name=${name}` })
-  return pods.items.filter((pod) => !pod.metadata?.deletionTimestamp)
-}
-
-const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
 
 export interface RouterPod {
   name: string
@@ -49,7 +42,7 @@ function routerPod(pod: V1Pod): RouterPod {
   const status = pod.status?.containerStatuses?.[0]
   const exit = status?.lastState?.terminated?.exitCode
   return {
-    name: pod.metadata!.name!,
+    name: nameOf(pod),
     node: pod.spec?.nodeName,
     ready: isReady(pod),
     ...(status?.state?.waiting?.reason ? { waiting: status.state.waiting.reason } : {}),
@@ -62,25 +55,31 @@ export const routerReady = check({
   title: `the router is ready: ${REPLICAS} of ${REPLICAS} replicas`,
   needs: 'api',
   async observe(env): Promise<RouterObservation> {
-    try {
-      const deployment = await env.kube.apps.readNamespacedDeployment({ name: ROUTER, namespace: env.namespace })
-      return {
-        deployment: {
-          replicas: deployment.spec?.replicas ?? 1,
-          ready: deployment.status?.readyReplicas ?? 0,
-          available: deployment.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false,
-        },
-        pods: (await podsOf(env, ROUTER)).map(routerPod),
-      }
-    } catch (error) {
-      if (isNotFound(error)) return { deployment: null, pods: [] }
-      throw error
+    const deployment = await orNull(env.kube.apps.readNamespacedDeployment({ name: ROUTER, namespace: env.namespace }))
+    if (!deployment) return { deployment: null, pods: [] }
+    return {
+      deployment: {
+        replicas: deployment.spec?.replicas ?? 1,
+        ready: deployment.status?.readyReplicas ?? 0,
+        available: deployment.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false,
+      },
+      pods: (await podsOf(env, ROUTER)).map(routerPod),
     }
   },
   evaluate({ deployment, pods }: RouterObservation) {
-    if (deployment === null) return fail(`a Deployment named ${ROUTER}`, 'no such Deployment', `is 40-router-deployment.yaml applied? kubectl -n lab-04 get deployment ${ROUTER}`)
+    if (deployment === null) {
+      return fail(
+        `a Deployment named ${ROUTER}`,
+        'no such Deployment',
+        `is 40-router-deployment.yaml applied? ${kubectl(`get deployment ${ROUTER}`)}`,
+      )
+    }
     if (deployment.replicas !== REPLICAS) {
-      return fail(`replicas: ${REPLICAS}`, `replicas: ${deployment.replicas}`, 'one router is a single point of failure: with two, one can be restarted or lost with its node while the other serves')
+      return fail(
+        `replicas: ${REPLICAS}`,
+        `replicas: ${deployment.replicas}`,
+        'one router is a single point of failure: with two, one can be restarted or lost with its node while the other serves',
+      )
     }
     if (deployment.available && deployment.ready >= REPLICAS) return pass
     const seen = `${deployment.ready} of ${REPLICAS} Ready` + (pods.length ? `: ${list(pods.map(describePod))}` : ', no pods')
@@ -88,24 +87,34 @@ export const routerReady = check({
       return fail(
         `${REPLICAS} Ready router pods`,
         seen,
-        `the ReplicaSet creates no pods: kubectl -n lab-04 describe replicaset -l app.kubernetes.io/name=${ROUTER}; a missing ServiceAccount ${ROUTER} (30-router-rbac.yaml) or a Pod Security violation is named in its events`,
+        `the ReplicaSet creates no pods: ${kubectl(`describe replicaset -l ${ROUTER_LABEL}`)}; ` +
+          `a missing ServiceAccount ${ROUTER} (30-router-rbac.yaml) or a Pod Security violation is named in its events`,
       )
     }
     const pending = pods.find((pod) => !pod.node)
-    if (pending) return fail(`${REPLICAS} Ready router pods`, seen, `${pending.name} is not scheduled: kubectl -n lab-04 describe pod ${pending.name}`)
+    if (pending) {
+      return fail(
+        `${REPLICAS} Ready router pods`,
+        seen,
+        `${pending.name} is not scheduled: ${kubectl(`describe pod ${pending.name}`)}`,
+      )
+    }
     const crashing = pods.find((pod) => pod.waiting || pod.lastExit)
     if (crashing) {
       return fail(
         `${REPLICAS} Ready router pods`,
         seen,
-        `kubectl -n lab-04 logs ${crashing.name} --previous: exit code 2 is a bad flag, named in the log; a router that cannot watch EndpointSlices says "forbidden"`,
+        `${kubectl(`logs ${crashing.name} --previous`)}: exit code 2 is a bad flag, named in the log; ` +
+          'a router that cannot watch EndpointSlices says "forbidden"',
       )
     }
     return fail(
       `${REPLICAS} Ready router pods`,
       seen,
-      `a router is Ready only while at least one model server is healthy: are the ${SET} pods Ready (kubectl -n lab-04 get pods), and may the router watch EndpointSlices (next check)? ` +
-        `Or its readinessProbe asks a port or path the router does not serve (it answers GET /ready on port ${ROUTER_PORT}, named http). kubectl -n lab-04 describe pod ${pods.find((p) => !p.ready)?.name ?? pods[0]!.name} shows the probe's failures`,
+      `a router is Ready only while at least one model server is healthy: are the ${SET} pods Ready (${kubectl('get pods')}), ` +
+        'and may the router watch EndpointSlices (next check)? ' +
+        `Or its readinessProbe asks a port or path the router does not serve (it answers GET /ready on port ${ROUTER_PORT}, named http). ` +
+        `${kubectl(`describe pod ${pods.find((p) => !p.ready)?.name ?? pods[0]!.name}`)} shows the probe's failures`,
     )
   },
 })
@@ -143,7 +152,8 @@ export interface AccessObservation {
 }
 
 const describeAccess = ({ verb, group, resource, scope }: Access) => `${verb} ${resource}${group ? `.${group}` : ''} in ${scope}`
-const sameAccess = (a: Access) => (b: Access) => a.verb === b.verb && a.group === b.group && a.resource === b.resource && a.scope === b.scope
+const sameAccess = (a: Access) => (b: Access) =>
+  a.verb === b.verb && a.group === b.group && a.resource === b.resource && a.scope === b.scope
 
 export const leastPrivilege = check({
   id: 'least-privilege',
@@ -162,7 +172,11 @@ export const leastPrivilege = check({
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SubjectAccessReview',
-            spec: { user, groups, resourceAttributes: { verb: access.verb, group: access.group, resource: access.resource, namespace: where[access.scope] } },
+            spec: {
+              user,
+              groups,
+              resourceAttributes: { verb: access.verb, group: access.group, resource: access.resource, namespace: where[access.scope] },
+            },
           },
         })
         const reason = review.status?.reason
@@ -180,13 +194,17 @@ export const leastPrivilege = check({
     const refused = mayDo.filter((access) => !answerTo(access).allowed)
     if (refused.length > 0) {
       return fail(
-        `${user} may ${list(mayDo.map((a) => a.verb))} endpointslices.discovery.k8s.io in lab-04`,
+        `${user} may ${list(mayDo.map((a) => a.verb))} endpointslices.discovery.k8s.io in ${NAMESPACE}`,
         `refused: ${list(refused.map(describeAccess))}`,
         (refused.length < mayDo.length
-          ? `the Role router grants some verbs but not ${list(refused.map((a) => a.verb))}: the router lists the EndpointSlices, then watches them to hear of every change as it happens; without watch it learns that a server came or went only when it lists them again, late. `
+          ? `the Role router grants some verbs but not ${list(refused.map((a) => a.verb))}: ` +
+            'the router lists the EndpointSlices, then watches them to hear of every change as it happens; ' +
+            'without watch it learns that a server came or went only when it lists them again, late. '
           : '') +
-          'The Role router must grant get, list and watch on resources: ["endpointslices"] in apiGroups: ["discovery.k8s.io"] (not "", the core group), ' +
-          'and the RoleBinding router must bind it to the ServiceAccount router in namespace lab-04: kubectl -n lab-04 describe role,rolebinding router',
+          'The Role router must grant get, list and watch on resources: ["endpointslices"] in apiGroups: ["discovery.k8s.io"] ' +
+          '(not "", the core group), ' +
+          `and the RoleBinding router must bind it to the ServiceAccount router in namespace ${NAMESPACE}: ` +
+          kubectl('describe role,rolebinding router'),
       )
     }
     const granted = mayNotDo.map(answerTo).filter((answer) => answer.allowed)
@@ -194,7 +212,8 @@ export const leastPrivilege = check({
       return fail(
         `${user} refused: ${list(mayNotDo.map(describeAccess))}`,
         `allowed: ${list(granted.map((a) => describeAccess(a) + (a.reason ? ` (${a.reason})` : '')))}`,
-        'the router needs nothing but its EndpointSlices: a wildcard ("*") in the Role, a RoleBinding to a broad ClusterRole (view, edit) instead of the Role router, ' +
+        'the router needs nothing but its EndpointSlices: a wildcard ("*") in the Role, ' +
+          'a RoleBinding to a broad ClusterRole (view, edit) instead of the Role router, ' +
           'or another binding (a ClusterRoleBinding, or one to a group the account is in) grants more; the reason in brackets names it',
       )
     }
@@ -216,39 +235,57 @@ export const budget = check({
   title: 'its disruption budget allows an eviction',
   needs: 'api',
   async observe(env): Promise<BudgetObservation | null> {
-    try {
-      const pdb = await env.kube.config.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: ROUTER, namespace: env.namespace })
-      const { minAvailable, maxUnavailable } = pdb.spec ?? {}
-      return {
-        ...(minAvailable !== undefined ? { minAvailable } : {}),
-        ...(maxUnavailable !== undefined ? { maxUnavailable } : {}),
-        expectedPods: pdb.status?.expectedPods ?? 0,
-        currentHealthy: pdb.status?.currentHealthy ?? 0,
-        disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
-      }
-    } catch (error) {
-      if (isNotFound(error)) return null
-      throw error
+    const policy = env.kube.config.makeApiClient(PolicyV1Api)
+    const pdb = await orNull(policy.readNamespacedPodDisruptionBudget({ name: ROUTER, namespace: env.namespace }))
+    if (!pdb) return null
+    const { minAvailable, maxUnavailable } = pdb.spec ?? {}
+    return {
+      ...(minAvailable !== undefined ? { minAvailable } : {}),
+      ...(maxUnavailable !== undefined ? { maxUnavailable } : {}),
+      expectedPods: pdb.status?.expectedPods ?? 0,
+      currentHealthy: pdb.status?.currentHealthy ?? 0,
+      disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
     }
   },
   evaluate(pdb: BudgetObservation | null) {
-    if (pdb === null) return fail(`a PodDisruptionBudget named ${ROUTER}`, 'no such PodDisruptionBudget', `is 60-router-pdb.yaml applied? kubectl -n lab-04 get pdb ${ROUTER}`)
+    if (pdb === null) {
+      return fail(
+        `a PodDisruptionBudget named ${ROUTER}`,
+        'no such PodDisruptionBudget',
+        `is 60-router-pdb.yaml applied? ${kubectl(`get pdb ${ROUTER}`)}`,
+      )
+    }
     if (pdb.expectedPods === 0) {
-      return fail(`the budget to cover the ${REPLICAS} router pods`, 'it selects no pods', `its selector must match the router pods' labels (app.kubernetes.io/name: ${ROUTER})`)
+      return fail(
+        `the budget to cover the ${REPLICAS} router pods`,
+        'it selects no pods',
+        `its selector must match the router pods' labels (app.kubernetes.io/name: ${ROUTER})`,
+      )
     }
     if (pdb.disruptionsAllowed >= 1) return pass
-    const rule = pdb.minAvailable !== undefined ? `minAvailable: ${pdb.minAvailable}` : pdb.maxUnavailable !== undefined ? `maxUnavailable: ${pdb.maxUnavailable}` : 'no minAvailable or maxUnavailable'
+    const rule =
+      pdb.minAvailable !== undefined
+        ? `minAvailable: ${pdb.minAvailable}`
+        : pdb.maxUnavailable !== undefined
+          ? `maxUnavailable: ${pdb.maxUnavailable}`
+          : 'no minAvailable or maxUnavailable'
     const seen = `0 disruptions allowed (${rule}, ${pdb.currentHealthy} of ${pdb.expectedPods} pods healthy)`
     if (pdb.currentHealthy < pdb.expectedPods) {
-      return fail('1 or more disruptions allowed', seen, 'not every router is Ready yet (see the first check): the budget counts only Ready pods')
+      return fail(
+        '1 or more disruptions allowed',
+        seen,
+        'not every router is Ready yet (see the first check): the budget counts only Ready pods',
+      )
     }
-    const blocksAll = [String(pdb.expectedPods), '100%'].includes(String(pdb.minAvailable)) || ['0', '0%'].includes(String(pdb.maxUnavailable))
+    const blocksAll =
+      [String(pdb.expectedPods), '100%'].includes(String(pdb.minAvailable)) || ['0', '0%'].includes(String(pdb.maxUnavailable))
     return fail(
       '1 or more disruptions allowed',
       seen,
       blocksAll
-        ? `${rule} with ${pdb.expectedPods} router pods allows no eviction at all: every node drain and cluster upgrade would wait on the router forever. Use minAvailable: 1 (or maxUnavailable: 1)`
-        : `the budget allows no eviction now: kubectl -n lab-04 describe pdb ${ROUTER}`,
+        ? `${rule} with ${pdb.expectedPods} router pods allows no eviction at all: ` +
+          'every node drain and cluster upgrade would wait on the router forever. Use minAvailable: 1 (or maxUnavailable: 1)'
+        : `the budget allows no eviction now: ${kubectl(`describe pdb ${ROUTER}`)}`,
     )
   },
 })
@@ -273,13 +310,14 @@ export interface Routed {
 const COMPLETION = (i: number) => ({ model: MODEL, prompt: `Request ${i}: which server answers this?`, max_tokens: 8 })
 
 function routed(answer: ProxyResponse): Routed {
-  const backend = answer.headers[BACKEND_HEADER]
+  const backend = answer.headers[backendHeader]
   return { status: answer.status, ...(backend ? { backend } : {}), body: answer.body.slice(0, 200) }
 }
 
 /** Requests sent at once, so that a policy that looks at load spreads them too. */
 async function sendRequests(env: CheckEnv, target: { pod: string } | { service: string }, count: number): Promise<Routed[]> {
-  return Promise.all(Array.from({ length: count }, async (_, i) => routed(await proxyPost(env.kube, env.namespace, target, '/v1/completions', COMPLETION(i)))))
+  const send = async (i: number) => routed(await proxyPost(env.kube, env.namespace, target, '/v1/completions', COMPLETION(i)))
+  return Promise.all(Array.from({ length: count }, (_, i) => send(i)))
 }
 
 async function routerView(env: CheckEnv, pod: string): Promise<RouterView> {
@@ -294,23 +332,30 @@ async function routerView(env: CheckEnv, pod: string): Promise<RouterView> {
 
 /** The address each model server has as a backend, podIP:8000, by pod name. */
 async function groupAddresses(env: CheckEnv): Promise<{ pod: string; address?: string }[]> {
-  const pods = new Map((await podsOf(env, SET)).map((pod) => [pod.metadata!.name!, pod.status?.podIP]))
+  const pods = new Map((await podsOf(env, SET)).map((pod) => [nameOf(pod), pod.status?.podIP]))
   return groupNames.map((pod) => {
     const ip = pods.get(pod)
     return ip ? { pod, address: `${ip}:${SERVER_PORT}` } : { pod }
   })
 }
 
-const routerPodNames = async (env: CheckEnv) => (await podsOf(env, ROUTER)).map((pod) => pod.metadata!.name!).sort()
+const routerPodNames = async (env: CheckEnv) => (await podsOf(env, ROUTER)).map(nameOf).sort()
 
 /** Why a router would not send requests to this backend, or undefined when it would. */
 function whyLeftOut(address: string, views: readonly RouterView[]): string | undefined {
   for (const view of views) {
     if (!view.backends) continue
     const backend = view.backends.find((b) => b.address === address)
-    if (!backend) return `${view.pod} does not list ${address}: it has not discovered it; check --service llama-3-70b and --target-port http, and that it may watch EndpointSlices (the RBAC check)`
-    if (!backend.healthy) return `${view.pod} marks ${address} unhealthy: its health check, GET /ready on the server, fails; kubectl -n lab-04 get pods`
-    if (backend.breaker !== 'closed') return `${view.pod} has ${address}'s breaker ${backend.breaker}: it answered with errors; see the server's log`
+    if (!backend) {
+      return `${view.pod} does not list ${address}: it has not discovered it; ` +
+        'check --service llama-3-70b and --target-port http, and that it may watch EndpointSlices (the RBAC check)'
+    }
+    if (!backend.healthy) {
+      return `${view.pod} marks ${address} unhealthy: its health check, GET /ready on the server, fails; ${kubectl('get pods')}`
+    }
+    if (backend.breaker !== 'closed') {
+      return `${view.pod} has ${address}'s breaker ${backend.breaker}: it answered with errors; see the server's log`
+    }
   }
   return undefined
 }
@@ -328,11 +373,16 @@ function failedRequest(answers: readonly Routed[], through: string, hint?: strin
       expected,
       seen,
       first.body.includes('no endpoints available')
-        ? `the Service ${ROUTER} has no Ready endpoint: are the router pods Ready, and does its selector match their labels (app.kubernetes.io/name: ${ROUTER})?`
-        : `the API server could not reach the router on port ${ROUTER_PORT}: kubectl -n lab-04 logs -l app.kubernetes.io/name=${ROUTER}`,
+        ? `the Service ${ROUTER} has no Ready endpoint: are the router pods Ready, ` +
+          `and does its selector match their labels (app.kubernetes.io/name: ${ROUTER})?`
+        : `the API server could not reach the router on port ${ROUTER_PORT}: ${kubectl(`logs -l ${ROUTER_LABEL}`)}`,
     )
   }
-  return fail(expected, seen, hint ?? `the router answered with an error: GET /backends on a router pod shows what it knows; kubectl -n lab-04 logs -l app.kubernetes.io/name=${ROUTER}`)
+  return fail(
+    expected,
+    seen,
+    hint ?? `the router answered with an error: GET /backends on a router pod shows what it knows; ${kubectl(`logs -l ${ROUTER_LABEL}`)}`,
+  )
 }
 
 export interface SpreadObservation {
@@ -359,15 +409,22 @@ export const reachesEveryGroup = check({
   },
   evaluate({ groups, answers, routers }: SpreadObservation) {
     const missing = groups.filter((g) => !g.address)
-    if (missing.length > 0) return fail(`${GROUPS} model servers with an IP`, `no IP: ${list(missing.map((g) => g.pod))}`, `kubectl -n lab-04 describe pod ${missing[0]!.pod}`)
+    if (missing.length > 0) {
+      return fail(
+        `${GROUPS} model servers with an IP`,
+        `no IP: ${list(missing.map((g) => g.pod))}`,
+        kubectl(`describe pod ${missing[0]!.pod}`),
+      )
+    }
     const failed = failedRequest(answers, `the Service ${ROUTER}`)
     if (failed) return failed
     const unmarked = answers.filter((a) => !a.backend)
     if (unmarked.length > 0) {
       return fail(
-        `every answer naming its backend in ${BACKEND_HEADER}`,
+        `every answer naming its backend in ${backendHeader}`,
         `${unmarked.length} of ${answers.length} without it`,
-        `the answer did not come from the router: does the Service ${ROUTER} select only the router pods, on target port http (${ROUTER_PORT})?`,
+        `the answer did not come from the router: does the Service ${ROUTER} select only the router pods, ` +
+          `on target port http (${ROUTER_PORT})?`,
       )
     }
     const known = new Map(groups.map((g) => [g.address!, g.pod]))
@@ -376,7 +433,8 @@ export const reachesEveryGroup = check({
       return fail(
         `answers only from ${list(groups.map((g) => `${g.pod} (${g.address})`))}`,
         `answers from ${list(strangers)}`,
-        'an address that is no model server now: a router that keeps a replaced pod\'s old address is not following the EndpointSlices; see its log',
+        'an address that is no model server now: a router that keeps a replaced pod\'s old address is not following the EndpointSlices; ' +
+          'see its log',
       )
     }
     const counts = groups.map((g) => ({ ...g, served: answers.filter((a) => a.backend === g.address).length }))
@@ -386,7 +444,8 @@ export const reachesEveryGroup = check({
       `answers from all ${GROUPS} groups`,
       list(counts.map((g) => `${g.pod}: ${g.served}`)),
       whyLeftOut(idle[0]!.address!, routers) ??
-        `${SPREAD_REQUESTS} requests sent at once left ${idle[0]!.pod} idle: least-outstanding and round-robin spread them; session-affinity and prefix-aware keep similar requests on one server (--policy)`,
+        `${SPREAD_REQUESTS} requests sent at once left ${idle[0]!.pod} idle: least-outstanding and round-robin spread them; ` +
+          'session-affinity and prefix-aware keep similar requests on one server (--policy)',
     )
   },
 })
@@ -429,26 +488,38 @@ export const breakerOpens = check({
   act: (env) => setFailures(env, 1),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, `kubectl -n lab-04 describe pod ${FAILING}`)
+    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
     if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
     for (const router of routers) {
       const failed = failedRequest(
         router.answers,
         router.pod,
-        `a router must not hand a group's error to the client: it retries the request on another group and, after repeated errors, opens that group's breaker; ${router.pod}'s GET /backends shows its view`,
+        `a router must not hand a group's error to the client: it retries the request on another group and, after repeated errors, ` +
+          `opens that group's breaker; ${router.pod}'s GET /backends shows its view`,
       )
       if (failed) return failed
       if (router.answers.some((a) => a.backend === failing.address)) {
-        return fail(`no answer from ${FAILING} (${failing.address})`, `${router.pod} returned an answer from it`, `the failures did not take: GET /admin/failures on ${FAILING} shows the rate`)
+        return fail(
+          `no answer from ${FAILING} (${failing.address})`,
+          `${router.pod} returned an answer from it`,
+          `the failures did not take: GET /admin/failures on ${FAILING} shows the rate`,
+        )
       }
-      if (!router.backends) return fail(`${router.pod}'s GET /backends`, router.error ?? 'no answer', `kubectl -n lab-04 logs ${router.pod}`)
+      if (!router.backends) return fail(`${router.pod}'s GET /backends`, router.error ?? 'no answer', kubectl(`logs ${router.pod}`))
       const backend = router.backends.find((b) => b.address === failing.address)
-      if (!backend) return fail(`${router.pod} listing ${failing.address}`, `it lists ${list(router.backends.map((b) => b.address))}`, 'the router does not know the failing group: see the check that requests reach every group')
+      if (!backend) {
+        return fail(
+          `${router.pod} listing ${failing.address}`,
+          `it lists ${list(router.backends.map((b) => b.address))}`,
+          'the router does not know the failing group: see the check that requests reach every group',
+        )
+      }
       if (!isKeptOut(backend)) {
         return fail(
           `${router.pod}: ${FAILING}'s breaker open (or the backend ejected)`,
           `breaker ${backend.breaker}, healthy ${backend.healthy}`,
-          `its health check still passes (GET /ready is 200: the server runs, only its answers fail); the breaker must open on the errors themselves, after a few in a row`,
+          'its health check still passes (GET /ready is 200: the server runs, only its answers fail); ' +
+            'the breaker must open on the errors themselves, after a few in a row',
         )
       }
     }
@@ -466,7 +537,7 @@ export const trafficReturns = check({
   act: (env) => setFailures(env, 0),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, `kubectl -n lab-04 describe pod ${FAILING}`)
+    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
     if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
     for (const router of routers) {
       const failed = failedRequest(router.answers, router.pod)
@@ -474,13 +545,16 @@ export const trafficReturns = check({
       const backend = router.backends?.find((b) => b.address === failing.address)
       const served = router.answers.filter((a) => a.backend === failing.address).length
       if (backend && !isKeptOut(backend) && served > 0) continue
-      const state = backend ? `breaker ${backend.breaker}${backend.ejectedUntil !== null ? `, ejected until ${backend.ejectedUntil}` : ''}` : 'not listed'
+      const ejected = backend && backend.ejectedUntil !== null ? `, ejected until ${backend.ejectedUntil}` : ''
+      const state = backend ? `breaker ${backend.breaker}${ejected}` : 'not listed'
       return fail(
         `${router.pod} sending requests to ${FAILING} again`,
         `${served} of ${router.answers.length} answered by it; ${state}`,
         backend && isKeptOut(backend)
-          ? 'the breaker stays open until its backoff ends, then lets a few trial requests through (half-open); when they all succeed it closes. The backoff grows each time it opens again: wait, or see the router log'
-          : `the router does not send it requests although its breaker is closed: ${whyLeftOut(failing.address, [router]) ?? 'see the policy (--policy)'}`,
+          ? 'the breaker stays open until its backoff ends, then lets a few trial requests through (half-open); ' +
+            'when they all succeed it closes. The backoff grows each time it opens again: wait, or see the router log'
+          : 'the router does not send it requests although its breaker is closed: ' +
+            (whyLeftOut(failing.address, [router]) ?? 'see the policy (--policy)'),
       )
     }
     return pass

@@ -9,9 +9,10 @@ import { extname, join, normalize, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { settings } from '../../scripts/lib/settings.ts'
 
 const distDir = fileURLToPath(new URL('../../docs/.vitepress/dist/', import.meta.url))
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const chromiumPath = settings.chromiumPath
 const hasChromium = existsSync(chromiumPath)
 const skipReason = `skipped: no Chromium at ${chromiumPath}; install Debian's chromium package or set CHROMIUM_PATH`
 

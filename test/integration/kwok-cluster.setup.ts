@@ -6,9 +6,10 @@ import { kwok } from '../../scripts/lib/cluster/kwok.ts'
 import { loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { connect, serverVersion } from '../../scripts/lib/kube.ts'
 import { formatEvent } from '../../scripts/lib/output.ts'
+import { settings } from '../../scripts/lib/settings.ts'
 
 /** Another name lets two runs on one machine (a developer's and CI's) keep apart. */
-export const TEST_CLUSTER = process.env.SERVING_LAB_TEST_CLUSTER ?? 'serving-lab-test'
+export const TEST_CLUSTER = settings.testCluster
 
 declare module 'vitest' {
   export interface ProvidedContext {

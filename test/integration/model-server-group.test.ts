@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
-import type { GroupStatus } from '../../workloads/model-server/group.ts'
+import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
 import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
 
 

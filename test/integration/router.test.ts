@@ -9,9 +9,9 @@ import { freePort, startWorkload } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import type { BackendStatus } from '../../workloads/router/backend.ts'
+import { backendHeader } from '../../workloads/router/proxy.ts'
 import { metric, model, scrape, startModelServer, waitFor } from './model-server-helpers.ts'
 
-const backendHeader = 'x-serving-lab-backend'
 const fastModel = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '2']
 
 function startRouter(backends: string[], flags: string[] = []): Promise<WorkloadProcess> {

@@ -46,7 +46,7 @@ describe('imageContentTag', () => {
     await put('package.json', '{"version":"0.1.0"}')
     await put('package-lock.json', '{}')
     await put('tsconfig.json', '{}')
-    await put('scripts/build-workloads.ts', '// build')
+    await put('scripts/lib/build/workloads.ts', '// build')
     await put('workloads/Dockerfile', 'FROM node:20-bookworm-slim')
     await put('workloads/model-server/main.ts', 'console.log(1)')
     await put('docs/index.md', '# Lab')
@@ -58,7 +58,7 @@ describe('imageContentTag', () => {
     expect(paths).toEqual([
       'package-lock.json',
       'package.json',
-      'scripts/build-workloads.ts',
+      'scripts/lib/build/workloads.ts',
       'tsconfig.json',
       'workloads/Dockerfile',
       'workloads/model-server/main.ts',

@@ -1,8 +1,8 @@
 import { createServer, connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Connection, parseFrame } from '../../workloads/model-server/group-frames.ts'
-import type { Frame } from '../../workloads/model-server/group-frames.ts'
+import { Connection, parseFrame } from '../../workloads/model-server/group/frames.ts'
+import type { Frame } from '../../workloads/model-server/group/frames.ts'
 
 describe('model-server group frames', () => {
   it('parses each kind of frame', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HealthState } from '../../workloads/router/health.ts'
+import { HealthState } from '../../workloads/router/health-state.ts'
 
 describe('active health check thresholds', () => {
   const record = (state: HealthState, results: boolean[]) => results.map((passed) => (state.record(passed), state.healthy))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { check, fail, pass, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { check, fail, NAMESPACE, pass, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { kubectl } from '../../scripts/lib/checks/kit.ts'
 import { runCheck, runChecks, type RunOptions } from '../../scripts/lib/checks/run-checks.ts'
 import type { LabEvent } from '../../scripts/lib/output.ts'
 
@@ -100,6 +101,25 @@ describe('runCheck', () => {
     expect(order).toEqual(['act', 'observe', 'observe'])
     const broken = check({ ...item, act: async () => Promise.reject(new Error('forbidden')) })
     expect(await runCheck(broken, env, fast())).toMatchObject({ status: 'failed', seen: 'an error: forbidden' })
+  })
+
+  it('tells every observation it makes, for --record', async () => {
+    const { item } = scripted([false, true, true])
+    const seen: [string, unknown][] = []
+    await runCheck(item, env, fast({ observed: (check, observation) => seen.push([check.id, observation]) }))
+    expect(seen).toEqual([['the-thing-holds', false], ['the-thing-holds', true], ['the-thing-holds', true]])
+  })
+
+  it("writes the step's namespace into a failure's text", async () => {
+    const item = check({
+      id: 'pods-listed',
+      title: 'pods are listed',
+      needs: 'api',
+      observe: async () => false,
+      evaluate: () => fail(`pods in ${NAMESPACE}`, 'none', `see ${kubectl('get pods')}`),
+    })
+    const result = await runCheck(item, { namespace: 'lab-07' } as CheckEnv, fast({ defaultTimeoutMs: 5 }))
+    expect(result).toMatchObject({ status: 'failed', expected: 'pods in lab-07', hint: 'see kubectl -n lab-07 get pods' })
   })
 })
 

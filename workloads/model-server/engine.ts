@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Group } from './group.ts'
+import type { Group } from './group/group.ts'
 import type { LatencyModel } from './latency.ts'
 import type { FinishedReason, ModelServerMetrics } from './metrics.ts'
 import type { Scheduler, Ticket } from './scheduler.ts'

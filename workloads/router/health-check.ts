@@ -1,5 +1,5 @@
-import { HealthState } from './health.ts'
-import type { HealthSettings } from './health.ts'
+import { HealthState } from './health-state.ts'
+import type { HealthSettings } from './health-state.ts'
 
 export interface HealthCheckSettings extends HealthSettings {
   path: string

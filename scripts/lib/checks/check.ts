@@ -12,6 +12,19 @@ export function fail(expected: string, seen: string, hint: string): Verdict {
   return { pass: false, expected, seen, hint }
 }
 
+/**
+ * Stands for the step's namespace in a verdict's text. `evaluate` sees only the observation,
+ * so the runner writes the namespace in (`inNamespace`); judged on a recording, it stays as is.
+ */
+export const NAMESPACE = '<namespace>'
+
+/** The verdict with the step's namespace written in for `NAMESPACE`. */
+export function inNamespace(verdict: Verdict, namespace: string): Verdict {
+  if (verdict.pass) return verdict
+  const fill = (text: string) => text.replaceAll(NAMESPACE, namespace)
+  return fail(fill(verdict.expected), fill(verdict.seen), fill(verdict.hint))
+}
+
 export interface CheckEnv {
   kube: KubeContext
   /** The namespace of the step being verified. */

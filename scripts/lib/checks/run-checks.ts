@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errorMessage } from '../errors.ts'
 import type { EmitEvent } from '../output.ts'
-import { fail, type Check, type CheckEnv, type CheckResult, type Verdict } from './check.ts'
+import { fail, inNamespace, type Check, type CheckEnv, type CheckResult, type Verdict } from './check.ts'
 
 export interface RunOptions {
   /** False on clusters whose nodes run no containers (kwok): `pods` checks are skipped. */
@@ -14,13 +14,17 @@ export interface RunOptions {
   defaultTimeoutMs?: number
   /** A cap on every check's own timeout, for runs that expect failures (the mutation suite); unset, none. */
   timeoutMs?: number
+  /** Told every observation as it is made, for recording them (`--record`). */
+  observed?: (check: Check, observation: unknown) => void
 }
 
 const NO_CONTAINERS = 'the nodes of this cluster run no containers (kwok); use --provider kind'
 
-async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv): Promise<Verdict> {
+async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv, options: RunOptions): Promise<Verdict> {
   try {
-    return item.evaluate(await item.observe(env))
+    const observation = await item.observe(env)
+    options.observed?.(item as Check, observation)
+    return inNamespace(item.evaluate(observation), env.namespace)
   } catch (error) {
     return fail('the cluster to answer', `an error: ${errorMessage(error)}`, 'see the error; is the step applied and the cluster reachable?')
   }
@@ -49,10 +53,10 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
   }
   for (;;) {
     attempts++
-    verdict = await observeAndEvaluate(item, env)
+    verdict = await observeAndEvaluate(item, env, options)
     if (verdict.pass) {
       await sleep(options.recheckDelayMs ?? 2_000)
-      verdict = await observeAndEvaluate(item, env)
+      verdict = await observeAndEvaluate(item, env, options)
       if (verdict.pass) return { ...base, status: 'passed', attempts, durationMs: Date.now() - started }
     }
     if (Date.now() + retryDelay >= deadline) break

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { EnvironmentError } from '../errors.ts'
 import { exec, hasProgram } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
-import { cacheDir } from '../project.ts'
+import { settings } from '../settings.ts'
 
 /**
  * Pinned versions. Kubernetes stays on 1.34: 1.35+ kubelets refuse cgroup v1 hosts by default.
@@ -28,8 +28,8 @@ export const KWOK_BINARIES = ['kwok', 'kwokctl'] as const
 export type BinaryName = (typeof KUBE_BINARIES)[number] | (typeof KWOK_BINARIES)[number]
 export type Binaries = Record<BinaryName, string>
 
-const binDir = (group: string) => join(cacheDir, 'bin', group)
-const buildDir = (group: string) => join(cacheDir, 'build', group)
+const binDir = (group: string) => join(settings.cacheDir, 'bin', group)
+const buildDir = (group: string) => join(settings.cacheDir, 'build', group)
 
 async function allExist(paths: string[]): Promise<boolean> {
   try {
@@ -48,7 +48,7 @@ function goEnv(): NodeJS.ProcessEnv {
 async function requireGo(): Promise<void> {
   if (await hasProgram('go')) return
   throw new EnvironmentError(
-    `the Kubernetes ${VERSIONS.kubernetes} binaries are not in ${join(cacheDir, 'bin')} and Go is not installed to build them. ` +
+    `the Kubernetes ${VERSIONS.kubernetes} binaries are not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build them. ` +
       'Install Go 1.25+ (https://go.dev/dl/), or use --provider kind.',
   )
 }
@@ -152,7 +152,7 @@ async function buildModule(build: ModuleBuild, emit: EmitEvent): Promise<void> {
   await goBuild(dir, build.packages, staging, build.ldflags, emit, build.coldEstimate)
   for (const [from, to] of Object.entries(build.renames ?? {})) await rename(join(staging, from), join(staging, to))
   await rm(binDir(build.group), { recursive: true, force: true })
-  await mkdir(join(cacheDir, 'bin'), { recursive: true })
+  await mkdir(join(settings.cacheDir, 'bin'), { recursive: true })
   await rename(staging, binDir(build.group))
 }
 
@@ -267,7 +267,7 @@ export const kubeRouterPath = () => join(binDir(`kube-router-${VERSIONS.kubeRout
 async function ensureModuleBinary(path: string, what: string, build: ModuleBuild, emit: EmitEvent): Promise<string> {
   if (await allExist([path])) return path
   if (!(await hasProgram('go'))) {
-    throw new EnvironmentError(`${what} is not in ${join(cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
+    throw new EnvironmentError(`${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
   }
   emit({ kind: 'phase', phase: `building ${what}`, detail: 'from the Go module proxy' })
   await buildModule(build, emit)

@@ -4,7 +4,7 @@ import { stringify } from 'yaml'
 import { exec } from '../exec.ts'
 import { apply, connect, serverVersion } from '../kube.ts'
 import type { EmitEvent } from '../output.ts'
-import { cacheDir } from '../project.ts'
+import { settings } from '../settings.ts'
 import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from './binaries.ts'
 import { kwokNode, standardStorageClass } from './kwok-nodes.ts'
 import type { ClusterProvider, CreateOptions } from './provider.ts'
@@ -85,7 +85,7 @@ export const kwok: ClusterProvider = {
       emit({ kind: 'progress', message: `starting the stopped kwok cluster '${cluster}'` })
       await kwokctl(binaries, ['start', 'cluster', '--name', cluster, '--wait', '2m'], emit)
     } else {
-      const dir = join(cacheDir, 'kwok')
+      const dir = join(settings.cacheDir, 'kwok')
       await mkdir(dir, { recursive: true })
       const config = join(dir, `${cluster}.yaml`)
       await writeFile(config, kwokctlConfig(binaries))

@@ -15,7 +15,8 @@ import { apply, isNotFound, type KubeContext } from '../kube.ts'
 import { parseManifests } from '../manifests.ts'
 import { pollUntil } from '../poll.ts'
 import type { EmitEvent } from '../output.ts'
-import { cacheDir, partOfLabel, PROJECT } from '../project.ts'
+import { partOfLabel, PROJECT } from '../project.ts'
+import { settings } from '../settings.ts'
 import { ensureLwsController, VERSIONS } from './binaries.ts'
 
 export const LWS_MODULE = 'sigs.k8s.io/lws'
@@ -242,8 +243,8 @@ export async function startLwsController(kube: KubeContext, emit: EmitEvent, tim
   }, endpoint)
   await writeFile(join(work, 'config.yaml'), controllerConfiguration(port, work))
   await writeFile(join(work, 'kubeconfig'), kubeconfigFor(kube), { mode: 0o600 })
-  await mkdir(join(cacheDir, 'logs'), { recursive: true })
-  const logFile = join(cacheDir, 'logs', `lws-controller-${kube.context}.log`)
+  await mkdir(join(settings.cacheDir, 'logs'), { recursive: true })
+  const logFile = join(settings.cacheDir, 'logs', `lws-controller-${kube.context}.log`)
 
   emit({ kind: 'progress', message: `starting the LeaderWorkerSet controller ${VERSIONS.lws}, webhooks on ${endpoint.baseUrl}, log in ${logFile}` })
   const log = openSync(logFile, 'w')

@@ -1,7 +1,8 @@
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node'
+import type { KubernetesObject } from '@kubernetes/client-node'
 import { check, fail, pass, type CheckEnv } from '../checks/check.ts'
+import { isReady, orNull } from '../checks/kit.ts'
 import { IMAGE } from '../image.ts'
-import { apply, execInPod, isNotFound, type KubeContext } from '../kube.ts'
+import { apply, execInPod, type KubeContext } from '../kube.ts'
 import { deleteNamespaces } from '../namespaces.ts'
 import type { EmitEvent } from '../output.ts'
 import { PROJECT } from '../project.ts'
@@ -112,19 +113,14 @@ export interface PodState {
 }
 
 async function podState(env: CheckEnv, name: string): Promise<PodState | null> {
-  let item: V1Pod
-  try {
-    item = await env.kube.core.readNamespacedPod({ name, namespace: env.namespace })
-  } catch (error) {
-    if (isNotFound(error)) return null
-    throw error
-  }
+  const item = await orNull(env.kube.core.readNamespacedPod({ name, namespace: env.namespace }))
+  if (!item) return null
   const waiting = item.status?.containerStatuses?.[0]?.state?.waiting?.reason
   return {
     name,
     ...(item.spec?.nodeName ? { node: item.spec.nodeName } : {}),
     ...(item.status?.podIP ? { ip: item.status.podIP } : {}),
-    ready: item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    ready: isReady(item),
     ...(waiting ? { waiting } : {}),
   }
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { CommandError } from '../../errors.ts'
 import { exec } from '../../exec.ts'
 import type { EmitEvent } from '../../output.ts'
-import { cacheDir } from '../../project.ts'
+import { settings } from '../../settings.ts'
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'docker-without-privileged.sh')
 
@@ -35,7 +35,7 @@ async function probe(image: string, emit: EmitEvent): Promise<NodeJS.ProcessEnv 
   }
   const docker = (await exec('sh', ['-c', 'command -v docker'])).trim()
   // One folder per checkout, so two checkouts (or two runs at once) never swap each other's link.
-  const shimDir = join(cacheDir, 'kind-docker', createHash('sha256').update(script).digest('hex').slice(0, 12))
+  const shimDir = join(settings.cacheDir, 'kind-docker', createHash('sha256').update(script).digest('hex').slice(0, 12))
   await mkdir(shimDir, { recursive: true })
   await chmod(script, 0o755)
   await symlink(script, join(shimDir, 'docker')).catch((error: NodeJS.ErrnoException) => {

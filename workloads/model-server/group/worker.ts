@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
-import { Connection } from './group-frames.ts'
-import type { Frame } from './group-frames.ts'
+import { Connection } from './frames.ts'
+import type { Frame } from './frames.ts'
 import { Group, GroupBrokenError } from './group.ts'
 
 /** Reconnection waits double from the first to the cap: a leader that is not up yet is normal at start. */

@@ -1,8 +1,8 @@
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
-import { Connection } from './group-frames.ts'
-import type { Frame } from './group-frames.ts'
+import { Connection } from './frames.ts'
+import type { Frame } from './frames.ts'
 import { Group, GroupBrokenError } from './group.ts'
 
 interface Member {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { ModelServerConfig } from './config.ts'
+import type { ModelServerConfig } from '../config.ts'
 
 export type GroupState = 'forming' | 'ready' | 'broken'
 

@@ -1,0 +1,44 @@
+/**
+ * Bundles every workload (`workloads/<name>/main.ts`) into one self-contained ES module,
+ * `<outDir>/<name>.mjs`, which runs with plain `node` and no node_modules: the image ships
+ * only these files (scripts/lib/image.ts makes them the Docker build's whole context).
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { repoRoot } from '../project.ts'
+
+const workloadsDir = join(repoRoot, 'workloads')
+export const defaultOutDir = join(repoRoot, 'dist', 'workloads')
+
+// fastify, pino and their dependencies are CommonJS and call `require`, which an ES module
+// does not have; esbuild's bundle calls this one for Node's own modules.
+const requireShim = [
+  "import { createRequire as __labCreateRequire } from 'node:module';",
+  'const require = __labCreateRequire(import.meta.url);',
+].join('\n')
+
+/** The workloads that have an entry point; `shared` is a library, not a program. */
+export function workloadNames(): string[] {
+  return readdirSync(workloadsDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(workloadsDir, entry.name, 'main.ts')))
+    .map((entry) => entry.name)
+    .sort()
+}
+
+/** Builds every workload into `outDir`; returns the bundles' paths. */
+export async function buildWorkloads(outDir: string = defaultOutDir): Promise<string[]> {
+  const names = workloadNames()
+  await build({
+    entryPoints: names.map((name) => ({ in: join(workloadsDir, name, 'main.ts'), out: name })),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    banner: { js: requireShim },
+    logLevel: 'warning',
+  })
+  return names.map((name) => join(outDir, `${name}.mjs`))
+}
