@@ -1,4 +1,4 @@
-// npm run cluster:up | cluster:down | cluster:status | cluster:logs [-- --provider kind|kwok] [--topology lab|large|FILE] [component]
+// npm run cluster:up | cluster:down | cluster:status | cluster:logs | cluster:build [-- --provider kind|kwok] [--topology lab|large|FILE] [component]
 import { parseArgs } from '../lib/args.ts'
 import { loadTopology } from '../lib/cluster/topology.ts'
 import { EnvironmentError } from '../lib/errors.ts'
@@ -6,7 +6,7 @@ import { createPrinter } from '../lib/output.ts'
 import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
-const ACTIONS = ['up', 'down', 'status', 'logs'] as const
+const ACTIONS = ['up', 'down', 'status', 'logs', 'build'] as const
 
 await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['provider', 'cluster', 'topology'])
@@ -33,6 +33,14 @@ await runCli(async () => {
       emit({ kind: 'phase', phase: `deleting the ${provider.name} cluster '${cluster}'` })
       await provider.delete(cluster, emit)
       return 0
+    case 'build': {
+      await provider.checkTools()
+      const started = Date.now()
+      emit({ kind: 'phase', phase: `building what a ${provider.name} cluster needs` })
+      await provider.build(emit)
+      emit({ kind: 'notice', level: 'info', message: `built in ${Math.round((Date.now() - started) / 1000)} s` })
+      return 0
+    }
     case 'status':
       await provider.checkTools()
       for (const line of await provider.status(cluster)) console.log(line)

@@ -75,6 +75,10 @@ export const kwok: ClusterProvider = {
   // Binaries are built on demand by ensureBinaries, which says what is missing if Go is.
   async checkTools() {},
 
+  async build(emit) {
+    await ensureBinaries(emit)
+  },
+
   async exists(cluster) {
     return (await listed(cluster)) && (await apiServerVersion(this.contextFor(cluster))) !== undefined
   },

@@ -19,6 +19,8 @@ export interface ClusterProvider {
   /** Throws an EnvironmentError saying what is missing and how to get it. */
   checkTools(): Promise<void>
   exists(cluster: string): Promise<boolean>
+  /** Builds (or pulls) what `create` needs, binaries and images, without creating a cluster. */
+  build(emit: EmitEvent): Promise<void>
   create(cluster: string, options: CreateOptions): Promise<void>
   delete(cluster: string, emit: EmitEvent): Promise<void>
   /** Makes locally built images available to the nodes (nothing to do where nothing runs). */

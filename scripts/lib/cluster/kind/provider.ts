@@ -46,6 +46,11 @@ export const kind: ClusterProvider = {
     await kindCli(() => {})
   },
 
+  async build(emit) {
+    await kindCli(emit)
+    await chooseNodeImage(emit)
+  },
+
   async exists(cluster) {
     return (await runKind(['get', 'clusters'], () => {})).split('\n').includes(cluster)
   },
@@ -67,7 +72,7 @@ export const kind: ClusterProvider = {
     }
     // kind only warns when its wait runs out; a cluster whose nodes are not Ready runs no step.
     const context = this.contextFor(cluster)
-    await waitForNodesReady(context, fleetNodes(topology).length + 1, emit, `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`, 60_000)
+    await waitForNodesReady(context, fleetNodes(topology).length + 1, emit, `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`, 120_000)
     if (passthrough) {
       const gpus = await setUpGpuWorkers(connect(this.contextFor(cluster)), emit)
       emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
