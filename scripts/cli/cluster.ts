@@ -17,7 +17,7 @@ await runCli(async () => {
 
   switch (action) {
     case 'up': {
-      await provider.checkTools()
+      await provider.checkTools(emit)
       if (await provider.exists(cluster)) {
         emit({ kind: 'notice', level: 'info', message: `the ${provider.name} cluster '${cluster}' is already up (context ${context})` })
         return 0
@@ -29,12 +29,12 @@ await runCli(async () => {
       return 0
     }
     case 'down':
-      await provider.checkTools()
+      await provider.checkTools(emit)
       emit({ kind: 'phase', phase: `deleting the ${provider.name} cluster '${cluster}'` })
       await provider.delete(cluster, emit)
       return 0
     case 'build': {
-      await provider.checkTools()
+      await provider.checkTools(emit)
       const started = Date.now()
       emit({ kind: 'phase', phase: `building what a ${provider.name} cluster needs` })
       await provider.build(emit)
@@ -42,7 +42,7 @@ await runCli(async () => {
       return 0
     }
     case 'status':
-      await provider.checkTools()
+      await provider.checkTools(emit)
       for (const line of await provider.status(cluster)) console.log(line)
       return 0
     default:

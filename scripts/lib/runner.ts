@@ -22,7 +22,7 @@ export interface StepOptions {
 export async function ensureCluster(target: Target, emit: EmitEvent): Promise<KubeContext> {
   if (target.explicitContext) return connect(target.context)
   const { provider, cluster } = target
-  await provider.checkTools()
+  await provider.checkTools(emit)
   if (!(await provider.exists(cluster))) {
     const started = Date.now()
     emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'`, detail: '(first run only)' })

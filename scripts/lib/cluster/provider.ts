@@ -16,8 +16,8 @@ export interface ClusterProvider {
   readonly runsContainers: boolean
   /** The kube context the provider creates for a cluster: `kind-NAME`, `kwok-NAME`. */
   contextFor(cluster: string): string
-  /** Throws an EnvironmentError saying what is missing and how to get it. */
-  checkTools(): Promise<void>
+  /** Builds a missing tool the lab can build (kind, with Go), else throws an EnvironmentError saying how to get it. */
+  checkTools(emit: EmitEvent): Promise<void>
   exists(cluster: string): Promise<boolean>
   /** Builds (or pulls) what `create` needs, binaries and images, without creating a cluster. */
   build(emit: EmitEvent): Promise<void>

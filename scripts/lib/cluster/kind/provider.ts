@@ -41,9 +41,9 @@ export const kind: ClusterProvider = {
   runsContainers: true,
   contextFor: (cluster) => `kind-${cluster}`,
 
-  async checkTools() {
+  async checkTools(emit) {
     await requireDockerEngine()
-    await kindCli(() => {})
+    await kindCli(emit)
   },
 
   async build(emit) {
