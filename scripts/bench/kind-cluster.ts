@@ -23,7 +23,8 @@ export const kindClusterBenchmark: Benchmark = {
   description: 'start a kind cluster (node image built), step 01 rolled out on real containers, memory of the nodes',
   run: () =>
     withStep01(kind, cluster, async ({ startSeconds, rolloutSeconds }) => {
-      const stats = await exec('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', '--filter', `label=io.x-k8s.kind.cluster=${cluster}`])
+      const ids = (await exec('docker', ['ps', '--quiet', '--filter', `label=io.x-k8s.kind.cluster=${cluster}`])).split('\n').filter(Boolean)
+      const stats = await exec('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', ...ids])
       const nodes = stats.split('\n').filter(Boolean).map((line) => mebibytes(line.split('/')[0]!.trim()))
       return [
         { metric: 'cluster start, every node Ready (node image built)', value: startSeconds, unit: 's' },
