@@ -1,5 +1,6 @@
 import { CommandError, EnvironmentError } from './errors.ts'
 import { exec } from './exec.ts'
+import type { EmitEvent } from './output.ts'
 
 const withoutDocker = 'or create the cluster with `--provider kwok`, which simulates the nodes and needs no Docker'
 
@@ -30,5 +31,26 @@ export async function imageExists(reference: string): Promise<boolean> {
   } catch (error) {
     if (error instanceof CommandError) return false
     throw error
+  }
+}
+
+/** The id of an image the Docker engine has. */
+export async function imageId(reference: string): Promise<string> {
+  return (await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).trim()
+}
+
+/**
+ * Makes sure Docker has an image, pulling it if needed: undefined when it has it, else the last
+ * line of the failed pull (no registry reachable, no such image), for the caller to say.
+ */
+export async function pullUnlessPresent(reference: string, emit: EmitEvent): Promise<string | undefined> {
+  if (await imageExists(reference)) return undefined
+  try {
+    emit({ kind: 'progress', message: `pulling ${reference}` })
+    await exec('docker', ['pull', reference])
+    return undefined
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error
+    return error.output.trim().split('\n').at(-1) ?? ''
   }
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { imageExists } from '../docker.ts'
+import { imageExists, imageId } from '../docker.ts'
 import { exec } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
 import { repoRoot } from '../project.ts'
@@ -33,10 +33,6 @@ const shortHash = (...parts: (string | Uint8Array)[]) => {
   const hash = createHash('sha256')
   for (const part of parts) hash.update(typeof part === 'string' ? `${part}\0` : part)
   return hash.digest('hex').slice(0, 12)
-}
-
-async function imageId(reference: string): Promise<string> {
-  return (await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).trim()
 }
 
 /** The kind module at the pinned version, from the Go module cache (downloaded from the proxy when missing). */

@@ -2,8 +2,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureKubeRouter, VERSIONS } from '../cluster/binaries.ts'
 import { BASE_IMAGE, buildImage, ensureBaseImage } from './images.ts'
-import { imageExists } from '../docker.ts'
-import { exec } from '../exec.ts'
+import { imageExists, imageId } from '../docker.ts'
 import { hashImageInputs, type ImageInput } from '../image.ts'
 import type { EmitEvent } from '../output.ts'
 import { repoRoot } from '../project.ts'
@@ -24,7 +23,7 @@ export const IMAGE_PLACEHOLDER = '__KUBE_ROUTER_IMAGE__'
 async function imageInputs(binary: string): Promise<ImageInput[]> {
   const names = (await readdir(kubeRouterDir)).filter((name) => name !== MANIFEST).sort()
   const files = await Promise.all(names.map(async (name) => ({ path: `images/kube-router/${name}`, bytes: await readFile(join(kubeRouterDir, name)) })))
-  const baseId = (await exec('docker', ['image', 'inspect', '--format', '{{.Id}}', BASE_IMAGE])).trim()
+  const baseId = await imageId(BASE_IMAGE)
   return [...files, { path: 'kube-router', bytes: await readFile(binary) }, { path: 'base-image-id', bytes: Buffer.from(baseId) }]
 }
 

@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { imageExists } from '../../docker.ts'
-import { CommandError } from '../../errors.ts'
-import { exec } from '../../exec.ts'
+import { pullUnlessPresent } from '../../docker.ts'
 import type { EmitEvent } from '../../output.ts'
 import { repoRoot } from '../../project.ts'
 import { ensureNodejsImage } from '../../build/images.ts'
@@ -15,16 +13,9 @@ import { KIND_NODE_IMAGE } from './config.ts'
  * has it or can pull it, else one built here from the lab's parts (no registry needed). Says which.
  */
 export async function chooseNodeImage(emit: EmitEvent): Promise<string> {
-  if (await imageExists(KIND_NODE_IMAGE)) return KIND_NODE_IMAGE
-  try {
-    emit({ kind: 'progress', message: `pulling ${KIND_NODE_IMAGE}` })
-    await exec('docker', ['pull', KIND_NODE_IMAGE])
-    return KIND_NODE_IMAGE
-  } catch (error) {
-    if (!(error instanceof CommandError)) throw error
-    const reason = error.output.trim().split('\n').at(-1) ?? ''
-    emit({ kind: 'notice', level: 'info', message: `kindest/node could not be pulled (${reason}): using a node image built here from the lab's own parts` })
-  }
+  const refused = await pullUnlessPresent(KIND_NODE_IMAGE, emit)
+  if (refused === undefined) return KIND_NODE_IMAGE
+  emit({ kind: 'notice', level: 'info', message: `kindest/node could not be pulled (${refused}): using a node image built here from the lab's own parts` })
   return ensureKindNodeImage(await defaultCni(emit), emit)
 }
 
@@ -42,13 +33,8 @@ async function dockerfileNodeImage(): Promise<string> {
  */
 export async function workloadBaseImage(emit: EmitEvent): Promise<string | undefined> {
   const official = await dockerfileNodeImage()
-  if (await imageExists(official)) return undefined
-  try {
-    await exec('docker', ['pull', official])
-    return undefined
-  } catch (error) {
-    if (!(error instanceof CommandError)) throw error
-    emit({ kind: 'notice', level: 'info', message: `${official} could not be pulled: the workload image builds on a Node.js image made from this machine's Node.js ${process.version}` })
-    return ensureNodejsImage(emit)
-  }
+  const refused = await pullUnlessPresent(official, emit)
+  if (refused === undefined) return undefined
+  emit({ kind: 'notice', level: 'info', message: `${official} could not be pulled (${refused}): the workload image builds on a Node.js image made from this machine's Node.js ${process.version}` })
+  return ensureNodejsImage(emit)
 }
