@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { exec } from '../../exec.ts'
 import { apply, type KubeContext } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
+import { pollUntil } from '../../poll.ts'
 import { GPU_RESOURCE, LABELS } from '../topology.ts'
 import { devicePluginManifests, missingHostSetup, TOOLKIT_CONFIG, workerSetupCommands, type HostGpuSetup } from './gpu.ts'
 
@@ -40,14 +40,13 @@ export async function setUpGpuWorkers(kube: KubeContext, emit: EmitEvent, timeou
   }
   emit({ kind: 'progress', message: 'installing the NVIDIA device plugin' })
   await apply(kube, devicePluginManifests())
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const nodes = (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items
-    const gpus = nodes.map((node) => Number(node.status?.allocatable?.[GPU_RESOURCE] ?? 0))
-    if (gpus.every((count) => count > 0)) return gpus.reduce((a, b) => a + b, 0)
-    if (Date.now() > deadline) {
-      throw new Error(`the NVIDIA device plugin did not advertise ${GPU_RESOURCE} on every GPU worker within ${timeoutMs / 1000} s: see \`kubectl -n kube-system logs daemonset/nvidia-device-plugin\``)
-    }
-    await sleep(3000)
+  const { value: gpus, held } = await pollUntil(
+    async () => (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items.map((node) => Number(node.status?.allocatable?.[GPU_RESOURCE] ?? 0)),
+    (counts) => counts.every((count) => count > 0),
+    { timeoutMs, intervalMs: 3000 },
+  )
+  if (!held) {
+    throw new Error(`the NVIDIA device plugin did not advertise ${GPU_RESOURCE} on every GPU worker within ${timeoutMs / 1000} s: see \`kubectl -n kube-system logs daemonset/nvidia-device-plugin\``)
   }
+  return gpus.reduce((a, b) => a + b, 0)
 }
