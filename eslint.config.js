@@ -6,9 +6,15 @@ import tseslint from 'typescript-eslint'
 const forbid = (regex, message) => ({ regex, message })
 const upward = {
   cli: forbid('(^|/)cli/', 'scripts/lib sits below the CLI: move what both need into scripts/lib.'),
-  entry: forbid('(^|/)(bench/|build-workloads\\.ts$)', 'scripts/lib sits below the entry scripts: move what both need into scripts/lib.'),
+  entry: forbid(
+    '(^|/)(bench/|build-workloads\\.ts$)',
+    'scripts/lib sits below the entry scripts: move what both need into scripts/lib.',
+  ),
   scripts: forbid('(^|/)scripts/', 'a workload runs in a pod without the lab: keep it free of scripts/.'),
-  kwok: forbid('(^|/)kwok[^/]*\\.ts$', 'one provider never imports another: move what both need into scripts/lib/cluster/.'),
+  kwok: forbid(
+    '(^|/)kwok[^/]*\\.ts$',
+    'one provider never imports another: move what both need into scripts/lib/cluster/.',
+  ),
   kind: forbid('(^|/)kind/', 'one provider never imports another: move what both need into scripts/lib/cluster/.'),
 }
 const restrict = (files, ...patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } })
@@ -36,7 +42,8 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: "MemberExpression[object.object.name='process'][object.property.name='env'][property.name=/^SERVING_LAB_/]",
+          selector:
+            "MemberExpression[object.object.name='process'][object.property.name='env'][property.name=/^SERVING_LAB_/]",
           message: 'read SERVING_LAB_* variables through scripts/lib/settings.ts',
         },
       ],
@@ -49,7 +56,15 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '(^|/)(checks|mutations)/', allowTypeImports: true, message: 'output.ts may import types only from checks/ and mutations/.' }] },
+        {
+          patterns: [
+            {
+              regex: '(^|/)(checks|mutations)/',
+              allowTypeImports: true,
+              message: 'output.ts may import types only from checks/ and mutations/.',
+            },
+          ],
+        },
       ],
     },
   },

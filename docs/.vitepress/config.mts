@@ -17,7 +17,8 @@ const WRAPPED_LANGUAGES = ['yaml', 'txt']
 
 export default defineConfig({
   title: 'Multi-Node Serving Lab',
-  description: 'Serving LLMs too large for one server across GPU nodes on Kubernetes, in eight steps toward NVIDIA Dynamo.',
+  description:
+    'Serving LLMs too large for one server across GPU nodes on Kubernetes, in eight steps toward NVIDIA Dynamo.',
   lang: 'en',
   // GitHub Pages serves a project's site under /REPO/; the docs workflow passes it.
   base: process.env.DOCS_BASE ?? '/',
@@ -44,7 +45,11 @@ export default defineConfig({
   },
   themeConfig: {
     nav: [
-      { text: 'Guide', link: '/how-this-lab-works', activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations)' },
+      {
+        text: 'Guide',
+        link: '/how-this-lab-works',
+        activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations)',
+      },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
     ],
     sidebar: [

@@ -19,7 +19,11 @@ export interface ClusterTimes {
  * What the cluster benchmarks share: a new cluster of the lab topology, step 01 applied and
  * rolled out on it, `measure` called while it runs, and the cluster deleted whatever happens.
  */
-export async function withStep01<T>(provider: ClusterProvider, cluster: string, measure: (times: ClusterTimes) => Promise<T>): Promise<T> {
+export async function withStep01<T>(
+  provider: ClusterProvider,
+  cluster: string,
+  measure: (times: ClusterTimes) => Promise<T>,
+): Promise<T> {
   await provider.delete(cluster, quiet)
   const started = performance.now()
   await provider.create(cluster, { topology: await loadTopology('lab'), emit: quiet })

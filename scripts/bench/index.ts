@@ -13,14 +13,23 @@ import { modelServerBenchmark } from './model-server.ts'
 import { kindClusterBenchmark } from './kind-cluster.ts'
 import { routerBenchmark } from './router.ts'
 
-const benchmarks: readonly Benchmark[] = [modelServerBenchmark, routerBenchmark, kwokClusterBenchmark, kindClusterBenchmark]
+const benchmarks: readonly Benchmark[] = [
+  modelServerBenchmark,
+  routerBenchmark,
+  kwokClusterBenchmark,
+  kindClusterBenchmark,
+]
 
 interface Result extends Measurement {
   benchmark: string
 }
 
 await runCli(async () => {
-  const { values, positionals } = parseArgs({ options: { json: { type: 'string' } }, allowPositionals: true, strict: true })
+  const { values, positionals } = parseArgs({
+    options: { json: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  })
   const selected = positionals.length === 0 ? benchmarks : positionals.map(findBenchmark)
 
   const results: Result[] = []
@@ -31,8 +40,16 @@ await runCli(async () => {
   console.log('\n' + formatTable(results))
 
   const date = new Date().toISOString()
-  const path = values.json ?? join(repoRoot, 'bench-results', `${date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`)
-  const report = { date, node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model, cpus: cpus().length, results }
+  const path =
+    values.json ?? join(repoRoot, 'bench-results', `${date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`)
+  const report = {
+    date,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: cpus()[0]?.model,
+    cpus: cpus().length,
+    results,
+  }
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, JSON.stringify(report, null, 2) + '\n')
   console.log(`\nwritten to ${relative(process.cwd(), path)}`)
@@ -41,14 +58,25 @@ await runCli(async () => {
 
 function findBenchmark(name: string): Benchmark {
   const benchmark = benchmarks.find((b) => b.name === name)
-  if (!benchmark) throw new EnvironmentError(`no benchmark named '${name}'; there are: ${benchmarks.map((b) => b.name).join(', ')}`)
+  if (!benchmark)
+    throw new EnvironmentError(`no benchmark named '${name}'; there are: ${benchmarks.map((b) => b.name).join(', ')}`)
   return benchmark
 }
 
 function formatTable(results: readonly Result[]): string {
-  const rows = [['benchmark', 'metric', 'value', 'unit'], ...results.map((r) => [r.benchmark, r.metric, formatValue(r.value), r.unit])]
+  const rows = [
+    ['benchmark', 'metric', 'value', 'unit'],
+    ...results.map((r) => [r.benchmark, r.metric, formatValue(r.value), r.unit]),
+  ]
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
-  return rows.map((row) => row.map((cell, column) => (column === 2 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => (column === 2 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 function formatValue(value: number): string {

@@ -23,13 +23,22 @@ export const kindClusterBenchmark: Benchmark = {
   description: 'start a kind cluster (node image built), step 01 rolled out on real containers, memory of the nodes',
   run: () =>
     withStep01(kind, cluster, async ({ startSeconds, rolloutSeconds }) => {
-      const ids = (await exec('docker', ['ps', '--quiet', '--filter', `label=io.x-k8s.kind.cluster=${cluster}`])).split('\n').filter(Boolean)
+      const ids = (await exec('docker', ['ps', '--quiet', '--filter', `label=io.x-k8s.kind.cluster=${cluster}`]))
+        .split('\n')
+        .filter(Boolean)
       const stats = await exec('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', ...ids])
-      const nodes = stats.split('\n').filter(Boolean).map((line) => mebibytes(line.split('/')[0]!.trim()))
+      const nodes = stats
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => mebibytes(line.split('/')[0]!.trim()))
       return [
         { metric: 'cluster start, every node Ready (node image built)', value: startSeconds, unit: 's' },
         { metric: 'step 01 apply to rolled out (5 pods)', value: rolloutSeconds, unit: 's' },
-        { metric: `node containers with step 01 running (${nodes.length})`, value: nodes.reduce((a, b) => a + b, 0), unit: 'MiB' },
+        {
+          metric: `node containers with step 01 running (${nodes.length})`,
+          value: nodes.reduce((a, b) => a + b, 0),
+          unit: 'MiB',
+        },
       ]
     }),
 }

@@ -20,7 +20,10 @@ export interface LoadShape {
  * `maxRequests` were sent or `durationMs` is over. `send` resolves what the request produced,
  * or null when it failed.
  */
-export async function closedLoop({ concurrency, maxRequests, durationMs }: LoadShape, send: (n: number) => Promise<number | null>): Promise<Load> {
+export async function closedLoop(
+  { concurrency, maxRequests, durationMs }: LoadShape,
+  send: (n: number) => Promise<number | null>,
+): Promise<Load> {
   const load: Load = { requests: 0, failures: 0, work: 0, seconds: 0, latenciesMs: [] }
   const started = performance.now()
   const deadline = started + durationMs

@@ -15,8 +15,14 @@ const cellMs = 4_000
 const warmUpMs = 1_000
 const maxRequestsPerCell = 50_000
 const agent = new Agent({ keepAlive: true })
-const zeroLatency = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0', '--prefill-time-per-token-ms', '0']
-
+const zeroLatency = [
+  '--time-to-first-token-ms',
+  '0',
+  '--inter-token-latency-ms',
+  '0',
+  '--prefill-time-per-token-ms',
+  '0',
+]
 
 /**
  * What the router costs: the same completions sent straight to one model server (zero modelled
@@ -34,13 +40,19 @@ export const routerBenchmark: Benchmark = {
       await buildWorkloads(outDir)
       const backend = await startWorkload(process.execPath, [join(outDir, 'model-server.mjs'), ...zeroLatency])
       processes.push(backend)
-      const router = await startWorkload(process.execPath, [join(outDir, 'router.mjs'), '--backends', backend.url], { readyPath: '/ready' })
+      const router = await startWorkload(process.execPath, [join(outDir, 'router.mjs'), '--backends', backend.url], {
+        readyPath: '/ready',
+      })
       processes.push(router)
       const nginx = (await hasProgram('nginx')) ? await startNginx(outDir, backend.url) : null
       if (nginx) processes.push(nginx)
       else console.log('  nginx is not installed (apt-get install -y nginx): skipping the nginx rows')
 
-      const targets: [string, string][] = [['direct', backend.url], ['router', router.url], ...(nginx ? [['nginx', nginx.url] as [string, string]] : [])]
+      const targets: [string, string][] = [
+        ['direct', backend.url],
+        ['router', router.url],
+        ...(nginx ? [['nginx', nginx.url] as [string, string]] : []),
+      ]
       const results: Measurement[] = []
       for (const concurrency of concurrencies) {
         const cells = new Map<string, Load>()
@@ -92,7 +104,9 @@ http {
 }
 `
   await writeFile(join(prefix, 'nginx.conf'), config)
-  const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')], { stdio: 'ignore' })
+  const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')], {
+    stdio: 'ignore',
+  })
   const exited = new Promise((resolve) => child.on('exit', resolve))
   const url = `http://127.0.0.1:${port}`
   const stop = async () => {
@@ -102,7 +116,13 @@ http {
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}; see ${prefix}/error.log`)
-    if ((await fetch(`${url}/health`).then((r) => r.status, () => 0)) === 200) return { url, stop }
+    if (
+      (await fetch(`${url}/health`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      return { url, stop }
     await delay(100)
   }
   await stop()
@@ -111,7 +131,9 @@ http {
 
 /** Completions from `concurrency` clients, each waiting for its answer before the next, for `durationMs`. */
 const applyLoad = (url: string, concurrency: number, durationMs: number): Promise<Load> =>
-  closedLoop({ concurrency, maxRequests: maxRequestsPerCell, durationMs }, async (n) => ((await completion(url, `benchmark prompt ${n}`)) ? 1 : null))
+  closedLoop({ concurrency, maxRequests: maxRequestsPerCell, durationMs }, async (n) =>
+    (await completion(url, `benchmark prompt ${n}`)) ? 1 : null,
+  )
 
 /**
  * One completion through Node's HTTP client on kept-alive connections: a fetch costs several
@@ -120,13 +142,21 @@ const applyLoad = (url: string, concurrency: number, durationMs: number): Promis
 function completion(url: string, prompt: string): Promise<boolean> {
   const body = JSON.stringify({ prompt, max_tokens: 16 })
   return new Promise((resolve) => {
-    const outgoing = request(`${url}/v1/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
-      let text = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => (text += chunk))
-      response.on('end', () => resolve(response.statusCode === 200 && text.includes('"completion_tokens":16')))
-      response.on('error', () => resolve(false))
-    })
+    const outgoing = request(
+      `${url}/v1/completions`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (response) => {
+        let text = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => (text += chunk))
+        response.on('end', () => resolve(response.statusCode === 200 && text.includes('"completion_tokens":16')))
+        response.on('error', () => resolve(false))
+      },
+    )
     outgoing.on('error', () => resolve(false))
     outgoing.end(body)
   })
@@ -150,14 +180,27 @@ function compare(concurrency: number, cells: Map<string, Load>): Measurement[] {
     if (!cell) continue
     results.push(
       { metric: `${at} ${proxy}/direct: throughput`, value: throughput(cell) / throughput(direct), unit: 'ratio' },
-      { metric: `${at} ${proxy}/direct: latency p50`, value: percentile(cell, 50) / percentile(direct, 50), unit: 'ratio' },
-      { metric: `${at} ${proxy}/direct: latency p99`, value: percentile(cell, 99) / percentile(direct, 99), unit: 'ratio' },
+      {
+        metric: `${at} ${proxy}/direct: latency p50`,
+        value: percentile(cell, 50) / percentile(direct, 50),
+        unit: 'ratio',
+      },
+      {
+        metric: `${at} ${proxy}/direct: latency p99`,
+        value: percentile(cell, 99) / percentile(direct, 99),
+        unit: 'ratio',
+      },
       { metric: `${at} ${proxy}: added latency p50`, value: percentile(cell, 50) - percentile(direct, 50), unit: 'ms' },
       { metric: `${at} ${proxy}: added latency p99`, value: percentile(cell, 99) - percentile(direct, 99), unit: 'ms' },
     )
   }
   const router = cells.get('router')!
   const nginx = cells.get('nginx')
-  if (nginx) results.push({ metric: `${at} router/nginx: throughput`, value: throughput(router) / throughput(nginx), unit: 'ratio' })
+  if (nginx)
+    results.push({
+      metric: `${at} router/nginx: throughput`,
+      value: throughput(router) / throughput(nginx),
+      unit: 'ratio',
+    })
   return results
 }

@@ -11,7 +11,8 @@ const ACTIONS = ['up', 'down', 'status', 'logs', 'build'] as const
 await runCli(async () => {
   const args = parseArgs(process.argv.slice(2), ['provider', 'cluster', 'topology'])
   const [action, component] = args._
-  if (!(ACTIONS as readonly string[]).includes(action ?? '')) throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok]`)
+  if (!(ACTIONS as readonly string[]).includes(action ?? ''))
+    throw new EnvironmentError(`usage: cluster.ts ${ACTIONS.join('|')} [--provider kind|kwok]`)
   const { provider, cluster, context, topology } = resolveTarget(args)
   const { emit } = createPrinter(false)
 
@@ -19,13 +20,21 @@ await runCli(async () => {
     case 'up': {
       await provider.checkTools(emit)
       if (await provider.exists(cluster)) {
-        emit({ kind: 'notice', level: 'info', message: `the ${provider.name} cluster '${cluster}' is already up (context ${context})` })
+        emit({
+          kind: 'notice',
+          level: 'info',
+          message: `the ${provider.name} cluster '${cluster}' is already up (context ${context})`,
+        })
         return 0
       }
       const started = Date.now()
       emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'` })
       await provider.create(cluster, { topology: await loadTopology(topology), emit })
-      emit({ kind: 'notice', level: 'info', message: `ready in ${Math.round((Date.now() - started) / 1000)} s: kube context ${context}` })
+      emit({
+        kind: 'notice',
+        level: 'info',
+        message: `ready in ${Math.round((Date.now() - started) / 1000)} s: kube context ${context}`,
+      })
       return 0
     }
     case 'down':

@@ -27,7 +27,11 @@ await runCli(async () => {
   // After the steps, so the workload image the checks' pods run is on the nodes.
   emit({ kind: 'phase', phase: 'the pod network: DNS and NetworkPolicy' })
   const kube = connect(target.context)
-  const network = await runChecks(networkPolicyChecks, { kube, namespace: NETWORK_CHECK_NAMESPACE }, { runsContainers: true, emit })
+  const network = await runChecks(
+    networkPolicyChecks,
+    { kube, namespace: NETWORK_CHECK_NAMESPACE },
+    { runsContainers: true, emit },
+  )
   emit({ kind: 'summary', step: 'network', ...summarize(network) })
   await removeNetworkCheck(kube, emit)
 
@@ -35,7 +39,12 @@ await runCli(async () => {
   emit({ kind: 'summary', ...checks })
 
   emit({ kind: 'phase', phase: 'mutations that need running containers' })
-  const suite = await runMutationSuite(kube, await listSteps(), { runsContainers: true, needs: 'pods', baselines: steps, emit })
+  const suite = await runMutationSuite(kube, await listSteps(), {
+    runsContainers: true,
+    needs: 'pods',
+    baselines: steps,
+    emit,
+  })
   const mutations = countMutations(suite.flatMap((s) => s.mutations))
   emit({ kind: 'mutation-summary', ...mutations })
 
@@ -44,7 +53,11 @@ await runCli(async () => {
     emit({ kind: 'phase', phase: `removing the ${target.provider.name} cluster '${target.cluster}'` })
     await target.provider.delete(target.cluster, emit)
   } else {
-    emit({ kind: 'notice', level: 'warn', message: `real nodes must pass every check and catch every mutation: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider ${target.provider.name} --cluster ${target.cluster})` })
+    emit({
+      kind: 'notice',
+      level: 'warn',
+      message: `real nodes must pass every check and catch every mutation: kept the cluster for inspection (kubectl --context ${target.context}; npm run cluster:down -- --provider ${target.provider.name} --cluster ${target.cluster})`,
+    })
   }
   printer.finish()
   return clean ? 0 : 1

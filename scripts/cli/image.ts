@@ -6,6 +6,10 @@ import { runCli } from './run.ts'
 await runCli(async () => {
   const { emit } = createPrinter(false)
   const image = await buildImage(emit)
-  emit({ kind: 'notice', level: 'info', message: `${image.reference} (${image.contentReference})${image.built ? ' built' : ''}` })
+  emit({
+    kind: 'notice',
+    level: 'info',
+    message: `${image.reference} (${image.contentReference})${image.built ? ' built' : ''}`,
+  })
   return 0
 })

@@ -34,7 +34,12 @@ await runCli(async () => {
   const runsContainers = await clusterRunsContainers(kube)
   await ensureImage(target, runsContainers, printer.emit)
   const report: SuiteReport = {
-    cluster: { context: target.context, ...(target.explicitContext ? {} : { provider: target.provider.name }), runsContainers, kubernetes: await serverVersion(kube) },
+    cluster: {
+      context: target.context,
+      ...(target.explicitContext ? {} : { provider: target.provider.name }),
+      runsContainers,
+      kubernetes: await serverVersion(kube),
+    },
     steps: await runMutationSuite(kube, steps, { runsContainers, emit: printer.emit }),
   }
 

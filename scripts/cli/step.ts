@@ -8,7 +8,15 @@ import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
 
 await runCli(async () => {
-  const args = parseArgs(process.argv.slice(2), ['apply', 'reset', 'json', 'context', 'provider', 'cluster', 'topology'])
+  const args = parseArgs(process.argv.slice(2), [
+    'apply',
+    'reset',
+    'json',
+    'context',
+    'provider',
+    'cluster',
+    'topology',
+  ])
   const [stepArgument] = args._
   if (!stepArgument) throw new EnvironmentError('which step? e.g. npm run step 01')
   const step = await findStep(stepArgument)

@@ -30,12 +30,15 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     default: { apply: true },
     unknown: (arg: string) => {
       if (!arg.startsWith('-')) return true
-      throw new EnvironmentError(`unknown option ${arg}; this command takes: ${accepted.map((o) => (o === 'apply' ? '--no-apply' : `--${o}`)).join(', ')}`)
+      throw new EnvironmentError(
+        `unknown option ${arg}; this command takes: ${accepted.map((o) => (o === 'apply' ? '--no-apply' : `--${o}`)).join(', ')}`,
+      )
     },
   })
   for (const option of STRINGS) {
     const given = argv.some((arg) => arg === `--${option}` || arg.startsWith(`--${option}=`))
-    if (given && (typeof parsed[option] !== 'string' || parsed[option] === '')) throw new EnvironmentError(`--${option} needs a value`)
+    if (given && (typeof parsed[option] !== 'string' || parsed[option] === ''))
+      throw new EnvironmentError(`--${option} needs a value`)
   }
   return {
     _: parsed._.map(String),

@@ -10,7 +10,9 @@ export async function requireDockerEngine(): Promise<void> {
     await exec('docker', ['version', '--format', '{{.Server.Version}}'])
   } catch (error) {
     if (error instanceof EnvironmentError) {
-      throw new EnvironmentError(`Docker is not installed: install it (https://docs.docker.com/get-docker/), ${withoutDocker}.`)
+      throw new EnvironmentError(
+        `Docker is not installed: install it (https://docs.docker.com/get-docker/), ${withoutDocker}.`,
+      )
     }
     if (error instanceof CommandError) {
       const reason = error.output.split('\n').find((line) => /cannot connect|error/i.test(line)) ?? error.output.trim()

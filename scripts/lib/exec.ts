@@ -46,7 +46,8 @@ export function exec(program: string, args: readonly string[], options: ExecOpti
       errLines(chunk)
     })
     child.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') reject(new EnvironmentError(`'${program}' was not found on PATH (needed for: ${commandLine})`))
+      if (error.code === 'ENOENT')
+        reject(new EnvironmentError(`'${program}' was not found on PATH (needed for: ${commandLine})`))
       else reject(error)
     })
     child.on('close', (code) => {

@@ -16,7 +16,13 @@ export const IMAGE_TAG = packageJson.version
 export const IMAGE = `${IMAGE_NAME}:${IMAGE_TAG}`
 
 /** Everything the image is made from: the bundles' sources and how they are built, and the Dockerfile. */
-const imageInputs = ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/lib/build/workloads.ts', 'workloads']
+const imageInputs = [
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'scripts/lib/build/workloads.ts',
+  'workloads',
+]
 
 export interface ImageInput {
   /** Relative to the repository root, with `/` separators. */
@@ -74,7 +80,10 @@ export interface WorkloadImage {
  * bundled here with esbuild; Docker gets only the bundles as its build context. `nodeImage`
  * replaces the Dockerfile's `node:24-bookworm-slim` where no registry can be reached.
  */
-export async function buildImage(emit: EmitEvent, options: { root?: string; nodeImage?: string } = {}): Promise<WorkloadImage> {
+export async function buildImage(
+  emit: EmitEvent,
+  options: { root?: string; nodeImage?: string } = {},
+): Promise<WorkloadImage> {
   const root = options.root ?? repoRoot
   const contentReference = `${IMAGE_NAME}:${await imageContentTag(root)}`
   await requireDockerEngine()
@@ -89,7 +98,18 @@ export async function buildImage(emit: EmitEvent, options: { root?: string; node
   try {
     await buildWorkloads(join(context, 'app'))
     const base = options.nodeImage ? ['--build-arg', `NODE_IMAGE=${options.nodeImage}`] : []
-    await exec('docker', ['build', '-q', '-f', join(root, 'workloads', 'Dockerfile'), ...base, '-t', IMAGE, '-t', contentReference, context])
+    await exec('docker', [
+      'build',
+      '-q',
+      '-f',
+      join(root, 'workloads', 'Dockerfile'),
+      ...base,
+      '-t',
+      IMAGE,
+      '-t',
+      contentReference,
+      context,
+    ])
   } finally {
     await rm(context, { recursive: true, force: true })
   }

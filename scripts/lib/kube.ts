@@ -61,7 +61,10 @@ class ServerSideApplyApi extends KubernetesObjectApi {
   }
 
   async apply(object: KubernetesObject, options: { dryRun?: boolean } = {}): Promise<KubernetesObject> {
-    const request = this.configuration.baseServer.makeRequestContext(await this.specUriPath(object, 'patch'), HttpMethod.PATCH)
+    const request = this.configuration.baseServer.makeRequestContext(
+      await this.specUriPath(object, 'patch'),
+      HttpMethod.PATCH,
+    )
     request.setHeaderParam('Accept', 'application/json')
     request.setHeaderParam('Content-Type', PatchStrategy.ServerSideApply)
     request.setQueryParam('fieldManager', PROJECT)
@@ -73,14 +76,20 @@ class ServerSideApplyApi extends KubernetesObjectApi {
 }
 
 /** Server-side apply, one field manager for the whole project, conflicts forced (the lab owns its objects). */
-export async function apply(kube: KubeContext, objects: readonly KubernetesObject[], options: { dryRun?: boolean } = {}): Promise<KubernetesObject[]> {
+export async function apply(
+  kube: KubeContext,
+  objects: readonly KubernetesObject[],
+  options: { dryRun?: boolean } = {},
+): Promise<KubernetesObject[]> {
   const api = ServerSideApplyApi.forConfig(kube.config)
   const applied: KubernetesObject[] = []
   for (const object of objects) {
     try {
       applied.push(await api.apply(object, options))
     } catch (error) {
-      const where = `${object.kind}/${object.metadata?.name}` + (object.metadata?.namespace ? ` in ${object.metadata.namespace}` : '')
+      const where =
+        `${object.kind}/${object.metadata?.name}` +
+        (object.metadata?.namespace ? ` in ${object.metadata.namespace}` : '')
       throw new Error(`server-side apply of ${where} was refused: ${errorMessage(error)}`, { cause: error })
     }
   }
@@ -130,13 +139,35 @@ function jsonBody(body: unknown): { middleware: ObservableMiddleware[]; middlewa
 }
 
 /** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
-export async function podProxyPost(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
-  return asText(await kube.core.connectPostNamespacedPodProxyWithPath({ name: pod, namespace, path: proxyPath(path) }, jsonBody(body)))
+export async function podProxyPost(
+  kube: KubeContext,
+  namespace: string,
+  pod: string,
+  path: string,
+  body: unknown,
+): Promise<string> {
+  return asText(
+    await kube.core.connectPostNamespacedPodProxyWithPath(
+      { name: pod, namespace, path: proxyPath(path) },
+      jsonBody(body),
+    ),
+  )
 }
 
 /** PUT a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
-export async function podProxyPut(kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> {
-  return asText(await kube.core.connectPutNamespacedPodProxyWithPath({ name: pod, namespace, path: proxyPath(path) }, jsonBody(body)))
+export async function podProxyPut(
+  kube: KubeContext,
+  namespace: string,
+  pod: string,
+  path: string,
+  body: unknown,
+): Promise<string> {
+  return asText(
+    await kube.core.connectPutNamespacedPodProxyWithPath(
+      { name: pod, namespace, path: proxyPath(path) },
+      jsonBody(body),
+    ),
+  )
 }
 
 export interface ExecResult {
@@ -157,7 +188,14 @@ export function execExitCode(status: V1Status): number {
 }
 
 /** Runs a command in a container (like `kubectl exec`), without a TTY or stdin; resolves when it exits. */
-export async function execInPod(kube: KubeContext, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
+export async function execInPod(
+  kube: KubeContext,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+  timeoutMs = 30_000,
+): Promise<ExecResult> {
   const collect = () => {
     const chunks: Buffer[] = []
     const stream = new Writable({
@@ -186,15 +224,24 @@ export async function execInPod(kube: KubeContext, namespace: string, pod: strin
           }
         })
       }
-      new Exec(kube.config).exec(namespace, pod, container, command, stdout.stream, stderr.stream, null, false, onStatus).then(
-        (ws) => {
-          socket = ws
-          // A stream that closes without a status never ran to the end (the settled promise ignores a late reject).
-          ws.on('close', () => setTimeout(() => reject(new Error(`${where}: the connection closed without an exit status`)), 100))
-        },
-        // A refused WebSocket upgrade is an ErrorEvent ("Unexpected server response: 404"), not an Error.
-        (error: unknown) => reject(new Error(`${where} was refused: ${(error as { message?: string }).message ?? errorMessage(error)}`, { cause: error })),
-      )
+      new Exec(kube.config)
+        .exec(namespace, pod, container, command, stdout.stream, stderr.stream, null, false, onStatus)
+        .then(
+          (ws) => {
+            socket = ws
+            // A stream that closes without a status never ran to the end (the settled promise ignores a late reject).
+            ws.on('close', () =>
+              setTimeout(() => reject(new Error(`${where}: the connection closed without an exit status`)), 100),
+            )
+          },
+          // A refused WebSocket upgrade is an ErrorEvent ("Unexpected server response: 404"), not an Error.
+          (error: unknown) =>
+            reject(
+              new Error(`${where} was refused: ${(error as { message?: string }).message ?? errorMessage(error)}`, {
+                cause: error,
+              }),
+            ),
+        )
     })
   } finally {
     clearTimeout(timer)
@@ -242,12 +289,21 @@ export type ProxyTarget = { pod: string } | { service: string }
  * POST a JSON body through the API server's pod or service proxy (the name may carry a port:
  * `name:8080`, `name:http`) and return the answer whatever its status, headers included.
  */
-export async function proxyPost(kube: KubeContext, namespace: string, target: ProxyTarget, path: string, body: unknown): Promise<ProxyResponse> {
+export async function proxyPost(
+  kube: KubeContext,
+  namespace: string,
+  target: ProxyTarget,
+  path: string,
+  body: unknown,
+): Promise<ProxyResponse> {
   const params = { namespace, path: proxyPath(path) }
   const request: Promise<HttpInfo<unknown>> =
     'pod' in target
       ? kube.core.connectPostNamespacedPodProxyWithPathWithHttpInfo({ ...params, name: target.pod }, jsonBody(body))
-      : kube.core.connectPostNamespacedServiceProxyWithPathWithHttpInfo({ ...params, name: target.service }, jsonBody(body))
+      : kube.core.connectPostNamespacedServiceProxyWithPathWithHttpInfo(
+          { ...params, name: target.service },
+          jsonBody(body),
+        )
   try {
     const answer = await request
     return { status: answer.httpStatusCode, body: asText(answer.data), headers: { ...answer.headers } }

@@ -10,7 +10,12 @@ export async function labNamespaces(kube: KubeContext): Promise<string[]> {
 }
 
 /** Deletes namespaces and waits until they are gone, so their pods no longer hold GPUs. */
-export async function deleteNamespaces(kube: KubeContext, names: string[], emit: EmitEvent, timeoutMs = 180_000): Promise<void> {
+export async function deleteNamespaces(
+  kube: KubeContext,
+  names: string[],
+  emit: EmitEvent,
+  timeoutMs = 180_000,
+): Promise<void> {
   if (names.length === 0) return
   emit({ kind: 'progress', message: `removing namespace ${names.join(', ')}` })
   for (const name of names) {
@@ -39,5 +44,8 @@ export async function deleteNamespaces(kube: KubeContext, names: string[], emit:
     (left) => left.length === 0,
     { timeoutMs },
   )
-  if (!held) throw new Error(`namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`)
+  if (!held)
+    throw new Error(
+      `namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`,
+    )
 }

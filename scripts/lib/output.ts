@@ -59,8 +59,11 @@ export function mutationSummaryLine({ listed, caught, missed, skipped }: Mutatio
 export function formatMutation(result: MutationResult): string {
   const took = dim(` (${(result.durationMs / 1000).toFixed(1)} s)`)
   if (result.status === 'skipped') return `  ${yellow('○')} ${result.name} ${dim(`(skipped: ${result.reason})`)}`
-  if (result.status === 'caught') return `  ${green('✔')} ${result.name} ${dim(result.by === 'api-server' ? 'refused by the API server' : 'caught')}${took}`
-  return [`  ${red('✘')} ${result.name} missed${took}`, ...result.problems.map((problem) => `      ${problem}`)].join('\n')
+  if (result.status === 'caught')
+    return `  ${green('✔')} ${result.name} ${dim(result.by === 'api-server' ? 'refused by the API server' : 'caught')}${took}`
+  return [`  ${red('✘')} ${result.name} missed${took}`, ...result.problems.map((problem) => `      ${problem}`)].join(
+    '\n',
+  )
 }
 
 export function formatCheck(result: CheckResult): string {
@@ -100,7 +103,10 @@ export function createPrinter(json: boolean): { emit: EmitEvent; finish: () => v
     finish() {
       const steps = summaries.map(({ kind: _kind, ...summary }) => summary)
       // The mutation suite's results, when it ran: each mutation, and the counts per step and in total.
-      const suite = mutationSummaries.length > 0 ? { mutations, mutationSteps: mutationSummaries.map(({ kind: _kind, ...counts }) => counts) } : {}
+      const suite =
+        mutationSummaries.length > 0
+          ? { mutations, mutationSteps: mutationSummaries.map(({ kind: _kind, ...counts }) => counts) }
+          : {}
       process.stdout.write(JSON.stringify({ checks, steps, total: summarize(checks), ...suite }, null, 2) + '\n')
     },
   }

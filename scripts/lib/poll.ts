@@ -10,7 +10,11 @@ export interface PollOptions {
  * Observes until `holds` is true of what was observed, or the timeout ends; the last
  * observation, and whether it held. An error from `observe` ends the wait.
  */
-export async function pollUntil<T>(observe: () => Promise<T>, holds: (value: T) => boolean, { timeoutMs, intervalMs = 1_000 }: PollOptions): Promise<{ value: T; held: boolean }> {
+export async function pollUntil<T>(
+  observe: () => Promise<T>,
+  holds: (value: T) => boolean,
+  { timeoutMs, intervalMs = 1_000 }: PollOptions,
+): Promise<{ value: T; held: boolean }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await observe()

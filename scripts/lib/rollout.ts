@@ -12,13 +12,15 @@ export async function pendingWorkloads(kube: KubeContext, namespace: string): Pr
   for (const set of sets.items) {
     const wanted = set.spec?.replicas ?? 1
     const ready = set.status?.readyReplicas ?? 0
-    if (ready < wanted || set.status?.currentRevision !== set.status?.updateRevision) pending.push(`statefulset/${set.metadata!.name} ${ready}/${wanted}`)
+    if (ready < wanted || set.status?.currentRevision !== set.status?.updateRevision)
+      pending.push(`statefulset/${set.metadata!.name} ${ready}/${wanted}`)
   }
   for (const deployment of deployments.items) {
     const wanted = deployment.spec?.replicas ?? 1
     const available = deployment.status?.availableReplicas ?? 0
     const updated = deployment.status?.updatedReplicas ?? 0
-    if (available < wanted || updated < wanted) pending.push(`deployment/${deployment.metadata!.name} ${available}/${wanted}`)
+    if (available < wanted || updated < wanted)
+      pending.push(`deployment/${deployment.metadata!.name} ${available}/${wanted}`)
   }
   return pending
 }
@@ -34,7 +36,12 @@ export interface RolloutWait {
  * Waits until every workload of the namespace is rolled out, reporting progress when it
  * changes. Returns what is still pending at the timeout (or the stall): the checks then say why.
  */
-export async function waitForRollout(kube: KubeContext, namespace: string, emit: EmitEvent, { timeoutMs = 240_000, stallMs, intervalMs }: RolloutWait = {}): Promise<string[]> {
+export async function waitForRollout(
+  kube: KubeContext,
+  namespace: string,
+  emit: EmitEvent,
+  { timeoutMs = 240_000, stallMs, intervalMs }: RolloutWait = {},
+): Promise<string[]> {
   let last = ''
   let since = Date.now()
   const { value: pending } = await pollUntil(

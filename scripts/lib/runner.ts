@@ -36,7 +36,11 @@ export async function ensureCluster(target: Target, emit: EmitEvent): Promise<Ku
 export async function ensureImage(target: Target, runsContainers: boolean, emit: EmitEvent): Promise<void> {
   if (!runsContainers) return
   if (target.explicitContext) {
-    emit({ kind: 'notice', level: 'warn', message: `--context ${target.context}: the lab does not load images into clusters it did not create; the nodes must have the workload image` })
+    emit({
+      kind: 'notice',
+      level: 'warn',
+      message: `--context ${target.context}: the lab does not load images into clusters it did not create; the nodes must have the workload image`,
+    })
     return
   }
   emit({ kind: 'phase', phase: 'workload image' })
@@ -61,17 +65,30 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
     await deleteNamespaces(kube, [namespace], options.emit)
   }
   const objects = await readManifests(step.dir)
-  options.emit({ kind: 'phase', phase: `applying steps/${step.folder}`, detail: `${objects.length} objects, server-side apply` })
+  options.emit({
+    kind: 'phase',
+    phase: `applying steps/${step.folder}`,
+    detail: `${objects.length} objects, server-side apply`,
+  })
   await apply(kube, objects)
   return namespace
 }
 
 /** Phase 5: the step's checks, imported from its test script. */
-export async function verifyStep(kube: KubeContext, step: Step, runsContainers: boolean, emit: EmitEvent): Promise<CheckResult[]> {
+export async function verifyStep(
+  kube: KubeContext,
+  step: Step,
+  runsContainers: boolean,
+  emit: EmitEvent,
+): Promise<CheckResult[]> {
   const module = (await import(step.testFile)) as { checks?: Check[] }
   if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
   const namespace = await stepNamespace(step)
-  emit({ kind: 'phase', phase: `verifying step ${step.id}`, detail: runsContainers ? '' : '(this cluster runs no containers: pods checks are skipped)' })
+  emit({
+    kind: 'phase',
+    phase: `verifying step ${step.id}`,
+    detail: runsContainers ? '' : '(this cluster runs no containers: pods checks are skipped)',
+  })
   return runChecks(module.checks, { kube, namespace }, { runsContainers, emit })
 }
 
@@ -85,7 +102,8 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
     const namespace = await applyStep(kube, step, options)
     emit({ kind: 'phase', phase: 'waiting for the rollout' })
     const pending = await waitForRollout(kube, namespace, emit)
-    if (pending.length > 0) emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
+    if (pending.length > 0)
+      emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
   }
   return verifyStep(kube, step, runsContainers, emit)
 }

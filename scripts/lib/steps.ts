@@ -35,7 +35,9 @@ export async function findStep(argument: string): Promise<Step> {
   const wanted = /^\d{1,2}$/.test(argument) ? argument.padStart(2, '0') : argument
   const step = steps.find((s) => s.id === wanted || s.folder === wanted)
   if (!step) {
-    throw new EnvironmentError(`there is no step '${argument}'; the steps are: ${steps.map((s) => s.folder).join(', ')}`)
+    throw new EnvironmentError(
+      `there is no step '${argument}'; the steps are: ${steps.map((s) => s.folder).join(', ')}`,
+    )
   }
   return step
 }
@@ -43,6 +45,7 @@ export async function findStep(argument: string): Promise<Step> {
 /** The namespace a step's manifests create: each step lives in its own. */
 export async function stepNamespace(step: Step): Promise<string> {
   const namespaces = (await readManifests(step.dir)).filter((o) => o.kind === 'Namespace')
-  if (namespaces.length !== 1) throw new Error(`steps/${step.folder} must create exactly one Namespace (found ${namespaces.length})`)
+  if (namespaces.length !== 1)
+    throw new Error(`steps/${step.folder} must create exactly one Namespace (found ${namespaces.length})`)
   return namespaces[0]!.metadata!.name!
 }

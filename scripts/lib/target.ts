@@ -40,10 +40,25 @@ export function resolveTarget(options: TargetOptions): Target {
   const cluster = options.cluster ?? settings.cluster ?? DEFAULT_CLUSTER_NAME
   if (options.context) {
     const prefix = options.context.split('-')[0]!
-    const provider = options.provider ? providerNamed(options.provider) : ((PROVIDERS as readonly string[]).includes(prefix) ? providers[prefix as ProviderName] : kind)
-    return { provider, cluster: options.context.replace(/^(kind|kwok)-/, ''), context: options.context, explicitContext: true }
+    const provider = options.provider
+      ? providerNamed(options.provider)
+      : (PROVIDERS as readonly string[]).includes(prefix)
+        ? providers[prefix as ProviderName]
+        : kind
+    return {
+      provider,
+      cluster: options.context.replace(/^(kind|kwok)-/, ''),
+      context: options.context,
+      explicitContext: true,
+    }
   }
   const provider = providerNamed(options.provider ?? settings.provider ?? 'kind')
   const topology = options.topology ?? settings.topology
-  return { provider, cluster, context: provider.contextFor(cluster), explicitContext: false, ...(topology ? { topology } : {}) }
+  return {
+    provider,
+    cluster,
+    context: provider.contextFor(cluster),
+    explicitContext: false,
+    ...(topology ? { topology } : {}),
+  }
 }

@@ -41,7 +41,11 @@ export interface StartOptions {
  * Starts `program args --port <free> --host 127.0.0.1` and resolves once `readyPath` answers
  * 200; rejects with the process's output if it exits first or is not ready in time.
  */
-export async function startWorkload(program: string, args: readonly string[], options: StartOptions = {}): Promise<WorkloadProcess> {
+export async function startWorkload(
+  program: string,
+  args: readonly string[],
+  options: StartOptions = {},
+): Promise<WorkloadProcess> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const child = spawn(program, [...args, '--port', String(port), '--host', '127.0.0.1'], {
@@ -73,7 +77,10 @@ export async function startWorkload(program: string, args: readonly string[], op
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   while (Date.now() < deadline) {
     if (hasExited) throw new Error(`${program} ${args.join(' ')} exited before it was ready:\n${output}`)
-    const status = await fetch(url + (options.readyPath ?? '/health')).then((r) => r.status, () => 0)
+    const status = await fetch(url + (options.readyPath ?? '/health')).then(
+      (r) => r.status,
+      () => 0,
+    )
     if (status === 200) return workload
     await delay(100)
   }

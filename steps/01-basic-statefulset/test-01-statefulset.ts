@@ -33,9 +33,9 @@ export const podNames = check({
       strangers.length > 0
         ? `pods named ${list(strangers)} are not ordinals of ${SET}: is this a StatefulSet named ${SET}?`
         : 'not every replica exists yet: the set creates pod N+1 only once pod N is Ready. ' +
-          `'${kubectl(`describe statefulset ${SET}`)}', then describe pod on the last one, says why it waits: ` +
-          'Insufficient nvidia.com/gpu, a volume claim left unbound (does its storageClassName exist? kubectl get storageclass), ' +
-          'or a readiness probe that never passes (a port or path the server does not serve)',
+            `'${kubectl(`describe statefulset ${SET}`)}', then describe pod on the last one, says why it waits: ` +
+            'Insufficient nvidia.com/gpu, a volume claim left unbound (does its storageClassName exist? kubectl get storageclass), ' +
+            'or a readiness probe that never passes (a port or path the server does not serve)',
     )
   },
 })
@@ -119,7 +119,8 @@ export const ownClaims = check({
     return { pods, claims: claims.items.map((c) => ({ name: c.metadata!.name!, phase: c.status?.phase })) }
   },
   evaluate({ pods, claims }: ClaimObservation) {
-    if (pods.length < REPLICAS) return fail(`${REPLICAS} pods with claims`, `${pods.length} pods`, 'not every replica exists yet')
+    if (pods.length < REPLICAS)
+      return fail(`${REPLICAS} pods with claims`, `${pods.length} pods`, 'not every replica exists yet')
     for (const pod of pods) {
       if (!pod.claim) {
         return fail(
@@ -181,7 +182,10 @@ function replacementCheck() {
     timeoutMs: 120_000,
     async act(env) {
       const pod = await env.kube.core.readNamespacedPod({ name: victim, namespace: env.namespace })
-      const claim = await env.kube.core.readNamespacedPersistentVolumeClaim({ name: claimOf(victim), namespace: env.namespace })
+      const claim = await env.kube.core.readNamespacedPersistentVolumeClaim({
+        name: claimOf(victim),
+        namespace: env.namespace,
+      })
       before = { uid: pod.metadata!.uid!, claimUid: claim.metadata!.uid! }
       await env.kube.core.deleteNamespacedPod({ name: victim, namespace: env.namespace })
     },
@@ -190,7 +194,8 @@ function replacementCheck() {
       if (!pod) return { before }
       const claim = pod.spec?.volumes?.find((v) => v.name === CLAIM_TEMPLATE)?.persistentVolumeClaim?.claimName
       const claimUid = claim
-        ? (await env.kube.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: env.namespace })).metadata?.uid
+        ? (await env.kube.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: env.namespace })).metadata
+            ?.uid
         : undefined
       return { before, after: { uid: pod.metadata!.uid!, ready: isReady(pod), claim, claimUid } }
     },
@@ -203,11 +208,7 @@ function replacementCheck() {
         )
       }
       if (after.uid === was.uid) {
-        return fail(
-          `a new pod (not uid ${was.uid})`,
-          'the old pod is still there',
-          'the deletion has not happened yet',
-        )
+        return fail(`a new pod (not uid ${was.uid})`, 'the old pod is still there', 'the deletion has not happened yet')
       }
       if (!after.ready) {
         return fail(
@@ -275,6 +276,14 @@ export const replicasServe = check({
   },
 })
 
-export const checks: Check[] = [podNames, createdInOrder, ownClaims, podIndexLabels, replacement, randomDeploymentNames, replicasServe]
+export const checks: Check[] = [
+  podNames,
+  createdInOrder,
+  ownClaims,
+  podIndexLabels,
+  replacement,
+  randomDeploymentNames,
+  replicasServe,
+]
 
 if (isMain(import.meta.url)) await runStandalone(import.meta.url, checks)

@@ -62,13 +62,21 @@ export const serviceName = check({
     return {
       serviceName: set.spec?.serviceName,
       headlessServices: services.items.filter((s) => s.spec?.clusterIP === 'None').map((s) => s.metadata!.name!),
-      pods: (await podsOf(env, SET)).map((pod) => ({ name: nameOf(pod), hostname: pod.spec?.hostname, subdomain: pod.spec?.subdomain })),
+      pods: (await podsOf(env, SET)).map((pod) => ({
+        name: nameOf(pod),
+        hostname: pod.spec?.hostname,
+        subdomain: pod.spec?.subdomain,
+      })),
     }
   },
   evaluate({ serviceName: name, headlessServices, pods }: ServiceNameObservation) {
-    const recreate =
-      `serviceName cannot be changed on an existing StatefulSet: ${kubectl(`delete statefulset ${SET}`)}, then apply the step again`
-    if (!name) return fail(`serviceName: ${SERVICE}`, 'no serviceName', `without it the pods get no DNS names at all; ${recreate}`)
+    const recreate = `serviceName cannot be changed on an existing StatefulSet: ${kubectl(`delete statefulset ${SET}`)}, then apply the step again`
+    if (!name)
+      return fail(
+        `serviceName: ${SERVICE}`,
+        'no serviceName',
+        `without it the pods get no DNS names at all; ${recreate}`,
+      )
     if (name !== SERVICE) {
       return fail(
         `serviceName: ${SERVICE}`,
@@ -207,7 +215,8 @@ export interface LookupObservation {
 /** Runs a node one-liner in pod -0 (the image has node, no nslookup or dig) and parses the JSON it prints. */
 async function nodeInPod<T>(env: CheckEnv, script: string, args: string[]): Promise<T> {
   const result = await execInPod(env.kube, env.namespace, `${SET}-0`, CONTAINER, ['node', '-e', script, ...args])
-  if (result.exitCode !== 0) throw new Error(`node in ${SET}-0 exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 300)}`)
+  if (result.exitCode !== 0)
+    throw new Error(`node in ${SET}-0 exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 300)}`)
   return JSON.parse(result.stdout) as T
 }
 
@@ -226,7 +235,12 @@ export const podNamesResolve = check({
     const pods = new Map((await podsOf(env, SET)).map((pod) => [nameOf(pod), ipsOf(pod)]))
     const names = expectedNames.map((pod) => fqdn(pod, env.namespace))
     const answers = await nodeInPod<{ name: string; addresses?: string[]; error?: string }[]>(env, LOOKUP, names)
-    return expectedNames.map((pod, i) => ({ pod, ips: pods.get(pod) ?? [], ...answers.find((a) => a.name === names[i]), name: names[i]! }))
+    return expectedNames.map((pod, i) => ({
+      pod,
+      ips: pods.get(pod) ?? [],
+      ...answers.find((a) => a.name === names[i]),
+      name: names[i]!,
+    }))
   },
   evaluate(lookups: LookupObservation[]) {
     for (const lookup of lookups) {

@@ -25,7 +25,8 @@ const WORKER = `${SET}-1`
 const ranks = Array.from({ length: NNODES }, (_, i) => `${SET}-${i}`)
 const ordinalOf = (pod: string) => Number(pod.slice(SET.length + 1))
 
-const gpusOf = (containers: readonly V1Container[]) => containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU] ?? 0), 0)
+const gpusOf = (containers: readonly V1Container[]) =>
+  containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU] ?? 0), 0)
 
 export interface PlacementObservation {
   pods: { name: string; node?: string }[]
@@ -41,7 +42,9 @@ export const separateNodes = check({
     const nodes = await env.kube.core.listNode()
     return {
       pods: (await podsOf(env, SET)).map((pod) => ({ name: nameOf(pod), node: pod.spec?.nodeName })),
-      products: Object.fromEntries(nodes.items.map((node) => [node.metadata!.name!, node.metadata?.labels?.[GPU_PRODUCT_LABEL]])),
+      products: Object.fromEntries(
+        nodes.items.map((node) => [node.metadata!.name!, node.metadata?.labels?.[GPU_PRODUCT_LABEL]]),
+      ),
     }
   },
   evaluate({ pods, products }: PlacementObservation) {
@@ -96,7 +99,12 @@ export const fourGpus = check({
       pods: (await podsOf(env, SET)).map((pod) => {
         const node = pod.spec?.nodeName
         const gpus = node ? allocatable.get(node) : undefined
-        return { name: nameOf(pod), gpus: gpusOf(pod.spec!.containers), node, allocatable: gpus === undefined ? undefined : Number(gpus) }
+        return {
+          name: nameOf(pod),
+          gpus: gpusOf(pod.spec!.containers),
+          node,
+          allocatable: gpus === undefined ? undefined : Number(gpus),
+        }
       }),
     }
   },
@@ -143,7 +151,8 @@ const flag = (args: readonly string[], name: string) => {
 }
 
 /** A variable's value as the observation records it: `fieldRef:PATH` when the downward API sets it. */
-const valueOf = ({ value, valueFrom }: V1EnvVar) => (valueFrom?.fieldRef ? `fieldRef:${valueFrom.fieldRef.fieldPath}` : (value ?? ''))
+const valueOf = ({ value, valueFrom }: V1EnvVar) =>
+  valueFrom?.fieldRef ? `fieldRef:${valueFrom.fieldRef.fieldPath}` : (value ?? '')
 
 export const settingsAgree = check({
   id: 'settings-agree',
@@ -322,7 +331,10 @@ export const leaderServes = check({
   title: 'a completion through rank 0 works',
   needs: 'pods',
   async observe(env): Promise<Answer> {
-    return { pod: LEADER, ...(await proxyAnswer(podProxyPost(env.kube, env.namespace, `${LEADER}:8000`, '/v1/completions', COMPLETION))) }
+    return {
+      pod: LEADER,
+      ...(await proxyAnswer(podProxyPost(env.kube, env.namespace, `${LEADER}:8000`, '/v1/completions', COMPLETION))),
+    }
   },
   evaluate(answer: Answer) {
     let text: unknown
@@ -338,7 +350,11 @@ export const leaderServes = check({
         : answer.status === 404
           ? `the model name must be the server's --served-model-name, ${MODEL}`
           : kubectl(`logs ${LEADER}`)
-    return fail('200 with a completion from POST /v1/completions', `${answer.status || 'no answer'}: ${answer.body.slice(0, 160)}`, hint)
+    return fail(
+      '200 with a completion from POST /v1/completions',
+      `${answer.status || 'no answer'}: ${answer.body.slice(0, 160)}`,
+      hint,
+    )
   },
 })
 
@@ -433,6 +449,14 @@ function reformCheck() {
 }
 export const reforms = reformCheck()
 
-export const checks: Check[] = [separateNodes, fourGpus, settingsAgree, groupFormed, leaderServes, workerRefers, reforms]
+export const checks: Check[] = [
+  separateNodes,
+  fourGpus,
+  settingsAgree,
+  groupFormed,
+  leaderServes,
+  workerRefers,
+  reforms,
+]
 
 if (isMain(import.meta.url)) await runStandalone(import.meta.url, checks)

@@ -4,7 +4,15 @@
 // Runs alone (`npx tsx steps/04-router/test-04-router.ts [--context NAME] [--json]`)
 // and is what `npm run step 04` runs after applying the step.
 import { AuthorizationV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
-import { check, fail, NAMESPACE, pass, type Check, type CheckEnv, type Verdict } from '../../scripts/lib/checks/check.ts'
+import {
+  check,
+  fail,
+  NAMESPACE,
+  pass,
+  type Check,
+  type CheckEnv,
+  type Verdict,
+} from '../../scripts/lib/checks/check.ts'
 import { isReady, kubectl, list, nameOf, orNull, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPut, proxyAnswer, proxyPost, type ProxyResponse } from '../../scripts/lib/kube.ts'
@@ -82,7 +90,8 @@ export const routerReady = check({
       )
     }
     if (deployment.available && deployment.ready >= REPLICAS) return pass
-    const seen = `${deployment.ready} of ${REPLICAS} Ready` + (pods.length ? `: ${list(pods.map(describePod))}` : ', no pods')
+    const seen =
+      `${deployment.ready} of ${REPLICAS} Ready` + (pods.length ? `: ${list(pods.map(describePod))}` : ', no pods')
     if (pods.length === 0) {
       return fail(
         `${REPLICAS} Ready router pods`,
@@ -135,7 +144,11 @@ export interface Access {
 
 const ENDPOINTSLICES = { group: 'discovery.k8s.io', resource: 'endpointslices' } as const
 /** What the router needs: reading its namespace's EndpointSlices, and following their changes. */
-export const mayDo: readonly Access[] = ['get', 'list', 'watch'].map((verb) => ({ verb, ...ENDPOINTSLICES, scope: 'this namespace' }))
+export const mayDo: readonly Access[] = ['get', 'list', 'watch'].map((verb) => ({
+  verb,
+  ...ENDPOINTSLICES,
+  scope: 'this namespace',
+}))
 /** A sample of what it must not do: other resources, writing, other namespaces, the whole cluster. */
 export const mayNotDo: readonly Access[] = [
   { verb: 'list', group: '', resource: 'pods', scope: 'this namespace' },
@@ -151,7 +164,8 @@ export interface AccessObservation {
   answers: (Access & { allowed: boolean; reason?: string })[]
 }
 
-const describeAccess = ({ verb, group, resource, scope }: Access) => `${verb} ${resource}${group ? `.${group}` : ''} in ${scope}`
+const describeAccess = ({ verb, group, resource, scope }: Access) =>
+  `${verb} ${resource}${group ? `.${group}` : ''} in ${scope}`
 const sameAccess = (a: Access) => (b: Access) =>
   a.verb === b.verb && a.group === b.group && a.resource === b.resource && a.scope === b.scope
 
@@ -175,7 +189,12 @@ export const leastPrivilege = check({
             spec: {
               user,
               groups,
-              resourceAttributes: { verb: access.verb, group: access.group, resource: access.resource, namespace: where[access.scope] },
+              resourceAttributes: {
+                verb: access.verb,
+                group: access.group,
+                resource: access.resource,
+                namespace: where[access.scope],
+              },
             },
           },
         })
@@ -278,13 +297,14 @@ export const budget = check({
       )
     }
     const blocksAll =
-      [String(pdb.expectedPods), '100%'].includes(String(pdb.minAvailable)) || ['0', '0%'].includes(String(pdb.maxUnavailable))
+      [String(pdb.expectedPods), '100%'].includes(String(pdb.minAvailable)) ||
+      ['0', '0%'].includes(String(pdb.maxUnavailable))
     return fail(
       '1 or more disruptions allowed',
       seen,
       blocksAll
         ? `${rule} with ${pdb.expectedPods} router pods allows no eviction at all: ` +
-          'every node drain and cluster upgrade would wait on the router forever. Use minAvailable: 1 (or maxUnavailable: 1)'
+            'every node drain and cluster upgrade would wait on the router forever. Use minAvailable: 1 (or maxUnavailable: 1)'
         : `the budget allows no eviction now: ${kubectl(`describe pdb ${ROUTER}`)}`,
     )
   },
@@ -315,14 +335,20 @@ function routed(answer: ProxyResponse): Routed {
 }
 
 /** Requests sent at once, so that a policy that looks at load spreads them too. */
-async function sendRequests(env: CheckEnv, target: { pod: string } | { service: string }, count: number): Promise<Routed[]> {
-  const send = async (i: number) => routed(await proxyPost(env.kube, env.namespace, target, '/v1/completions', COMPLETION(i)))
+async function sendRequests(
+  env: CheckEnv,
+  target: { pod: string } | { service: string },
+  count: number,
+): Promise<Routed[]> {
+  const send = async (i: number) =>
+    routed(await proxyPost(env.kube, env.namespace, target, '/v1/completions', COMPLETION(i)))
   return Promise.all(Array.from({ length: count }, (_, i) => send(i)))
 }
 
 async function routerView(env: CheckEnv, pod: string): Promise<RouterView> {
   const answer = await proxyAnswer(podProxyGet(env.kube, env.namespace, `${pod}:${ROUTER_PORT}`, '/backends'))
-  if (answer.status !== 200) return { pod, error: `GET /backends: ${answer.status || 'no answer'} ${answer.body.slice(0, 120)}` }
+  if (answer.status !== 200)
+    return { pod, error: `GET /backends: ${answer.status || 'no answer'} ${answer.body.slice(0, 120)}` }
   try {
     return { pod, backends: JSON.parse(answer.body) as Backend[] }
   } catch {
@@ -347,8 +373,10 @@ function whyLeftOut(address: string, views: readonly RouterView[]): string | und
     if (!view.backends) continue
     const backend = view.backends.find((b) => b.address === address)
     if (!backend) {
-      return `${view.pod} does not list ${address}: it has not discovered it; ` +
+      return (
+        `${view.pod} does not list ${address}: it has not discovered it; ` +
         'check --service llama-3-70b and --target-port http, and that it may watch EndpointSlices (the RBAC check)'
+      )
     }
     if (!backend.healthy) {
       return `${view.pod} marks ${address} unhealthy: its health check, GET /ready on the server, fails; ${kubectl('get pods')}`
@@ -374,14 +402,15 @@ function failedRequest(answers: readonly Routed[], through: string, hint?: strin
       seen,
       first.body.includes('no endpoints available')
         ? `the Service ${ROUTER} has no Ready endpoint: are the router pods Ready, ` +
-          `and does its selector match their labels (app.kubernetes.io/name: ${ROUTER})?`
+            `and does its selector match their labels (app.kubernetes.io/name: ${ROUTER})?`
         : `the API server could not reach the router on port ${ROUTER_PORT}: ${kubectl(`logs -l ${ROUTER_LABEL}`)}`,
     )
   }
   return fail(
     expected,
     seen,
-    hint ?? `the router answered with an error: GET /backends on a router pod shows what it knows; ${kubectl(`logs -l ${ROUTER_LABEL}`)}`,
+    hint ??
+      `the router answered with an error: GET /backends on a router pod shows what it knows; ${kubectl(`logs -l ${ROUTER_LABEL}`)}`,
   )
 }
 
@@ -433,7 +462,7 @@ export const reachesEveryGroup = check({
       return fail(
         `answers only from ${list(groups.map((g) => `${g.pod} (${g.address})`))}`,
         `answers from ${list(strangers)}`,
-        'an address that is no model server now: a router that keeps a replaced pod\'s old address is not following the EndpointSlices; ' +
+        "an address that is no model server now: a router that keeps a replaced pod's old address is not following the EndpointSlices; " +
           'see its log',
       )
     }
@@ -473,7 +502,10 @@ async function throughEachRouter(env: CheckEnv): Promise<FailoverObservation> {
 
 /** Turns the failing group's injected failures on (rate 1) or off (rate 0), at run time. */
 async function setFailures(env: CheckEnv, rate: number): Promise<void> {
-  await podProxyPut(env.kube, env.namespace, `${FAILING}:${SERVER_PORT}`, '/admin/failures', { rate, types: ['server_error'] })
+  await podProxyPut(env.kube, env.namespace, `${FAILING}:${SERVER_PORT}`, '/admin/failures', {
+    rate,
+    types: ['server_error'],
+  })
 }
 
 const isKeptOut = (backend: Backend) => backend.breaker !== 'closed' || backend.ejectedUntil !== null
@@ -488,7 +520,8 @@ export const breakerOpens = check({
   act: (env) => setFailures(env, 1),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
+    if (!failing.address)
+      return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
     if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
     for (const router of routers) {
       const failed = failedRequest(
@@ -505,7 +538,8 @@ export const breakerOpens = check({
           `the failures did not take: GET /admin/failures on ${FAILING} shows the rate`,
         )
       }
-      if (!router.backends) return fail(`${router.pod}'s GET /backends`, router.error ?? 'no answer', kubectl(`logs ${router.pod}`))
+      if (!router.backends)
+        return fail(`${router.pod}'s GET /backends`, router.error ?? 'no answer', kubectl(`logs ${router.pod}`))
       const backend = router.backends.find((b) => b.address === failing.address)
       if (!backend) {
         return fail(
@@ -537,7 +571,8 @@ export const trafficReturns = check({
   act: (env) => setFailures(env, 0),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
+    if (!failing.address)
+      return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
     if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
     for (const router of routers) {
       const failed = failedRequest(router.answers, router.pod)
@@ -552,9 +587,9 @@ export const trafficReturns = check({
         `${served} of ${router.answers.length} answered by it; ${state}`,
         backend && isKeptOut(backend)
           ? 'the breaker stays open until its backoff ends, then lets a few trial requests through (half-open); ' +
-            'when they all succeed it closes. The backoff grows each time it opens again: wait, or see the router log'
+              'when they all succeed it closes. The backoff grows each time it opens again: wait, or see the router log'
           : 'the router does not send it requests although its breaker is closed: ' +
-            (whyLeftOut(failing.address, [router]) ?? 'see the policy (--policy)'),
+              (whyLeftOut(failing.address, [router]) ?? 'see the policy (--policy)'),
       )
     }
     return pass

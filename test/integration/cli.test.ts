@@ -10,7 +10,10 @@ import { listSteps } from '../../scripts/lib/steps.ts'
 const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx')
 
 /** Runs a command of the lab as a child process (asynchronously, so the test worker stays responsive). */
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(tsx, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -33,9 +36,9 @@ function pathWith(programs: Record<string, string>): string {
   }
   return bin
 }
-const dockerEngineDown = 'echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1'
+const dockerEngineDown =
+  'echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1'
 const dockerEngineUp = 'echo 28.2.2'
-
 
 describe('npm run step on a machine without Docker', () => {
   it('says how to install Docker, or to use kwok, and exits 2', async () => {
@@ -46,14 +49,20 @@ describe('npm run step on a machine without Docker', () => {
   })
 
   it('says the engine is not running when only the client is there, and exits 2', async () => {
-    const { code, stderr } = await run(['scripts/cli/step.ts', '01'], { ...process.env, PATH: pathWith({ docker: dockerEngineDown }) })
+    const { code, stderr } = await run(['scripts/cli/step.ts', '01'], {
+      ...process.env,
+      PATH: pathWith({ docker: dockerEngineDown }),
+    })
     expect(code).toBe(2)
     expect(stderr).toContain('engine is not running')
     expect(stderr).toContain('--provider kwok')
   })
 
   it('says how to install kind when Docker runs but kind is missing, and exits 2', async () => {
-    const { code, stderr } = await run(['scripts/cli/step.ts', '01'], { ...process.env, PATH: pathWith({ docker: dockerEngineUp }) })
+    const { code, stderr } = await run(['scripts/cli/step.ts', '01'], {
+      ...process.env,
+      PATH: pathWith({ docker: dockerEngineUp }),
+    })
     expect(code).toBe(2)
     expect(stderr).toContain('kind is not installed')
     expect(stderr).toContain('--provider kwok')
@@ -66,7 +75,10 @@ describe('the step runner on the kwok cluster', () => {
   it('npm run step 01 --json: api checks pass, pods checks skipped, exit 0', async () => {
     const { code, stdout, stderr } = await run(['scripts/cli/step.ts', '01', '--context', context, '--json'])
     expect(code, stderr).toBe(0)
-    const report = JSON.parse(stdout) as { total: { passed: number; failed: number; skipped: number }; checks: { needs: string; status: string }[] }
+    const report = JSON.parse(stdout) as {
+      total: { passed: number; failed: number; skipped: number }
+      checks: { needs: string; status: string }[]
+    }
     expect(report.total).toEqual({ passed: 6, failed: 0, skipped: 1 })
     expect(report.checks.filter((c) => c.needs === 'pods').map((c) => c.status)).toEqual(['skipped'])
     expect(stderr).toContain('applying steps/01-basic-statefulset')
@@ -94,26 +106,32 @@ describe('the step runner on the kwok cluster', () => {
   it('npm run verify:all runs every step and closes with the total', async () => {
     const { code, stdout, stderr } = await run(['scripts/cli/verify-all.ts', '--context', context])
     expect(code, stderr).toBe(0)
-    for (const step of await listSteps()) expect(stdout).toMatch(new RegExp(`^step ${step.id}: \\d+ passed, 0 failed, \\d+ skipped$`, 'm'))
+    for (const step of await listSteps())
+      expect(stdout).toMatch(new RegExp(`^step ${step.id}: \\d+ passed, 0 failed, \\d+ skipped$`, 'm'))
     expect(stdout.trimEnd().split('\n').at(-1)).toMatch(/^\d+ passed, 0 failed, \d+ skipped$/)
   })
 })
 
 describe('cluster:up and cluster:down with the kwok provider', () => {
   const cluster = 'serving-lab-updown'
-  const processesOf = () => spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(`/clusters/${cluster}/`))
+  const processesOf = () =>
+    spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((line) => line.includes(`/clusters/${cluster}/`))
 
   it('starts the control plane, reports its status, and leaves no process behind', async () => {
     const up = await run(['scripts/cli/cluster.ts', 'up', '--provider', 'kwok', '--cluster', cluster])
     expect(up.code, up.stderr).toBe(0)
     const components = processesOf().join('\n')
-    for (const component of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']) expect(components).toContain(component)
+    for (const component of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
+      expect(components).toContain(component)
     const status = await run(['scripts/cli/cluster.ts', 'status', '--provider', 'kwok', '--cluster', cluster])
     expect(status.stdout).toContain('API server v1.34.12')
     const down = await run(['scripts/cli/cluster.ts', 'down', '--provider', 'kwok', '--cluster', cluster])
     expect(down.code, down.stderr).toBe(0)
     expect(processesOf()).toEqual([])
-    expect((await run(['scripts/cli/cluster.ts', 'status', '--provider', 'kwok', '--cluster', cluster])).stdout).toContain('does not exist')
+    expect(
+      (await run(['scripts/cli/cluster.ts', 'status', '--provider', 'kwok', '--cluster', cluster])).stdout,
+    ).toContain('does not exist')
   })
 })
-

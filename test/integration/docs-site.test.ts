@@ -49,7 +49,9 @@ async function serveSite(root: string): Promise<{ server: Server; baseUrl: strin
       .then(async (file) => {
         const status = file ? 200 : 404
         const body = await readFile(file ?? join(root, '404.html')).catch(() => Buffer.from('not found'))
-        response.writeHead(status, { 'content-type': CONTENT_TYPES[extname(file ?? '.html')] ?? 'application/octet-stream' })
+        response.writeHead(status, {
+          'content-type': CONTENT_TYPES[extname(file ?? '.html')] ?? 'application/octet-stream',
+        })
         response.end(body)
       })
       .catch((error: unknown) => {
@@ -62,66 +64,79 @@ async function serveSite(root: string): Promise<{ server: Server; baseUrl: strin
   return { server, baseUrl: `http://127.0.0.1:${port}` }
 }
 
-describe.skipIf(!hasChromium)(`docs site in Chromium${hasChromium ? '' : ` (${skipReason})`}`, { timeout: 60_000 }, () => {
-  let server: Server | undefined
-  let browser: Browser | undefined
-  let baseUrl = ''
+describe.skipIf(!hasChromium)(
+  `docs site in Chromium${hasChromium ? '' : ` (${skipReason})`}`,
+  { timeout: 60_000 },
+  () => {
+    let server: Server | undefined
+    let browser: Browser | undefined
+    let baseUrl = ''
 
-  beforeAll(async () => {
-    if (!(await isFile(join(distDir, 'index.html')))) {
-      throw new Error(`the built site is missing (${distDir}index.html): run \`npm run docs:build\` first`)
-    }
-    ;({ server, baseUrl } = await serveSite(distDir))
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    beforeAll(async () => {
+      if (!(await isFile(join(distDir, 'index.html')))) {
+        throw new Error(`the built site is missing (${distDir}index.html): run \`npm run docs:build\` first`)
+      }
+      ;({ server, baseUrl } = await serveSite(distDir))
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
+      })
+    }, 60_000)
+
+    afterAll(async () => {
+      await browser?.close()
+      await new Promise((done) => (server ? server.close(done) : done(undefined)))
     })
-  }, 60_000)
 
-  afterAll(async () => {
-    await browser?.close()
-    await new Promise((done) => (server ? server.close(done) : done(undefined)))
-  })
+    async function open(path: string): Promise<Page> {
+      const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } })
+      const response = await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
+      expect(response?.status(), `status of ${path}`).toBe(200)
+      return page
+    }
 
-  async function open(path: string): Promise<Page> {
-    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } })
-    const response = await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
-    expect(response?.status(), `status of ${path}`).toBe(200)
-    return page
-  }
+    it("shows the lab's title in the home page's hero", async () => {
+      const page = await open('/')
+      await expect(page.locator('.VPHero .name').textContent()).resolves.toContain('Multi-Node Serving Lab')
+      await page.close()
+    })
 
-  it("shows the lab's title in the home page's hero", async () => {
-    const page = await open('/')
-    await expect(page.locator('.VPHero .name').textContent()).resolves.toContain('Multi-Node Serving Lab')
-    await page.close()
-  })
+    it('lists the eight steps in the sidebar', async () => {
+      const page = await open('/how-this-lab-works')
+      const links = page.locator('.VPSidebar a[href*="/steps/"]')
+      const hrefs = await links.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')))
+      expect(hrefs).toHaveLength(8)
+      expect(hrefs[0]).toBe('/steps/01-basic-statefulset')
+      expect(hrefs[7]).toBe('/steps/08-production-cluster')
+      await page.close()
+    })
 
-  it('lists the eight steps in the sidebar', async () => {
-    const page = await open('/how-this-lab-works')
-    const links = page.locator('.VPSidebar a[href*="/steps/"]')
-    const hrefs = await links.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')))
-    expect(hrefs).toHaveLength(8)
-    expect(hrefs[0]).toBe('/steps/01-basic-statefulset')
-    expect(hrefs[7]).toBe('/steps/08-production-cluster')
-    await page.close()
-  })
+    it("shows step 01's StatefulSet manifest, imported from the step folder", async () => {
+      const page = await open('/steps/01-basic-statefulset')
+      const block = page.locator('.vp-doc div[class*="language-yaml"] pre', {
+        hasText: 'podManagementPolicy: OrderedReady',
+      })
+      await expect(block.count()).resolves.toBe(1)
+      await expect(block.textContent()).resolves.toContain('kind: StatefulSet')
+      await page.close()
+    })
 
-  it("shows step 01's StatefulSet manifest, imported from the step folder", async () => {
-    const page = await open('/steps/01-basic-statefulset')
-    const block = page.locator('.vp-doc div[class*="language-yaml"] pre', { hasText: 'podManagementPolicy: OrderedReady' })
-    await expect(block.count()).resolves.toBe(1)
-    await expect(block.textContent()).resolves.toContain('kind: StatefulSet')
-    await page.close()
-  })
-
-  it('finds "pod-index" with the local search', async () => {
-    const page = await open('/')
-    await page.locator('.VPNavBarSearch button').click()
-    await page.locator('#localsearch-input').fill('pod-index')
-    const results = page.locator('.VPLocalSearchBox .results a.result')
-    await results.first().waitFor({ timeout: 10_000 })
-    const hrefs = await results.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href') ?? ''))
-    expect(hrefs.some((href) => href.startsWith('/steps/01-basic-statefulset'))).toBe(true)
-    await page.close()
-  })
-})
+    it('finds "pod-index" with the local search', async () => {
+      const page = await open('/')
+      await page.locator('.VPNavBarSearch button').click()
+      await page.locator('#localsearch-input').fill('pod-index')
+      const results = page.locator('.VPLocalSearchBox .results a.result')
+      await results.first().waitFor({ timeout: 10_000 })
+      const hrefs = await results.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href') ?? ''))
+      expect(hrefs.some((href) => href.startsWith('/steps/01-basic-statefulset'))).toBe(true)
+      await page.close()
+    })
+  },
+)

@@ -22,7 +22,9 @@ export default async function setup(project: TestProject) {
   const reused = await kwok.exists(TEST_CLUSTER)
   if (!reused) await kwok.create(TEST_CLUSTER, { topology: await loadTopology('lab'), emit })
   const context = kwok.contextFor(TEST_CLUSTER)
-  console.log(`integration: kwok cluster '${TEST_CLUSTER}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`)
+  console.log(
+    `integration: kwok cluster '${TEST_CLUSTER}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,
+  )
   project.provide('kubeContext', context)
   return async () => {
     if (!reused) await kwok.delete(TEST_CLUSTER, emit)

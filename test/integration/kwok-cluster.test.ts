@@ -1,6 +1,13 @@
 // The kwok cluster is a real control plane: admission, RBAC, controllers and optimistic
 // concurrency behave as on any cluster. Each test works in its own namespace.
-import { AuthorizationV1Api, AutoscalingV2Api, CoordinationV1Api, DiscoveryV1Api, PolicyV1Api, type KubernetesObject } from '@kubernetes/client-node'
+import {
+  AuthorizationV1Api,
+  AutoscalingV2Api,
+  CoordinationV1Api,
+  DiscoveryV1Api,
+  PolicyV1Api,
+  type KubernetesObject,
+} from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { GPU_RESOURCE, LABELS } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, KWOK_NODE_ANNOTATION } from '../../scripts/lib/kube.ts'
@@ -15,19 +22,32 @@ const quiet = () => {}
 const eventually = async <T>(observe: () => Promise<T>, holds: (value: T) => boolean, timeoutMs = 30_000): Promise<T> =>
   (await pollUntil(observe, holds, { timeoutMs, intervalMs: 250 })).value
 
-const restrictedPod = (name: string, labels: Record<string, string>): KubernetesObject => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace, labels },
-  spec: {
-    securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-    containers: [{ name: 'app', image: 'multi-node-serving-lab/workloads:0.1.0', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
-  },
-} as KubernetesObject)
+const restrictedPod = (name: string, labels: Record<string, string>): KubernetesObject =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'app',
+          image: 'multi-node-serving-lab/workloads:0.1.0',
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
+    },
+  }) as KubernetesObject
 
 beforeAll(async () => {
   await deleteNamespaces(kube, [namespace], quiet)
-  await apply(kube, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } as KubernetesObject])
+  await apply(kube, [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    } as KubernetesObject,
+  ])
 })
 afterAll(async () => deleteNamespaces(kube, [namespace], quiet))
 
@@ -44,28 +64,51 @@ describe('the kwok cluster', () => {
   })
 
   it('Pod Security admission rejects a privileged pod in a restricted namespace', async () => {
-    const pod = restrictedPod('privileged', {}) as { spec: { containers: { securityContext: object }[] } } & KubernetesObject
+    const pod = restrictedPod('privileged', {}) as {
+      spec: { containers: { securityContext: object }[] }
+    } & KubernetesObject
     pod.spec.containers[0]!.securityContext = { privileged: true }
     await expect(apply(kube, [pod])).rejects.toThrow(/violates PodSecurity "restricted:latest"/)
   })
 
   it('server-side apply refuses a misspelt field, naming it, instead of dropping it', async () => {
-    const typo = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'typo', namespace }, dataa: { key: 'value' } } as KubernetesObject
+    const typo = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'typo', namespace },
+      dataa: { key: 'value' },
+    } as KubernetesObject
     await expect(apply(kube, [typo])).rejects.toThrow(/\.dataa: field not declared in schema/)
   })
 
   it('RBAC denies a service account what no role grants it', async () => {
     const review = await kube.config.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
-      body: { spec: { user: `system:serviceaccount:${namespace}:default`, resourceAttributes: { namespace, verb: 'list', resource: 'pods' } } },
+      body: {
+        spec: {
+          user: `system:serviceaccount:${namespace}:default`,
+          resourceAttributes: { namespace, verb: 'list', resource: 'pods' },
+        },
+      },
     })
     expect(review.status?.allowed).toBe(false)
   })
 
   it('a Lease update with a stale resourceVersion is refused with 409 Conflict', async () => {
     const leases = kube.config.makeApiClient(CoordinationV1Api)
-    const created = await leases.createNamespacedLease({ namespace, body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'rank-0', leaseDurationSeconds: 15 } } })
-    await leases.replaceNamespacedLease({ name: 'leader', namespace, body: { ...created, spec: { ...created.spec, holderIdentity: 'rank-1' } } })
-    const stale = leases.replaceNamespacedLease({ name: 'leader', namespace, body: { ...created, spec: { ...created.spec, holderIdentity: 'rank-2' } } })
+    const created = await leases.createNamespacedLease({
+      namespace,
+      body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'rank-0', leaseDurationSeconds: 15 } },
+    })
+    await leases.replaceNamespacedLease({
+      name: 'leader',
+      namespace,
+      body: { ...created, spec: { ...created.spec, holderIdentity: 'rank-1' } },
+    })
+    const stale = leases.replaceNamespacedLease({
+      name: 'leader',
+      namespace,
+      body: { ...created, spec: { ...created.spec, holderIdentity: 'rank-2' } },
+    })
     await expect(stale).rejects.toMatchObject({ code: 409 })
   })
 
@@ -73,23 +116,47 @@ describe('the kwok cluster', () => {
     await apply(kube, [
       restrictedPod('web-0', { app: 'web' }),
       restrictedPod('web-1', { app: 'web' }),
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } as KubernetesObject,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'web', namespace },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+      } as KubernetesObject,
     ])
     const pods = await eventually(
       async () => (await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=web' })).items,
-      (items) => items.length === 2 && items.every((p) => p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      (items) =>
+        items.length === 2 &&
+        items.every(
+          (p) => p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ),
     )
     expect(pods.map((p) => p.status?.phase)).toEqual(['Running', 'Running'])
     const slices = await eventually(
-      async () => (await kube.config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace, labelSelector: 'kubernetes.io/service-name=web' })).items,
+      async () =>
+        (
+          await kube.config
+            .makeApiClient(DiscoveryV1Api)
+            .listNamespacedEndpointSlice({ namespace, labelSelector: 'kubernetes.io/service-name=web' })
+        ).items,
       (items) => items.flatMap((s) => s.endpoints ?? []).length === 2,
     )
-    const addresses = slices.flatMap((s) => s.endpoints ?? []).flatMap((e) => e.addresses).sort()
+    const addresses = slices
+      .flatMap((s) => s.endpoints ?? [])
+      .flatMap((e) => e.addresses)
+      .sort()
     expect(addresses).toEqual(pods.map((p) => p.status!.podIP!).sort())
   })
 
   it('the disruption controller computes a PodDisruptionBudget’s status', async () => {
-    await apply(kube, [{ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web', namespace }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } } } as KubernetesObject])
+    await apply(kube, [
+      {
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        metadata: { name: 'web', namespace },
+        spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } },
+      } as KubernetesObject,
+    ])
     const pdb = await eventually(
       () => kube.config.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'web', namespace }),
       (p) => p.status?.expectedPods === 2,
@@ -98,18 +165,30 @@ describe('the kwok cluster', () => {
   })
 
   it('an autoscaling/v2 HPA on a custom metric is admitted as written', async () => {
-    await apply(kube, [{
-      apiVersion: 'autoscaling/v2',
-      kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'queue', namespace },
-      spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-        minReplicas: 1,
-        maxReplicas: 4,
-        metrics: [{ type: 'Pods', pods: { metric: { name: 'vllm:num_requests_waiting' }, target: { type: 'AverageValue', averageValue: '5' } } }],
-      },
-    } as KubernetesObject])
-    const hpa = await kube.config.makeApiClient(AutoscalingV2Api).readNamespacedHorizontalPodAutoscaler({ name: 'queue', namespace })
+    await apply(kube, [
+      {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'queue', namespace },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+          minReplicas: 1,
+          maxReplicas: 4,
+          metrics: [
+            {
+              type: 'Pods',
+              pods: {
+                metric: { name: 'vllm:num_requests_waiting' },
+                target: { type: 'AverageValue', averageValue: '5' },
+              },
+            },
+          ],
+        },
+      } as KubernetesObject,
+    ])
+    const hpa = await kube.config
+      .makeApiClient(AutoscalingV2Api)
+      .readNamespacedHorizontalPodAutoscaler({ name: 'queue', namespace })
     expect(hpa.spec?.metrics?.[0]?.pods?.metric.name).toBe('vllm:num_requests_waiting')
   })
 })

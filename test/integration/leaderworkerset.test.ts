@@ -3,7 +3,12 @@
 // each pod its place in the group.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { AdmissionregistrationV1Api, ApiextensionsV1Api, type KubernetesObject, type V1Pod } from '@kubernetes/client-node'
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { VERSIONS } from '../../scripts/lib/cluster/binaries.ts'
 import { installLwsCrd, LWS_CRD_NAME, startLwsController, type LwsController } from '../../scripts/lib/cluster/lws.ts'
@@ -39,7 +44,14 @@ const ownLeaderWorkerSet: LeaderWorkerSet = {
       size: 2,
       workerTemplate: {
         spec: {
-          containers: [{ name: 'model-server', image: 'multi-node-serving-lab/workloads:0.1.0', imagePullPolicy: 'IfNotPresent', resources: { limits: { [GPU_RESOURCE]: 1 } } }],
+          containers: [
+            {
+              name: 'model-server',
+              image: 'multi-node-serving-lab/workloads:0.1.0',
+              imagePullPolicy: 'IfNotPresent',
+              resources: { limits: { [GPU_RESOURCE]: 1 } },
+            },
+          ],
         },
       },
     },
@@ -50,13 +62,24 @@ const ownLeaderWorkerSet: LeaderWorkerSet = {
  * The step's objects moved into this suite's namespace, which takes the Pod Security labels of
  * the step's Namespace; without the step's folder, our own LeaderWorkerSet.
  */
-async function manifestsUnderTest(): Promise<{ source: string; namespaceLabels: Record<string, string>; objects: KubernetesObject[] }> {
-  if (!existsSync(stepDir) || (await manifestFiles(stepDir)).length === 0) return { source: 'the suite’s own LeaderWorkerSet', namespaceLabels: {}, objects: [ownLeaderWorkerSet] }
+async function manifestsUnderTest(): Promise<{
+  source: string
+  namespaceLabels: Record<string, string>
+  objects: KubernetesObject[]
+}> {
+  if (!existsSync(stepDir) || (await manifestFiles(stepDir)).length === 0)
+    return { source: 'the suite’s own LeaderWorkerSet', namespaceLabels: {}, objects: [ownLeaderWorkerSet] }
   const all = await readManifests(stepDir)
   const objects = all
     .filter((object) => object.kind !== 'Namespace')
-    .map((object) => (object.metadata?.namespace || object.kind === 'LeaderWorkerSet' ? { ...object, metadata: { ...object.metadata, namespace } } : object))
-  const podSecurity = Object.entries(all.find((o) => o.kind === 'Namespace')?.metadata?.labels ?? {}).filter(([key]) => key.startsWith('pod-security.kubernetes.io/'))
+    .map((object) =>
+      object.metadata?.namespace || object.kind === 'LeaderWorkerSet'
+        ? { ...object, metadata: { ...object.metadata, namespace } }
+        : object,
+    )
+  const podSecurity = Object.entries(all.find((o) => o.kind === 'Namespace')?.metadata?.labels ?? {}).filter(([key]) =>
+    key.startsWith('pod-security.kubernetes.io/'),
+  )
   return { source: 'steps/03-multi-node-tp/leaderworkerset', namespaceLabels: Object.fromEntries(podSecurity), objects }
 }
 
@@ -80,7 +103,9 @@ async function deleteCrd(): Promise<void> {
 
 beforeAll(async () => {
   await deleteNamespaces(kube, [namespace], quiet)
-  await apply(kube, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: namespaceLabels } } as KubernetesObject])
+  await apply(kube, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: namespaceLabels } } as KubernetesObject,
+  ])
   await installLwsCrd(kube)
 })
 afterAll(async () => {
@@ -108,14 +133,29 @@ describe(`${source} against the LeaderWorkerSet CRD of sigs.k8s.io/lws@${VERSION
   // Server-side apply builds a typed object from the CRD's schema first (wrong types and unknown
   // fields fail there, whatever the fieldValidation), then validates it against the schema.
   const mistakes: [string, (spec: LeaderWorkerSet['spec'] & Record<string, unknown>) => void, RegExp][] = [
-    ['a size that is not a number', (spec) => (spec.leaderWorkerTemplate.size = 'two'), /\.spec\.leaderWorkerTemplate\.size: expected numeric/],
-    ['a field the schema does not know', (spec) => (spec.leaderWorkerTemplate.workersPerGroup = 2), /\.spec\.leaderWorkerTemplate\.workersPerGroup: field not declared in schema/],
-    ['a startup policy LWS does not have', (spec) => (spec.startupPolicy = 'LeaderStarted'), /spec\.startupPolicy: Unsupported value: "LeaderStarted"/],
+    [
+      'a size that is not a number',
+      (spec) => (spec.leaderWorkerTemplate.size = 'two'),
+      /\.spec\.leaderWorkerTemplate\.size: expected numeric/,
+    ],
+    [
+      'a field the schema does not know',
+      (spec) => (spec.leaderWorkerTemplate.workersPerGroup = 2),
+      /\.spec\.leaderWorkerTemplate\.workersPerGroup: field not declared in schema/,
+    ],
+    [
+      'a startup policy LWS does not have',
+      (spec) => (spec.startupPolicy = 'LeaderStarted'),
+      /spec\.startupPolicy: Unsupported value: "LeaderStarted"/,
+    ],
   ]
   it.each(mistakes)('refuses %s, naming the field', async (_title, breakIt, message) => {
     const broken = structuredClone(leaderWorkerSets[0]!)
     breakIt(broken.spec)
-    const error = await dryRunApply(broken).then(() => undefined, (e: unknown) => e)
+    const error = await dryRunApply(broken).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(error, 'the API server accepted it').toBeDefined()
     expect(errorMessage(error)).toMatch(message)
   })
@@ -124,7 +164,10 @@ describe(`${source} against the LeaderWorkerSet CRD of sigs.k8s.io/lws@${VERSION
 /** The names of the lab's LWS webhook configurations in the cluster. */
 async function labWebhookNames(): Promise<string[]> {
   const admission = kube.config.makeApiClient(AdmissionregistrationV1Api)
-  const names = [...(await admission.listMutatingWebhookConfiguration()).items, ...(await admission.listValidatingWebhookConfiguration()).items].map((c) => c.metadata!.name!)
+  const names = [
+    ...(await admission.listMutatingWebhookConfiguration()).items,
+    ...(await admission.listValidatingWebhookConfiguration()).items,
+  ].map((c) => c.metadata!.name!)
   return names.filter((name) => name.startsWith(`${PROJECT}-lws-`))
 }
 
@@ -139,8 +182,16 @@ function expectedPods(lws: LeaderWorkerSet) {
     const subdomain = lws.spec.networkConfig?.subdomainPolicy === 'UniquePerReplica' ? leader : name
     return Array.from({ length: size }, (_, worker) => ({
       name: worker === 0 ? leader : `${leader}-${worker}`,
-      labels: { 'leaderworkerset.sigs.k8s.io/name': name, 'leaderworkerset.sigs.k8s.io/group-index': String(group), 'leaderworkerset.sigs.k8s.io/worker-index': String(worker) },
-      env: { LWS_LEADER_ADDRESS: `${leader}.${subdomain}.${namespace}`, LWS_GROUP_SIZE: String(size), LWS_WORKER_INDEX: String(worker) },
+      labels: {
+        'leaderworkerset.sigs.k8s.io/name': name,
+        'leaderworkerset.sigs.k8s.io/group-index': String(group),
+        'leaderworkerset.sigs.k8s.io/worker-index': String(worker),
+      },
+      env: {
+        LWS_LEADER_ADDRESS: `${leader}.${subdomain}.${namespace}`,
+        LWS_GROUP_SIZE: String(size),
+        LWS_WORKER_INDEX: String(worker),
+      },
     }))
   }).flat()
 }
@@ -148,13 +199,18 @@ function expectedPods(lws: LeaderWorkerSet) {
 describe(`${source} run by the LeaderWorkerSet controller ${VERSIONS.lws}`, () => {
   let controller: LwsController | undefined
   const expected = leaderWorkerSets.flatMap(expectedPods)
-  const podsOf = async () => (await kube.core.listNamespacedPod({ namespace, labelSelector: 'leaderworkerset.sigs.k8s.io/name' })).items
+  const podsOf = async () =>
+    (await kube.core.listNamespacedPod({ namespace, labelSelector: 'leaderworkerset.sigs.k8s.io/name' })).items
   const byName = (pods: V1Pod[]) => new Map(pods.map((pod) => [pod.metadata!.name!, pod]))
   const logHint = () => `controller log: ${controller?.logFile}`
 
   beforeAll(async () => {
     // Like the step runner, one step at a time: the other steps' pods would hold the GPUs.
-    await deleteNamespaces(kube, (await labNamespaces(kube)).filter((n) => n !== namespace), quiet)
+    await deleteNamespaces(
+      kube,
+      (await labNamespaces(kube)).filter((n) => n !== namespace),
+      quiet,
+    )
     controller = await startLwsController(kube, quiet)
     await apply(kube, objects)
   }, 15 * 60_000) // a first run builds the controller (about 2 minutes from an empty Go cache)
@@ -171,7 +227,9 @@ describe(`${source} run by the LeaderWorkerSet controller ${VERSIONS.lws}`, () =
     const pods = byName(await podsOf())
     for (const want of expected) {
       for (const container of pods.get(want.name)?.spec?.containers ?? []) {
-        const lwsEnv = Object.fromEntries((container.env ?? []).filter((e) => e.name.startsWith('LWS_')).map((e) => [e.name, e.value]))
+        const lwsEnv = Object.fromEntries(
+          (container.env ?? []).filter((e) => e.name.startsWith('LWS_')).map((e) => [e.name, e.value]),
+        )
         expect(lwsEnv, `${want.name}/${container.name}; ${logHint()}`).toEqual(want.env)
       }
       expect(pods.get(want.name)?.spec?.containers.length, want.name).toBeGreaterThan(0)
@@ -184,22 +242,31 @@ describe(`${source} run by the LeaderWorkerSet controller ${VERSIONS.lws}`, () =
   })
 
   it('the pods are scheduled onto kwok GPU nodes and become Ready', async () => {
-    const ready = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+    const ready = (pod: V1Pod) =>
+      pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
     const pods = await eventually(podsOf, (items) => items.length === expected.length && items.every(ready))
     const nodes = new Map((await kube.core.listNode()).items.map((node) => [node.metadata!.name!, node]))
     for (const pod of pods) {
       const node = nodes.get(pod.spec?.nodeName ?? '')
       expect(node, `${pod.metadata!.name} is bound to a node`).toBeDefined()
       expect(node!.metadata!.annotations![KWOK_NODE_ANNOTATION]).toBe('fake')
-      expect(Number(node!.status!.allocatable![GPU_RESOURCE] ?? 0), `${pod.metadata!.name} is on a GPU node`).toBeGreaterThan(0)
+      expect(
+        Number(node!.status!.allocatable![GPU_RESOURCE] ?? 0),
+        `${pod.metadata!.name} is on a GPU node`,
+      ).toBeGreaterThan(0)
       expect(ready(pod), `${pod.metadata!.name} is Ready`).toBe(true)
     }
   })
 
   it('the LeaderWorkerSet counts its groups ready', async () => {
     for (const lws of leaderWorkerSets) {
-      const header = { apiVersion: lws.apiVersion!, kind: lws.kind!, metadata: { name: lws.metadata!.name!, namespace } }
-      const read = () => kube.objects.read(header) as Promise<KubernetesObject & { status?: { readyReplicas?: number } }>
+      const header = {
+        apiVersion: lws.apiVersion!,
+        kind: lws.kind!,
+        metadata: { name: lws.metadata!.name!, namespace },
+      }
+      const read = () =>
+        kube.objects.read(header) as Promise<KubernetesObject & { status?: { readyReplicas?: number } }>
       const current = await eventually(read, (o) => o.status?.readyReplicas === (lws.spec.replicas ?? 1))
       expect(current.status?.readyReplicas, logHint()).toBe(lws.spec.replicas ?? 1)
     }

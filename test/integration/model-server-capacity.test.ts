@@ -6,7 +6,16 @@ import { complete, logLines, metric, model, scrape, send, startModelServer, wait
 describe('model-server capacity', () => {
   let server: WorkloadProcess
   beforeAll(async () => {
-    server = await startModelServer(['--max-num-seqs', '1', '--max-waiting-requests', '1', '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '100'])
+    server = await startModelServer([
+      '--max-num-seqs',
+      '1',
+      '--max-waiting-requests',
+      '1',
+      '--time-to-first-token-ms',
+      '0',
+      '--inter-token-latency-ms',
+      '100',
+    ])
   })
   afterAll(() => server?.stop())
 
@@ -31,7 +40,14 @@ describe('model-server capacity', () => {
 describe('model-server KV cache', () => {
   let server: WorkloadProcess
   beforeAll(async () => {
-    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '50', '--num-gpu-blocks', '1000'])
+    server = await startModelServer([
+      '--time-to-first-token-ms',
+      '0',
+      '--inter-token-latency-ms',
+      '50',
+      '--num-gpu-blocks',
+      '1000',
+    ])
   })
   afterAll(() => server?.stop())
 
@@ -61,7 +77,10 @@ describe('model-server client disconnect', () => {
       const idleUsage = await metric(server, 'vllm:kv_cache_usage_perc')
       const aborts = await metric(server, 'vllm:request_success_total', { finished_reason: 'abort', model_name: model })
       const controller = new AbortController()
-      const body = path === '/v1/completions' ? { model, prompt: 'go on forever', max_tokens: 500 } : { model, messages: [{ role: 'user', content: 'go on' }], max_tokens: 500 }
+      const body =
+        path === '/v1/completions'
+          ? { model, prompt: 'go on forever', max_tokens: 500 }
+          : { model, messages: [{ role: 'user', content: 'go on' }], max_tokens: 500 }
       const response = await fetch(server.url + path, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -73,9 +92,14 @@ describe('model-server client disconnect', () => {
       expect(await metric(server, 'vllm:num_requests_running')).toBe(1)
       controller.abort()
 
-      await waitFor('the sequence to be released', async () => (await metric(server, 'vllm:num_requests_running')) === 0)
+      await waitFor(
+        'the sequence to be released',
+        async () => (await metric(server, 'vllm:num_requests_running')) === 0,
+      )
       expect(await metric(server, 'vllm:kv_cache_usage_perc')).toBe(idleUsage)
-      expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'abort', model_name: model })).toBe(aborts + 1)
+      expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'abort', model_name: model })).toBe(
+        aborts + 1,
+      )
       expect((await complete(server, { model, prompt: 'still there?', max_tokens: 1 })).status).toBe(200)
     })
   }
@@ -119,9 +143,19 @@ describe('model-server failure injection', () => {
     for (let i = 0; i < 3; i++) {
       const { status, json } = await complete(server, { model, prompt: 'fail me', max_tokens: 2 })
       expect(status).toBe(500)
-      expect(json.error).toEqual({ message: expect.stringContaining('injected'), type: 'InternalServerError', param: null, code: 'server_error' })
+      expect(json.error).toEqual({
+        message: expect.stringContaining('injected'),
+        type: 'InternalServerError',
+        param: null,
+        code: 'server_error',
+      })
     }
-    const chat = await send(server, 'POST', '/v1/chat/completions', JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], stream: true }))
+    const chat = await send(
+      server,
+      'POST',
+      '/v1/chat/completions',
+      JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], stream: true }),
+    )
     expect(chat.status).toBe(500)
 
     expect((await setFailures({ rate: 0 })).json).toEqual({ rate: 0, types: [] })
@@ -129,7 +163,13 @@ describe('model-server failure injection', () => {
   })
 
   it('refuses invalid settings with 400, keeping the old ones', async () => {
-    for (const body of [{ rate: 2 }, { rate: 0.5, types: ['meteor'] }, { types: ['server_error'] }, { rate: '1' }, { rate: 1, extra: true }]) {
+    for (const body of [
+      { rate: 2 },
+      { rate: 0.5, types: ['meteor'] },
+      { types: ['server_error'] },
+      { rate: '1' },
+      { rate: 1, extra: true },
+    ]) {
       const { status, json } = await setFailures(body)
       expect(status, JSON.stringify(body)).toBe(400)
       expect(json.error?.type).toBe('invalid_request_error')
@@ -143,6 +183,8 @@ describe('model-server failure injection', () => {
     await setFailures({ rate: 1, types: ['rate_limit'] })
     expect((await complete(server, { model, prompt: 'limited', max_tokens: 2 })).status).toBe(429)
     await setFailures({ rate: 0 })
-    expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'length', model_name: model })).toBe(before)
+    expect(await metric(server, 'vllm:request_success_total', { finished_reason: 'length', model_name: model })).toBe(
+      before,
+    )
   })
 })

@@ -8,15 +8,17 @@ import { repoRoot } from '../../scripts/lib/project.ts'
 import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
 import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
 
-
 const fastHeartbeats = ['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '1000']
 
 function startRank(nodeRank: number, env: Record<string, string>, flags: string[] = []): Promise<WorkloadProcess> {
-  return startModelServer([...fastHeartbeats, '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '5', ...flags], {
-    MASTER_ADDR: '127.0.0.1',
-    NODE_RANK: String(nodeRank),
-    ...env,
-  })
+  return startModelServer(
+    [...fastHeartbeats, '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '5', ...flags],
+    {
+      MASTER_ADDR: '127.0.0.1',
+      NODE_RANK: String(nodeRank),
+      ...env,
+    },
+  )
 }
 
 const groupOf = async (server: WorkloadProcess) => (await (await fetch(`${server.url}/group`)).json()) as GroupStatus
@@ -27,7 +29,9 @@ async function formed(ranks: WorkloadProcess[]): Promise<number> {
   return waitFor('every rank to report the same ready group', async () => {
     const groups = await Promise.all(ranks.map(groupOf))
     const generation = groups[0]!.generation
-    const same = groups.every((g) => g.state === 'ready' && g.generation === generation && g.members.length === ranks.length)
+    const same = groups.every(
+      (g) => g.state === 'ready' && g.generation === generation && g.members.length === ranks.length,
+    )
     const ready = (await Promise.all(ranks.map(readiness))).every((status) => status === 200)
     return same && ready && generation
   })
@@ -81,7 +85,9 @@ describe('model-server group of four ranks', () => {
     const generation = (await groupOf(leader())).generation
     await ranks[2]!.stop('SIGKILL')
     const others = [ranks[0]!, ranks[1]!, ranks[3]!]
-    await waitFor('every remaining rank to be unready', async () => (await Promise.all(others.map(readiness))).every((s) => s === 503))
+    await waitFor('every remaining rank to be unready', async () =>
+      (await Promise.all(others.map(readiness))).every((s) => s === 503),
+    )
     const groups = await Promise.all(others.map(groupOf))
     expect(groups.map((g) => [g.state, g.generation])).toEqual([
       ['broken', generation],
@@ -120,11 +126,17 @@ describe('model-server group of four ranks', () => {
     expect(status).toBe(503)
     expect(json.error).toMatchObject({ code: 'group_broken', message: expect.stringContaining('node rank 3') })
     let rest = ''
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value)
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      rest += new TextDecoder().decode(chunk.value)
     const events = rest.split('\n\n').filter(Boolean)
     expect(events.at(-1)).toBe('data: [DONE]')
-    expect(JSON.parse(events.at(-2)!.slice('data: '.length))).toMatchObject({ error: { type: 'ServiceUnavailableError', code: 'group_broken' } })
-    await waitFor('the leader to release both sequences', async () => (await metric(leader(), 'vllm:num_requests_running')) === 0)
+    expect(JSON.parse(events.at(-2)!.slice('data: '.length))).toMatchObject({
+      error: { type: 'ServiceUnavailableError', code: 'group_broken' },
+    })
+    await waitFor(
+      'the leader to release both sequences',
+      async () => (await metric(leader(), 'vllm:num_requests_running')) === 0,
+    )
 
     ranks[3] = await startRank(3, env)
     await formed(ranks)
@@ -171,8 +183,11 @@ describe('model-server group membership rules', () => {
     const leader = await startRank(0, { MASTER_PORT: masterPort, NNODES: '2' })
     const stranger = await startRank(1, { MASTER_PORT: masterPort, NNODES: '3' })
     processes.push(leader, stranger)
-    const reason = 'the group is NNODES 2 × GPUS_PER_NODE 1 = world size 2, but node rank 1 expects NNODES 3 × GPUS_PER_NODE 1 = world size 3'
-    await waitFor('the leader to log the refusal', async () => logLines(leader).some((line) => line.msg === `refused node rank 1: ${reason}`))
+    const reason =
+      'the group is NNODES 2 × GPUS_PER_NODE 1 = world size 2, but node rank 1 expects NNODES 3 × GPUS_PER_NODE 1 = world size 3'
+    await waitFor('the leader to log the refusal', async () =>
+      logLines(leader).some((line) => line.msg === `refused node rank 1: ${reason}`),
+    )
     await waitFor('the rank to log the refusal', async () =>
       logLines(stranger).some((line) => line.msg === `the leader refused this rank: ${reason}` && line.level === 50),
     )
@@ -183,7 +198,9 @@ describe('model-server group membership rules', () => {
 
   it('forms from LeaderWorkerSet variables', async () => {
     const lws = { MASTER_PORT: String(await freePort()), LWS_LEADER_ADDRESS: '127.0.0.1', LWS_GROUP_SIZE: '2' }
-    const ranks = await Promise.all([0, 1].map((index) => startModelServer(fastHeartbeats, { ...lws, LWS_WORKER_INDEX: String(index) })))
+    const ranks = await Promise.all(
+      [0, 1].map((index) => startModelServer(fastHeartbeats, { ...lws, LWS_WORKER_INDEX: String(index) })),
+    )
     processes.push(...ranks)
     await formed(ranks)
   })
@@ -192,7 +209,9 @@ describe('model-server group membership rules', () => {
     const masterPort = String(await freePort())
     const early = await startRank(1, { MASTER_PORT: masterPort, NNODES: '2' })
     processes.push(early)
-    await waitFor('a failed connection attempt', async () => logLines(early).some((line) => line.msg === 'leader not reachable yet'))
+    await waitFor('a failed connection attempt', async () =>
+      logLines(early).some((line) => line.msg === 'leader not reachable yet'),
+    )
     expect(logLines(early).filter((line) => line.level >= 50)).toEqual([])
     const leader = await startRank(0, { MASTER_PORT: masterPort, NNODES: '2' })
     processes.push(leader)

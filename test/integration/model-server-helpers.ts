@@ -12,32 +12,59 @@ export const model = 'lab-model'
 interface MetricFamily {
   name: string
   type: string
-  metrics: { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }[]
+  metrics: {
+    value?: string
+    labels?: Record<string, string>
+    buckets?: Record<string, string>
+    count?: string
+    sum?: string
+  }[]
 }
-const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => MetricFamily[]
+const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-prometheus-text-format') as (
+  text: string,
+) => MetricFamily[]
 
 /** The model-server from source, run through tsx's loader, with an environment of our own. */
 export function startModelServer(flags: string[] = [], env: Record<string, string> = {}): Promise<WorkloadProcess> {
-  return startWorkload(process.execPath, ['--import', 'tsx', 'workloads/model-server/main.ts', '--served-model-name', model, ...flags], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH, ...env },
-  })
+  return startWorkload(
+    process.execPath,
+    ['--import', 'tsx', 'workloads/model-server/main.ts', '--served-model-name', model, ...flags],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, ...env },
+    },
+  )
 }
 
 /** A completion or an error, as the tests read them. */
 export interface ApiBody {
   object?: string
-  choices?: { index: number; text?: string; message?: { role: string; content: string }; logprobs: null; finish_reason: string }[]
+  choices?: {
+    index: number
+    text?: string
+    message?: { role: string; content: string }
+    logprobs: null
+    finish_reason: string
+  }[]
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number }
   error?: { message: string; type: string; param: string | null; code: string | null }
 }
 
 export async function send(server: WorkloadProcess, method: string, path: string, body?: string) {
-  const response = await fetch(server.url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body })
-  return { status: response.status, contentType: response.headers.get('content-type'), json: (await response.json()) as ApiBody }
+  const response = await fetch(server.url + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body,
+  })
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    json: (await response.json()) as ApiBody,
+  }
 }
 
-export const complete = (server: WorkloadProcess, request: object) => send(server, 'POST', '/v1/completions', JSON.stringify(request))
+export const complete = (server: WorkloadProcess, request: object) =>
+  send(server, 'POST', '/v1/completions', JSON.stringify(request))
 
 /** One scrape of `/metrics`: the value of a counter or gauge, or a histogram's count. */
 export async function scrape(server: WorkloadProcess) {
@@ -58,7 +85,8 @@ export async function scrape(server: WorkloadProcess) {
   return {
     value: (name: string, labels: Record<string, string> = { model_name: model }) => Number(find(name, labels).value),
     /** A histogram's number of observations. */
-    count: (name: string, labels: Record<string, string> = { model_name: model }) => Number(find(`${name}_count`, labels).value),
+    count: (name: string, labels: Record<string, string> = { model_name: model }) =>
+      Number(find(`${name}_count`, labels).value),
     type: (name: string) => (histograms.has(name) ? 'HISTOGRAM' : families.find((f) => f.name === name)?.type),
   }
 }
@@ -68,7 +96,11 @@ export async function metric(server: WorkloadProcess, name: string, labels?: Rec
 }
 
 /** Polls `check` until it returns something other than false/undefined, or fails after `timeoutMs` saying what it waited for. */
-export async function waitFor<T>(what: string, check: () => Promise<T | false | undefined>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | false | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {

@@ -10,7 +10,8 @@ import { startWorkload } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { complete, logLines, metric, model, scrape, send, startModelServer, waitFor } from './model-server-helpers.ts'
 
-const client = (server: WorkloadProcess) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed', maxRetries: 0 })
+const client = (server: WorkloadProcess) =>
+  new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed', maxRetries: 0 })
 
 describe('model-server API', () => {
   let server: WorkloadProcess
@@ -20,7 +21,12 @@ describe('model-server API', () => {
   afterAll(() => server?.stop())
 
   it('answers a completion in OpenAI shape, generating max_tokens tokens', async () => {
-    const { status, json } = await complete(server, { model, prompt: 'Hello there, model!', max_tokens: 7, temperature: 0.2 })
+    const { status, json } = await complete(server, {
+      model,
+      prompt: 'Hello there, model!',
+      max_tokens: 7,
+      temperature: 0.2,
+    })
     expect(status).toBe(200)
     expect(json).toMatchObject({ object: 'text_completion', model, id: expect.stringMatching(/^cmpl-/) })
     expect(json.choices).toEqual([{ index: 0, text: expect.any(String), logprobs: null, finish_reason: 'length' }])
@@ -46,7 +52,12 @@ describe('model-server API', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
     const events = text.split('\n\n').filter(Boolean)
     expect(events.every((event) => event.startsWith('data: '))).toBe(true)
-    const chunks = events.slice(0, -1).map((event) => JSON.parse(event.slice('data: '.length)) as { object: string; choices: { finish_reason: string | null }[] })
+    const chunks = events
+      .slice(0, -1)
+      .map(
+        (event) =>
+          JSON.parse(event.slice('data: '.length)) as { object: string; choices: { finish_reason: string | null }[] },
+      )
     expect(chunks).toHaveLength(4)
     expect(chunks.every((chunk) => chunk.object === 'text_completion')).toBe(true)
     expect(chunks.map((chunk) => chunk.choices[0]!.finish_reason)).toEqual([null, null, null, 'length'])
@@ -61,7 +72,12 @@ describe('model-server API', () => {
   it('answers an unknown model with 404 in OpenAI error shape', async () => {
     const { status, json } = await complete(server, { model: 'gpt-4', prompt: 'hi' })
     expect(status).toBe(404)
-    expect(json.error).toEqual({ message: 'The model `gpt-4` does not exist.', type: 'NotFoundError', param: 'model', code: 'model_not_found' })
+    expect(json.error).toEqual({
+      message: 'The model `gpt-4` does not exist.',
+      type: 'NotFoundError',
+      param: 'model',
+      code: 'model_not_found',
+    })
   })
 
   it('answers malformed JSON with a 400 JSON error', async () => {
@@ -78,7 +94,12 @@ describe('model-server API', () => {
     const prompt = await complete(server, { model, prompt: 42 })
     expect(prompt.status).toBe(400)
     expect(prompt.json.error?.param).toBe('prompt')
-    const messages = await send(server, 'POST', '/v1/chat/completions', JSON.stringify({ model, messages: [{ role: 'wizard', content: 'hi' }] }))
+    const messages = await send(
+      server,
+      'POST',
+      '/v1/chat/completions',
+      JSON.stringify({ model, messages: [{ role: 'wizard', content: 'hi' }] }),
+    )
     expect(messages.status).toBe(400)
     expect(messages.json.error?.param).toBe('messages.0.role')
   })
@@ -86,7 +107,10 @@ describe('model-server API', () => {
   it('answers a prompt longer than the context with a 400', async () => {
     const { status, json } = await complete(server, { model, prompt: 'word '.repeat(8190), max_tokens: 10 })
     expect(status).toBe(400)
-    expect(json.error).toMatchObject({ code: 'context_length_exceeded', message: expect.stringContaining('maximum context length is 8192 tokens') })
+    expect(json.error).toMatchObject({
+      code: 'context_length_exceeded',
+      message: expect.stringContaining('maximum context length is 8192 tokens'),
+    })
   })
 
   it('answers a body over the limit with 413', async () => {
@@ -133,7 +157,14 @@ describe('model-server through the OpenAI client', () => {
   let server: WorkloadProcess
   let openai: OpenAI
   beforeAll(async () => {
-    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '1', '--mode', 'echo'])
+    server = await startModelServer([
+      '--time-to-first-token-ms',
+      '0',
+      '--inter-token-latency-ms',
+      '1',
+      '--mode',
+      'echo',
+    ])
     openai = client(server)
   })
   afterAll(() => server?.stop())
@@ -151,13 +182,22 @@ describe('model-server through the OpenAI client', () => {
   })
 
   it('streams a completion, with usage in a last chunk when asked', async () => {
-    const stream = await openai.completions.create({ model, prompt: 'one two three four', max_tokens: 3, stream: true, stream_options: { include_usage: true } })
+    const stream = await openai.completions.create({
+      model,
+      prompt: 'one two three four',
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    })
     const chunks = []
     for await (const chunk of stream) chunks.push(chunk)
     const usageChunk = chunks.at(-1)!
     expect(usageChunk.choices).toEqual([])
     expect(usageChunk.usage).toEqual({ prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 })
-    const text = chunks.slice(0, -1).map((chunk) => chunk.choices[0]!.text).join('')
+    const text = chunks
+      .slice(0, -1)
+      .map((chunk) => chunk.choices[0]!.text)
+      .join('')
     expect(text).toBe(' one two three')
     expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe('length')
   })
@@ -194,7 +234,9 @@ describe('model-server through the OpenAI client', () => {
   })
 
   it('raises the client error that matches the status', async () => {
-    await expect(openai.completions.create({ model: 'gpt-4', prompt: 'hi' })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    await expect(openai.completions.create({ model: 'gpt-4', prompt: 'hi' })).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    )
     await expect(openai.chat.completions.create({ model, messages: [] })).rejects.toBeInstanceOf(OpenAI.BadRequestError)
   })
 })
@@ -208,7 +250,8 @@ describe('model-server metrics', () => {
 
   it('counts successful requests, and their tokens, under vLLM names', async () => {
     const requests = 5
-    for (let i = 0; i < requests; i++) expect((await complete(server, { model, prompt: 'one two three', max_tokens: 4 })).status).toBe(200)
+    for (let i = 0; i < requests; i++)
+      expect((await complete(server, { model, prompt: 'one two three', max_tokens: 4 })).status).toBe(200)
     expect((await complete(server, { model: 'other', prompt: 'rejected' })).status).toBe(404)
 
     const metrics = await scrape(server)
@@ -273,7 +316,10 @@ describe('model-server bundle', () => {
   it('runs with plain node outside the repository and answers /health', async () => {
     const bundles = await buildWorkloads(outDir)
     expect(bundles).toContain(join(outDir, 'model-server.mjs'))
-    const server = await startWorkload(process.execPath, [join(outDir, 'model-server.mjs')], { cwd: outDir, env: { PATH: process.env.PATH } })
+    const server = await startWorkload(process.execPath, [join(outDir, 'model-server.mjs')], {
+      cwd: outDir,
+      env: { PATH: process.env.PATH },
+    })
     try {
       expect((await fetch(`${server.url}/health`)).status).toBe(200)
       expect((await fetch(`${server.url}/ready`)).status).toBe(200)

@@ -51,7 +51,14 @@ let latest: DiscoveredBackend[] | undefined
 let changes = 0
 
 function startDiscovery(relistIntervalMs?: number) {
-  discovery = new EndpointSliceDiscovery({ kubeConfig: kube.config, namespace, service, targetPort: 'http', log, relistIntervalMs })
+  discovery = new EndpointSliceDiscovery({
+    kubeConfig: kube.config,
+    namespace,
+    service,
+    targetPort: 'http',
+    log,
+    relistIntervalMs,
+  })
   discovery.start((backends) => {
     latest = backends
     changes++
@@ -60,7 +67,11 @@ function startDiscovery(relistIntervalMs?: number) {
 
 /** Polls until the discovered set is exactly `expected`, for at most `withinMs`. */
 const becomes = (what: string, expected: [string, boolean][]) =>
-  waitFor(what, async () => JSON.stringify(latest?.map((b) => [b.address, b.ready])) === JSON.stringify(expected), withinMs).catch((error: Error) => {
+  waitFor(
+    what,
+    async () => JSON.stringify(latest?.map((b) => [b.address, b.ready])) === JSON.stringify(expected),
+    withinMs,
+  ).catch((error: Error) => {
     throw new Error(`${error.message}; saw ${JSON.stringify(latest?.map((b) => [b.address, b.ready]))}`)
   })
 
@@ -69,7 +80,12 @@ beforeAll(async () => {
   await apply(kube, [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } as KubernetesObject,
     // No selector: the EndpointSlice controller makes no slices for it.
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: service, namespace }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8000 }] } } as KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: service, namespace },
+      spec: { ports: [{ name: 'http', port: 80, targetPort: 8000 }] },
+    } as KubernetesObject,
   ])
 })
 afterEach(async () => {
@@ -81,7 +97,10 @@ afterAll(() => deleteNamespaces(kube, [namespace], quiet))
 
 describe('EndpointSlice discovery on a real API server', () => {
   it('lists the slices at the start, then follows additions, not-ready, terminating and deleted endpoints', async () => {
-    await apply(kube, [slice('llama-a', [endpoint('10.1.0.1'), endpoint('10.1.0.2')]), slice('llama-b', [endpoint('10.1.0.3')])])
+    await apply(kube, [
+      slice('llama-a', [endpoint('10.1.0.1'), endpoint('10.1.0.2')]),
+      slice('llama-b', [endpoint('10.1.0.3')]),
+    ])
     startDiscovery()
     await becomes('the listed slices', [
       ['10.1.0.1:8000', true],
@@ -97,7 +116,9 @@ describe('EndpointSlice discovery on a real API server', () => {
       ['10.1.0.4:8000', true],
     ])
 
-    await apply(kube, [slice('llama-a', [endpoint('10.1.0.1', { ready: false, serving: false }), endpoint('10.1.0.2')])])
+    await apply(kube, [
+      slice('llama-a', [endpoint('10.1.0.1', { ready: false, serving: false }), endpoint('10.1.0.2')]),
+    ])
     await becomes('the endpoint that is not ready', [
       ['10.1.0.1:8000', false],
       ['10.1.0.2:8000', true],
@@ -105,7 +126,12 @@ describe('EndpointSlice discovery on a real API server', () => {
       ['10.1.0.4:8000', true],
     ])
 
-    await apply(kube, [slice('llama-a', [endpoint('10.1.0.1', { ready: false, serving: false }), endpoint('10.1.0.2', { ready: false, serving: true, terminating: true })])])
+    await apply(kube, [
+      slice('llama-a', [
+        endpoint('10.1.0.1', { ready: false, serving: false }),
+        endpoint('10.1.0.2', { ready: false, serving: true, terminating: true }),
+      ]),
+    ])
     await becomes('the terminating endpoint', [
       ['10.1.0.1:8000', false],
       ['10.1.0.2:8000', false],

@@ -17,19 +17,47 @@ const fastModel = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', 
 function startRouter(backends: string[], flags: string[] = []): Promise<WorkloadProcess> {
   return startWorkload(
     process.execPath,
-    ['--import', 'tsx', 'workloads/router/main.ts', '--backends', backends.join(','), '--health-interval-ms', '200', '--health-timeout-ms', '150', ...flags],
+    [
+      '--import',
+      'tsx',
+      'workloads/router/main.ts',
+      '--backends',
+      backends.join(','),
+      '--health-interval-ms',
+      '200',
+      '--health-timeout-ms',
+      '150',
+      ...flags,
+    ],
     { cwd: repoRoot, env: { PATH: process.env.PATH }, readyPath: '/health' },
   )
 }
 
 /** A model server on a given port (startWorkload picks a free one), to bring a killed backend back where it was. */
 async function startModelServerOn(port: number, flags: string[]): Promise<WorkloadProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workloads/model-server/main.ts', '--served-model-name', model, ...flags, '--port', String(port), '--host', '127.0.0.1'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH },
-    stdio: 'ignore',
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'workloads/model-server/main.ts',
+      '--served-model-name',
+      model,
+      ...flags,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH },
+      stdio: 'ignore',
+    },
+  )
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
   const url = `http://127.0.0.1:${port}`
   const server: WorkloadProcess = {
     url,
@@ -46,9 +74,12 @@ async function startModelServerOn(port: number, flags: string[]): Promise<Worklo
 }
 
 const addressOf = (server: WorkloadProcess) => new URL(server.url).host
-const backendsOf = async (router: WorkloadProcess) => (await (await fetch(`${router.url}/backends`)).json()) as BackendStatus[]
-const statusOf = async (router: WorkloadProcess, server: WorkloadProcess) => (await backendsOf(router)).find((b) => b.address === addressOf(server))!
-const routerMetric = (router: WorkloadProcess, name: string, labels: Record<string, string> = {}) => metric(router, name, labels)
+const backendsOf = async (router: WorkloadProcess) =>
+  (await (await fetch(`${router.url}/backends`)).json()) as BackendStatus[]
+const statusOf = async (router: WorkloadProcess, server: WorkloadProcess) =>
+  (await backendsOf(router)).find((b) => b.address === addressOf(server))!
+const routerMetric = (router: WorkloadProcess, name: string, labels: Record<string, string> = {}) =>
+  metric(router, name, labels)
 
 async function complete(router: WorkloadProcess, prompt = 'hello', init: RequestInit = {}) {
   const response = await fetch(`${router.url}/v1/completions`, {
@@ -57,12 +88,21 @@ async function complete(router: WorkloadProcess, prompt = 'hello', init: Request
     body: JSON.stringify({ model, prompt, max_tokens: 4 }),
     ...init,
   })
-  const body = (await response.json()) as { choices?: unknown[]; error?: { type: string; code: string | null; message: string } }
+  const body = (await response.json()) as {
+    choices?: unknown[]
+    error?: { type: string; code: string | null; message: string }
+  }
   return { status: response.status, backend: response.headers.get(backendHeader), body }
 }
 
 /** Sends `total` completions, `concurrency` at a time; calls `midway` once `after` have been answered. */
-async function load(router: WorkloadProcess, total: number, concurrency: number, after: number, midway: () => Promise<unknown>) {
+async function load(
+  router: WorkloadProcess,
+  total: number,
+  concurrency: number,
+  after: number,
+  midway: () => Promise<unknown>,
+) {
   const statuses: number[] = []
   const backends = new Map<string, number>()
   let issued = 0
@@ -92,7 +132,10 @@ describe('router in front of three model servers', () => {
       servers.map((s) => s.url),
       ['--base-ejection-ms', '1000', '--unhealthy-threshold', '3'],
     )
-    await waitFor('the router to see all three backends healthy', async () => (await backendsOf(router)).filter((b) => b.healthy).length === 3)
+    await waitFor(
+      'the router to see all three backends healthy',
+      async () => (await backendsOf(router)).filter((b) => b.healthy).length === 3,
+    )
   })
   afterAll(async () => {
     await router?.stop('SIGKILL')
@@ -101,7 +144,16 @@ describe('router in front of three model servers', () => {
 
   it('lists its backends: ready, healthy, breaker closed, nothing in flight', async () => {
     expect(await backendsOf(router)).toEqual(
-      servers.map((s) => ({ address: addressOf(s), ready: true, healthy: true, breaker: 'closed', outstanding: 0, ejectedUntil: null })).sort((a, b) => (a.address < b.address ? -1 : 1)),
+      servers
+        .map((s) => ({
+          address: addressOf(s),
+          ready: true,
+          healthy: true,
+          breaker: 'closed',
+          outstanding: 0,
+          ejectedUntil: null,
+        }))
+        .sort((a, b) => (a.address < b.address ? -1 : 1)),
     )
     expect((await fetch(`${router.url}/ready`)).status).toBe(200)
     expect(await routerMetric(router, 'serving_lab_router_healthy_backends')).toBe(3)
@@ -122,7 +174,9 @@ describe('router in front of three model servers', () => {
   })
 
   it('streams server-sent events through, chunk by chunk, to the OpenAI client', async () => {
-    const { data: stream, response } = await openai().completions.create({ model, prompt: 'stream through the router', max_tokens: 300, stream: true }).withResponse()
+    const { data: stream, response } = await openai()
+      .completions.create({ model, prompt: 'stream through the router', max_tokens: 300, stream: true })
+      .withResponse()
     const backend = servers.find((s) => addressOf(s) === response.headers.get(backendHeader))!
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
     const chunks: string[] = []
@@ -136,17 +190,36 @@ describe('router in front of three model servers', () => {
   })
 
   it('cancels the request to the backend when the client aborts mid-stream', async () => {
-    const cancelled = await routerMetric(router, 'serving_lab_router_requests_total', { outcome: 'cancelled' }).catch(() => 0)
-    const { data: stream, response } = await openai().completions.create({ model, prompt: 'a long story', max_tokens: 5000, stream: true }).withResponse()
+    const cancelled = await routerMetric(router, 'serving_lab_router_requests_total', { outcome: 'cancelled' }).catch(
+      () => 0,
+    )
+    const { data: stream, response } = await openai()
+      .completions.create({ model, prompt: 'a long story', max_tokens: 5000, stream: true })
+      .withResponse()
     const backend = servers.find((s) => addressOf(s) === response.headers.get(backendHeader))!
     const iterator = stream[Symbol.asyncIterator]()
     await iterator.next()
     expect(await metric(backend, 'vllm:num_requests_running')).toBe(1)
     stream.controller.abort()
-    await waitFor('the backend to stop generating', async () => (await metric(backend, 'vllm:num_requests_running')) === 0)
-    await waitFor('the router to count the request cancelled', async () => (await routerMetric(router, 'serving_lab_router_requests_total', { backend: addressOf(backend), outcome: 'cancelled' })) >= 1)
+    await waitFor(
+      'the backend to stop generating',
+      async () => (await metric(backend, 'vllm:num_requests_running')) === 0,
+    )
+    await waitFor(
+      'the router to count the request cancelled',
+      async () =>
+        (await routerMetric(router, 'serving_lab_router_requests_total', {
+          backend: addressOf(backend),
+          outcome: 'cancelled',
+        })) >= 1,
+    )
     expect((await statusOf(router, backend)).outstanding).toBe(0)
-    expect((await scrape(router)).value('serving_lab_router_requests_total', { backend: addressOf(backend), outcome: 'cancelled' })).toBeGreaterThan(cancelled - 1)
+    expect(
+      (await scrape(router)).value('serving_lab_router_requests_total', {
+        backend: addressOf(backend),
+        outcome: 'cancelled',
+      }),
+    ).toBeGreaterThan(cancelled - 1)
     expect((await statusOf(router, backend)).breaker).toBe('closed')
   })
 
@@ -165,11 +238,17 @@ describe('router in front of three model servers', () => {
     const status = await statusOf(router, victim)
     expect(['open', 'half-open']).toContain(status.breaker)
     expect([1, 2]).toContain(await routerMetric(router, 'serving_lab_router_breaker_state', { backend: address }))
-    const errors = await routerMetric(router, 'serving_lab_router_requests_total', { backend: address, outcome: 'error' })
+    const errors = await routerMetric(router, 'serving_lab_router_requests_total', {
+      backend: address,
+      outcome: 'error',
+    })
     // Three errors in a row open it; beyond those, only requests already in flight when it opened can fail.
     expect(errors).toBeGreaterThanOrEqual(3)
     expect(errors).toBeLessThanOrEqual(3 + concurrency)
-    await waitFor('the active health checks to mark it unhealthy', async () => (await statusOf(router, victim)).healthy === false)
+    await waitFor(
+      'the active health checks to mark it unhealthy',
+      async () => (await statusOf(router, victim)).healthy === false,
+    )
     expect(await routerMetric(router, 'serving_lab_router_healthy_backends')).toBe(2)
   })
 
@@ -195,10 +274,17 @@ describe('router in front of three model servers', () => {
     const failing = servers[1]!
     const address = addressOf(failing)
     const put = (rate: number) =>
-      fetch(`${failing.url}/admin/failures`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate, types: ['server_error'] }) })
+      fetch(`${failing.url}/admin/failures`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ rate, types: ['server_error'] }),
+      })
     expect((await put(1)).status).toBe(200)
     try {
-      const errors = await routerMetric(router, 'serving_lab_router_requests_total', { backend: address, outcome: 'error' }).catch(() => 0)
+      const errors = await routerMetric(router, 'serving_lab_router_requests_total', {
+        backend: address,
+        outcome: 'error',
+      }).catch(() => 0)
       for (let i = 0; i < 15; i++) {
         const { status, backend } = await complete(router, `while failing ${i}`)
         expect(status).toBe(200)
@@ -206,7 +292,9 @@ describe('router in front of three model servers', () => {
       }
       const status = await statusOf(router, failing)
       expect(status.healthy).toBe(true) // its health endpoint still answers: only real requests show the failures
-      expect(await routerMetric(router, 'serving_lab_router_requests_total', { backend: address, outcome: 'error' })).toBeGreaterThanOrEqual(errors + 3)
+      expect(
+        await routerMetric(router, 'serving_lab_router_requests_total', { backend: address, outcome: 'error' }),
+      ).toBeGreaterThanOrEqual(errors + 3)
       await waitFor('its breaker to be open', async () => (await statusOf(router, failing)).breaker === 'open')
       expect(Date.parse((await statusOf(router, failing)).ejectedUntil!)).toBeGreaterThan(Date.now() - 5000)
     } finally {
@@ -219,7 +307,11 @@ describe('router in front of three model servers', () => {
   })
 
   it('answers bad input with a 4xx in OpenAI shape, and keeps running', async () => {
-    const malformed = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": ' })
+    const malformed = await fetch(`${router.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"prompt": ',
+    })
     expect(malformed.status).toBe(400)
     expect(((await malformed.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error')
 
@@ -231,7 +323,11 @@ describe('router in front of three model servers', () => {
     expect(huge.status).toBe(413)
     expect(((await huge.json()) as { error: { message: string } }).error.message).toMatch(/too large/i)
 
-    const text = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' })
+    const text = await fetch(`${router.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+    })
     expect(text.status).toBe(415)
     const unknown = await fetch(`${router.url}/v2/nothing`)
     expect(unknown.status).toBe(404)
@@ -254,7 +350,8 @@ describe('router in front of three model servers', () => {
     await reader.read()
     const exit = router.stop('SIGTERM')
     let text = ''
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value)
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      text += new TextDecoder().decode(chunk.value)
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
     expect(await exit).toEqual({ code: 0, signal: null })
   })
@@ -275,7 +372,9 @@ describe('router without a usable backend', () => {
     const { status, body } = await complete(router)
     expect(status).toBe(503)
     expect(body.error).toMatchObject({ type: 'ServiceUnavailableError', code: 'no_healthy_backend' })
-    expect(await routerMetric(router, 'serving_lab_router_requests_total', { backend: 'none', outcome: 'rejected' })).toBe(1)
+    expect(
+      await routerMetric(router, 'serving_lab_router_requests_total', { backend: 'none', outcome: 'rejected' }),
+    ).toBe(1)
     expect(await routerMetric(router, 'serving_lab_router_healthy_backends')).toBe(0)
   })
 
@@ -285,22 +384,35 @@ describe('router without a usable backend', () => {
     const router = await startRouter([slow.url], ['--request-timeout-ms', '300'])
     processes.push(router)
     await waitFor('the backend to be healthy', async () => (await fetch(`${router.url}/ready`)).status === 200)
-    const { status, body } = await complete(router, 'slowly', { body: JSON.stringify({ model, prompt: 'slowly', max_tokens: 50 }) })
+    const { status, body } = await complete(router, 'slowly', {
+      body: JSON.stringify({ model, prompt: 'slowly', max_tokens: 50 }),
+    })
     expect(status).toBe(504)
     expect(body.error).toMatchObject({ code: 'upstream_timeout' })
-    expect(await routerMetric(router, 'serving_lab_router_requests_total', { backend: addressOf(slow), outcome: 'timeout' })).toBe(1)
-    await waitFor('the backend to drop the abandoned request', async () => (await metric(slow, 'vllm:num_requests_running')) === 0)
+    expect(
+      await routerMetric(router, 'serving_lab_router_requests_total', { backend: addressOf(slow), outcome: 'timeout' }),
+    ).toBe(1)
+    await waitFor(
+      'the backend to drop the abandoned request',
+      async () => (await metric(slow, 'vllm:num_requests_running')) === 0,
+    )
   })
 
   it('exits 2 naming the field when the configuration is wrong', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workloads/router/main.ts', '--backends', 'http://127.0.0.1:1', '--policy', 'random'], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH },
-    })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'workloads/router/main.ts', '--backends', 'http://127.0.0.1:1', '--policy', 'random'],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH },
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const code = await new Promise((resolve) => child.on('exit', resolve))
     expect(code).toBe(2)
-    expect(stderr).toMatch(/policy must be one of round-robin, least-outstanding, session-affinity, prefix-aware \(got random\)/)
+    expect(stderr).toMatch(
+      /policy must be one of round-robin, least-outstanding, session-affinity, prefix-aware \(got random\)/,
+    )
   })
 })

@@ -13,7 +13,8 @@ const kube = connect(inject('kubeContext'))
 const quiet = () => {}
 const steps = await listSteps()
 
-const gpusOf = (pod: V1Pod) => pod.spec!.containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU_RESOURCE] ?? 0), 0)
+const gpusOf = (pod: V1Pod) =>
+  pod.spec!.containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU_RESOURCE] ?? 0), 0)
 
 describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s on the kwok cluster', (_folder, step) => {
   it('applies with server-side apply and rolls out', async () => {
@@ -25,10 +26,14 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s on th
     const namespace = await stepNamespace(step)
     const sets = (await kube.apps.listNamespacedStatefulSet({ namespace })).items
     for (const set of sets) {
-      const selector = Object.entries(set.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',')
+      const selector = Object.entries(set.spec!.selector.matchLabels!)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')
       const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: selector })).items
       const byName = pods.map((p) => [p.metadata!.name, p.metadata!.labels!['apps.kubernetes.io/pod-index']]).sort()
-      expect(byName).toEqual(Array.from({ length: set.spec!.replicas! }, (_, i) => [`${set.metadata!.name}-${i}`, String(i)]))
+      expect(byName).toEqual(
+        Array.from({ length: set.spec!.replicas! }, (_, i) => [`${set.metadata!.name}-${i}`, String(i)]),
+      )
     }
   })
 
@@ -43,7 +48,8 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s on th
       expect(node, `${pod.metadata!.name} is bound to a node`).toBeDefined()
       used.set(node!.metadata!.name!, (used.get(node!.metadata!.name!) ?? 0) + gpus)
     }
-    for (const [name, gpus] of used) expect(gpus).toBeLessThanOrEqual(Number(nodes.get(name)!.status!.allocatable![GPU_RESOURCE]))
+    for (const [name, gpus] of used)
+      expect(gpus).toBeLessThanOrEqual(Number(nodes.get(name)!.status!.allocatable![GPU_RESOURCE]))
   })
 
   it("the step's own api checks pass, and its pods checks are skipped", async () => {
@@ -64,7 +70,11 @@ describe('a check that must fail does fail on the real cluster', () => {
       (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/json-patch+json'),
     )
     const { podNames } = await import('../../steps/01-basic-statefulset/test-01-statefulset.ts')
-    const [result] = await runChecks([{ ...podNames, timeoutMs: 15_000 }], { kube, namespace }, { runsContainers: false, emit: quiet })
+    const [result] = await runChecks(
+      [{ ...podNames, timeoutMs: 15_000 }],
+      { kube, namespace },
+      { runsContainers: false, emit: quiet },
+    )
     expect(result).toMatchObject({ status: 'failed', seen: 'llama-3-70b-0, llama-3-70b-1' })
     expect(result!.hint).toContain('describe statefulset')
   })

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest'
 import type { CheckEnv } from '../../scripts/lib/checks/check.ts'
 import { isReady, list, nameOf, orNull, podsOf, readySince } from '../../scripts/lib/checks/kit.ts'
 
-const pod = (name: string, extra: Partial<V1Pod> = {}): V1Pod => ({ metadata: { name, ...extra.metadata }, status: extra.status })
+const pod = (name: string, extra: Partial<V1Pod> = {}): V1Pod => ({
+  metadata: { name, ...extra.metadata },
+  status: extra.status,
+})
 
 describe('podsOf', () => {
   it("lists the workload's pods by app.kubernetes.io/name in the step's namespace, leaving out those being deleted", async () => {

@@ -9,7 +9,9 @@ export const readText = (path: string) => readFileSync(join(root, path), 'utf8')
 
 /** The npm commands a script runs, reduced to what they do: `npm ci`, `npm test`, `npm run NAME`. */
 export function npmCommands(text: string): string[] {
-  const found = [...text.matchAll(/\bnpm (ci|test|run(?: --silent)? [\w:.-]+)/g)].map((m) => m[1]!.replace(' --silent', ''))
+  const found = [...text.matchAll(/\bnpm (ci|test|run(?: --silent)? [\w:.-]+)/g)].map((m) =>
+    m[1]!.replace(' --silent', ''),
+  )
   return [...new Set(found.map((command) => `npm ${command}`))]
 }
 
@@ -20,7 +22,12 @@ export function packageScripts(): string[] {
 
 /** The npm commands .ci/run runs (comments aside). */
 export function ciRunCommands(): string[] {
-  return npmCommands(readText('.ci/run').split('\n').filter((line) => !line.trim().startsWith('#')).join('\n'))
+  return npmCommands(
+    readText('.ci/run')
+      .split('\n')
+      .filter((line) => !line.trim().startsWith('#'))
+      .join('\n'),
+  )
 }
 
 /** Node.js lines the lab supports: the majors .ci/node.sh can install. */

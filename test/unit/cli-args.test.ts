@@ -5,7 +5,10 @@ import { resolveTarget } from '../../scripts/lib/target.ts'
 
 describe('parseArgs', () => {
   it('reads the step, --no-apply, --reset, --json and string options', () => {
-    const args = parseArgs(['03', '--no-apply', '--reset', '--json', '--provider', 'kwok'], ['apply', 'reset', 'json', 'provider'])
+    const args = parseArgs(
+      ['03', '--no-apply', '--reset', '--json', '--provider', 'kwok'],
+      ['apply', 'reset', 'json', 'provider'],
+    )
     expect(args).toMatchObject({ _: ['03'], apply: false, reset: true, json: true, provider: 'kwok' })
     expect(parseArgs(['1'], ['apply']).apply).toBe(true)
   })
@@ -22,7 +25,10 @@ describe('parseArgs', () => {
 
 describe('parseArgs: the mutation suite options', () => {
   it('takes --step and --record with their values, and refuses them without one', () => {
-    expect(parseArgs(['--step', '03', '--record=out.json'], ['step', 'record'])).toMatchObject({ step: '03', record: 'out.json' })
+    expect(parseArgs(['--step', '03', '--record=out.json'], ['step', 'record'])).toMatchObject({
+      step: '03',
+      record: 'out.json',
+    })
     expect(() => parseArgs(['--record'], ['record'])).toThrow(/--record needs a value/)
     expect(() => parseArgs(['--step', '03'], ['json'])).toThrow(/unknown option --step/)
   })
@@ -35,7 +41,11 @@ describe('resolveTarget', () => {
   })
 
   it('takes a context only when it is named, and marks it as not the lab’s to create', () => {
-    expect(resolveTarget({ context: 'kwok-other' })).toMatchObject({ context: 'kwok-other', cluster: 'other', explicitContext: true })
+    expect(resolveTarget({ context: 'kwok-other' })).toMatchObject({
+      context: 'kwok-other',
+      cluster: 'other',
+      explicitContext: true,
+    })
     expect(resolveTarget({ context: 'prod-east' }).explicitContext).toBe(true)
   })
 
@@ -49,6 +59,8 @@ describe('resolveTarget', () => {
   })
 
   it('rejects an unknown provider', () => {
-    expect(() => resolveTarget({ provider: 'minikube' })).toThrow(/unknown provider 'minikube': choose one of kind, kwok/)
+    expect(() => resolveTarget({ provider: 'minikube' })).toThrow(
+      /unknown provider 'minikube': choose one of kind, kwok/,
+    )
   })
 })

@@ -45,7 +45,12 @@ const schema = {
     hostRequirements: {
       type: 'object',
       additionalProperties: false,
-      properties: { gpu: { enum: [true, false, 'optional'] }, cpus: { type: 'integer' }, memory: { type: 'string' }, storage: { type: 'string' } },
+      properties: {
+        gpu: { enum: [true, false, 'optional'] },
+        cpus: { type: 'integer' },
+        memory: { type: 'string' },
+        storage: { type: 'string' },
+      },
     },
     postCreateCommand: { type: ['string', 'array'] },
     forwardPorts: { type: 'array', items: { type: ['integer', 'string'] } },
@@ -54,7 +59,10 @@ const schema = {
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
-        properties: { label: { type: 'string' }, onAutoForward: { enum: ['notify', 'openBrowser', 'openBrowserOnce', 'openPreview', 'silent', 'ignore'] } },
+        properties: {
+          label: { type: 'string' },
+          onAutoForward: { enum: ['notify', 'openBrowser', 'openBrowserOnce', 'openPreview', 'silent', 'ignore'] },
+        },
       },
     },
     customizations: { type: 'object' },
@@ -88,7 +96,10 @@ describe('devcontainer.json', () => {
     const workspace = mkdtempSync(join(tmpdir(), 'devcontainer-'))
     cpSync(join(root, '.devcontainer'), join(workspace, '.devcontainer'), { recursive: true })
     const cli = join(root, 'node_modules/@devcontainers/cli/devcontainer.js')
-    const out = execFileSync(process.execPath, [cli, 'read-configuration', '--workspace-folder', workspace], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const out = execFileSync(process.execPath, [cli, 'read-configuration', '--workspace-folder', workspace], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     const { configuration } = JSON.parse(out) as { configuration: Record<string, unknown> }
     delete configuration.configFilePath
     expect(configuration).toEqual(config)
@@ -97,13 +108,18 @@ describe('devcontainer.json', () => {
   it('runs a supported Node.js line, with Docker in Docker and Go', () => {
     const major = Number(/typescript-node:(\d+)-/.exec(config.image)![1])
     expect(supportedNodeMajors()).toContain(major)
-    expect(Object.keys(config.features)).toEqual(expect.arrayContaining(['ghcr.io/devcontainers/features/docker-in-docker:2', 'ghcr.io/devcontainers/features/go:1']))
+    expect(Object.keys(config.features)).toEqual(
+      expect.arrayContaining([
+        'ghcr.io/devcontainers/features/docker-in-docker:2',
+        'ghcr.io/devcontainers/features/go:1',
+      ]),
+    )
     // The kwok cluster's binaries need Go 1.25 or later.
     expect(config.features['ghcr.io/devcontainers/features/go:1']!.version).toBe('1.25')
     expect(config.hostRequirements.gpu).toBe('optional')
   })
 
-  it('forwards the docs site\'s port: VitePress\' dev server default, which `npm run docs` keeps', () => {
+  it("forwards the docs site's port: VitePress' dev server default, which `npm run docs` keeps", () => {
     const docs = (JSON.parse(readText('package.json')) as { scripts: Record<string, string> }).scripts.docs!
     expect(docs).toBe('vitepress dev docs')
     expect(config.forwardPorts).toEqual([5173])

@@ -7,7 +7,9 @@ import type { KubeContext } from '../../scripts/lib/kube.ts'
 export function kubeContextFor(server: Server): KubeContext {
   const config = new KubeConfig()
   config.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [
+      { name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
     users: [{ name: 'nobody' }],
     contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
     currentContext: 'fake',

@@ -6,7 +6,9 @@ const manifest = 'package x\n\nconst manifest = `\nimage: ` + helperImage + `\na
 
 describe('goStringConstant', () => {
   it('joins raw literals with a constant from another file', () => {
-    expect(goStringConstant([manifest, images], 'manifest')).toBe('\nimage: docker.io/kindest/helper:v1\nargs: ["a\\n"]\n')
+    expect(goStringConstant([manifest, images], 'manifest')).toBe(
+      '\nimage: docker.io/kindest/helper:v1\nargs: ["a\\n"]\n',
+    )
   })
 
   it('reads interpreted literals with their escapes', () => {

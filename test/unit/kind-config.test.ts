@@ -12,7 +12,12 @@ interface KindNode {
 
 describe('kindConfig', () => {
   it('one control plane and a labelled worker per node of the topology', async () => {
-    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: false })) as { name: string; nodes: KindNode[] }
+    const config = parse(
+      kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), {
+        image: KIND_NODE_IMAGE,
+        gpuPassthrough: false,
+      }),
+    ) as { name: string; nodes: KindNode[] }
     expect(config.name).toBe('serving-lab')
     expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker', 'worker'])
     expect(config.nodes.every((n) => n.image === KIND_NODE_IMAGE)).toBe(true)
@@ -21,20 +26,34 @@ describe('kindConfig', () => {
   })
 
   it('with host GPUs, mounts /dev/null where the NVIDIA runtime looks for the device list', async () => {
-    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: true })) as { nodes: KindNode[] }
-    expect(config.nodes[1]!.extraMounts).toEqual([{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }])
+    const config = parse(
+      kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), {
+        image: KIND_NODE_IMAGE,
+        gpuPassthrough: true,
+      }),
+    ) as { nodes: KindNode[] }
+    expect(config.nodes[1]!.extraMounts).toEqual([
+      { hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' },
+    ])
     expect(config.nodes[0]!.extraMounts).toBeUndefined()
   })
 
   it('refuses a fleet too large for containers on a laptop, pointing at kwok', async () => {
     const nodes = fleetNodes(await loadTopology('large'))
-    expect(() => kindConfig('serving-lab', nodes, { image: KIND_NODE_IMAGE, gpuPassthrough: false })).toThrow(/--provider kwok/)
+    expect(() => kindConfig('serving-lab', nodes, { image: KIND_NODE_IMAGE, gpuPassthrough: false })).toThrow(
+      /--provider kwok/,
+    )
   })
 })
 
 describe('kindConfig with GPU passthrough', () => {
   it('mounts the device list into exactly the nodes that the GPU setup and the device plugin select', async () => {
-    const config = parse(kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), { image: KIND_NODE_IMAGE, gpuPassthrough: true })) as { nodes: KindNode[] }
+    const config = parse(
+      kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), {
+        image: KIND_NODE_IMAGE,
+        gpuPassthrough: true,
+      }),
+    ) as { nodes: KindNode[] }
     for (const node of config.nodes) {
       expect(node.extraMounts !== undefined).toBe(node.labels?.[LABELS.gpuCount] !== undefined)
     }

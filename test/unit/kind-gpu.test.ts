@@ -42,14 +42,20 @@ describe('host requirements for passthrough', () => {
   })
 
   it('without the toolkit, everything is missing', () => {
-    expect(missingHostSetup({ dockerDefaultRuntime: '', toolkitConfig: undefined }).map((r) => r.id)).toEqual(['toolkit', 'docker-default-runtime', 'volume-mounts'])
+    expect(missingHostSetup({ dockerDefaultRuntime: '', toolkitConfig: undefined }).map((r) => r.id)).toEqual([
+      'toolkit',
+      'docker-default-runtime',
+      'volume-mounts',
+    ])
     expect(HOST_REQUIREMENTS.toolkit.what).toContain('/etc/nvidia-container-runtime/config.toml')
   })
 
   it('reads the key at the top level only: commented out or under a table does not count', () => {
     expect(topLevelTomlBoolean(toolkitConfig(true), VOLUME_MOUNTS_KEY)).toBe(true)
     expect(topLevelTomlBoolean(`#${VOLUME_MOUNTS_KEY} = true\n`, VOLUME_MOUNTS_KEY)).toBeUndefined()
-    expect(topLevelTomlBoolean(`[nvidia-container-cli]\n${VOLUME_MOUNTS_KEY} = true\n`, VOLUME_MOUNTS_KEY)).toBeUndefined()
+    expect(
+      topLevelTomlBoolean(`[nvidia-container-cli]\n${VOLUME_MOUNTS_KEY} = true\n`, VOLUME_MOUNTS_KEY),
+    ).toBeUndefined()
     expect(topLevelTomlBoolean(`"${VOLUME_MOUNTS_KEY}" = true # set by hand\n`, VOLUME_MOUNTS_KEY)).toBe(true)
   })
 })
@@ -71,7 +77,7 @@ describe('worker setup commands', () => {
     }
   })
 
-  it('install the toolkit from NVIDIA\'s signed apt repository, then make nvidia containerd\'s default runtime', () => {
+  it("install the toolkit from NVIDIA's signed apt repository, then make nvidia containerd's default runtime", () => {
     const key = indexOf(/gpgkey \| gpg --dearmor/)
     const list = indexOf(/nvidia-container-toolkit\.list \| sed .*signed-by=/)
     const install = indexOf(/apt-get install .*nvidia-container-toolkit$/)
@@ -140,7 +146,9 @@ describe('device plugin manifests', () => {
     expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
     expect(container.resources!.requests).toEqual({ cpu: '10m', memory: '32Mi' })
     expect(container.resources!.limits!.memory).toBeDefined()
-    expect(spec.volumes).toEqual([{ name: 'device-plugins', hostPath: { path: '/var/lib/kubelet/device-plugins', type: 'Directory' } }])
+    expect(spec.volumes).toEqual([
+      { name: 'device-plugins', hostPath: { path: '/var/lib/kubelet/device-plugins', type: 'Directory' } },
+    ])
     expect(container.volumeMounts).toEqual([{ name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' }])
   })
 })

@@ -10,8 +10,16 @@ const kubeadm = [
   'registry.k8s.io/pause:3.10.1',
   'registry.k8s.io/etcd:3.6.5-0',
 ]
-const local = { components: 'serving-lab.local/kube-components:a', coredns: 'serving-lab.local/kind-coredns:b', pause: 'serving-lab.local/pause:3.10' }
-const kind = { sandbox: 'registry.k8s.io/pause:3.10', provisioner: 'docker.io/kindest/local-path-provisioner:v1', helper: 'docker.io/kindest/local-path-helper:v2' }
+const local = {
+  components: 'serving-lab.local/kube-components:a',
+  coredns: 'serving-lab.local/kind-coredns:b',
+  pause: 'serving-lab.local/pause:3.10',
+}
+const kind = {
+  sandbox: 'registry.k8s.io/pause:3.10',
+  provisioner: 'docker.io/kindest/local-path-provisioner:v1',
+  helper: 'docker.io/kindest/local-path-helper:v2',
+}
 
 describe('nodeImageNames', () => {
   it('serves every image kubeadm and kind expect from one of the local images', () => {
@@ -25,6 +33,8 @@ describe('nodeImageNames', () => {
   })
 
   it('refuses an image kubeadm expects that the lab does not build', () => {
-    expect(() => nodeImageNames({ kubeadm: [...kubeadm, 'registry.k8s.io/kube-webhook:v1'], ...kind }, local)).toThrow(/does not build: registry.k8s.io\/kube-webhook:v1/)
+    expect(() => nodeImageNames({ kubeadm: [...kubeadm, 'registry.k8s.io/kube-webhook:v1'], ...kind }, local)).toThrow(
+      /does not build: registry.k8s.io\/kube-webhook:v1/,
+    )
   })
 })

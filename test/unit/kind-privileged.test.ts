@@ -21,16 +21,39 @@ describe('docker without --privileged', () => {
   it('turns --privileged in run into every capability but SYS_RESOURCE, every device and /dev/kmsg', async () => {
     const args = await throughShim(['run', '--name', 'n', '--privileged', '--tmpfs', '/tmp', 'image'])
     expect(args).not.toContain('--privileged')
-    expect(args).toEqual(['run', '--name', 'n', '--cap-add=ALL', '--cap-drop=SYS_RESOURCE', '--security-opt', 'systempaths=unconfined', '--device-cgroup-rule=a *:* rwm', '--device', '/dev/kmsg', '--tmpfs', '/tmp', 'image'])
+    expect(args).toEqual([
+      'run',
+      '--name',
+      'n',
+      '--cap-add=ALL',
+      '--cap-drop=SYS_RESOURCE',
+      '--security-opt',
+      'systempaths=unconfined',
+      '--device-cgroup-rule=a *:* rwm',
+      '--device',
+      '/dev/kmsg',
+      '--tmpfs',
+      '/tmp',
+      'image',
+    ])
   })
 
   it('runs exec --privileged as a plain exec and passes other commands through', async () => {
-    expect(await throughShim(['exec', '--privileged', 'node', 'ctr', 'version'])).toEqual(['exec', 'node', 'ctr', 'version'])
+    expect(await throughShim(['exec', '--privileged', 'node', 'ctr', 'version'])).toEqual([
+      'exec',
+      'node',
+      'ctr',
+      'version',
+    ])
     expect(await throughShim(['ps', '--privileged'])).toEqual(['ps', '--privileged'])
   })
 
   it("recognises Docker's refusal", () => {
-    expect(refusesPrivileged('docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown.')).toBe(true)
+    expect(
+      refusesPrivileged(
+        'docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown.',
+      ),
+    ).toBe(true)
     expect(refusesPrivileged('docker: Error response from daemon: No such image: kindest/node.')).toBe(false)
   })
 })

@@ -5,7 +5,13 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
-import { IMAGE_PLACEHOLDER, kubeRouterDir, kubeRouterTag, putImage, renderCniManifest } from '../../scripts/lib/build/kube-router.ts'
+import {
+  IMAGE_PLACEHOLDER,
+  kubeRouterDir,
+  kubeRouterTag,
+  putImage,
+  renderCniManifest,
+} from '../../scripts/lib/build/kube-router.ts'
 
 const TAG = 'serving-lab.local/kube-router:v2.1.0-0123456789ab'
 
@@ -23,7 +29,17 @@ interface Container {
 interface Doc {
   kind: string
   metadata: { name: string; namespace?: string }
-  spec: { template: { spec: { hostNetwork?: boolean; priorityClassName?: string; tolerations?: unknown[]; initContainers: Container[]; containers: Container[] } } }
+  spec: {
+    template: {
+      spec: {
+        hostNetwork?: boolean
+        priorityClassName?: string
+        tolerations?: unknown[]
+        initContainers: Container[]
+        containers: Container[]
+      }
+    }
+  }
   rules: { verbs: string[] }[]
   data: Record<string, string>
   subjects: unknown[]
@@ -69,21 +85,36 @@ describe('the kube-router CNI manifest', () => {
     expect(spec.priorityClassName).toBe('system-node-critical')
     expect(spec.tolerations).toContainEqual({ operator: 'Exists', effect: 'NoSchedule' })
     const router = spec.containers[0]!
-    expect(router.args).toEqual(expect.arrayContaining(['--run-router=true', '--run-firewall=true', '--run-service-proxy=false', '--health-port=20244']))
+    expect(router.args).toEqual(
+      expect.arrayContaining([
+        '--run-router=true',
+        '--run-firewall=true',
+        '--run-service-proxy=false',
+        '--health-port=20244',
+      ]),
+    )
     expect(router.livenessProbe?.httpGet?.port).toBe(20244)
     expect(router.resources?.requests).toBeDefined()
     expect(router.securityContext?.privileged).toBeUndefined()
-    expect(router.securityContext?.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_MODULE'] })
+    expect(router.securityContext?.capabilities).toEqual({
+      drop: ['ALL'],
+      add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_MODULE'],
+    })
   })
 
   it('installs a bridge conflist that names the file kube-router completes with its pod CIDR', async () => {
     const all = await objects()
     const config = all.find((o) => o.kind === 'ConfigMap')!
-    const conflist = JSON.parse(config.data['10-kube-router.conflist']!) as { plugins: { type: string; ipam?: { type: string } }[] }
+    const conflist = JSON.parse(config.data['10-kube-router.conflist']!) as {
+      plugins: { type: string; ipam?: { type: string } }[]
+    }
     expect(conflist.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap'])
     expect(conflist.plugins[0]!.ipam).toEqual({ type: 'host-local' })
     const router = all.find((o) => o.kind === 'DaemonSet')!.spec.template.spec.containers[0]!
-    expect(router.env).toContainEqual({ name: 'KUBE_ROUTER_CNI_CONF_FILE', value: '/etc/cni/net.d/10-kube-router.conflist' })
+    expect(router.env).toContainEqual({
+      name: 'KUBE_ROUTER_CNI_CONF_FILE',
+      value: '/etc/cni/net.d/10-kube-router.conflist',
+    })
   })
 
   it('binds a ClusterRole that reads and never writes', async () => {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { applyJsonPatch, controllerConfiguration, labWebhookConfigurations, startedControllers } from '../../scripts/lib/cluster/lws.ts'
+import {
+  applyJsonPatch,
+  controllerConfiguration,
+  labWebhookConfigurations,
+  startedControllers,
+} from '../../scripts/lib/cluster/lws.ts'
 
 // The shape of sigs.k8s.io/lws config/webhook at v0.8.0, shortened.
 const manifests = `---
@@ -61,8 +66,14 @@ const podPatch = (name: string, path: string) => `- op: replace
     sideEffects: None
 `
 
-const patches = { mutating: podPatch('mpod.kb.io', '/mutate--v1-pod'), validating: podPatch('vpod.kb.io', '/validate--v1-pod') }
-const endpoint = { baseUrl: 'https://127.0.0.1:40443', caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' }
+const patches = {
+  mutating: podPatch('mpod.kb.io', '/mutate--v1-pod'),
+  validating: podPatch('vpod.kb.io', '/validate--v1-pod'),
+}
+const endpoint = {
+  baseUrl: 'https://127.0.0.1:40443',
+  caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+}
 
 interface Webhook {
   name: string
@@ -99,7 +110,10 @@ describe('labWebhookConfigurations', () => {
   })
 
   it('gives the configurations the project’s names and label, keeping the webhooks’ own names', () => {
-    expect(mutating!.metadata).toEqual({ name: 'multi-node-serving-lab-lws-mutating-webhook-configuration', labels: { 'app.kubernetes.io/part-of': 'multi-node-serving-lab' } })
+    expect(mutating!.metadata).toEqual({
+      name: 'multi-node-serving-lab-lws-mutating-webhook-configuration',
+      labels: { 'app.kubernetes.io/part-of': 'multi-node-serving-lab' },
+    })
     expect(validating!.metadata!.name).toBe('multi-node-serving-lab-lws-validating-webhook-configuration')
     expect(webhooksOf(mutating).map((w) => w.name)).toEqual(['mleaderworkerset.kb.io', 'mpod.kb.io'])
     expect(webhooksOf(validating).map((w) => w.name)).toEqual(['vleaderworkerset.kb.io', 'vpod.kb.io'])
@@ -107,7 +121,9 @@ describe('labWebhookConfigurations', () => {
 
   it('refuses a webhook without a service path', () => {
     const noPath = manifests.replace('path: /mutate--v1-pod }', '}')
-    expect(() => labWebhookConfigurations(noPath, { ...patches, mutating: '[]' }, endpoint)).toThrow(/mpod.kb.io has no service path/)
+    expect(() => labWebhookConfigurations(noPath, { ...patches, mutating: '[]' }, endpoint)).toThrow(
+      /mpod.kb.io has no service path/,
+    )
   })
 })
 
@@ -124,7 +140,9 @@ describe('applyJsonPatch', () => {
 
   it('refuses operations it does not implement and paths that do not exist', () => {
     expect(() => applyJsonPatch({ a: [] }, [{ op: 'add', path: '/a/0', value: 1 }])).toThrow(/'add' is not supported/)
-    expect(() => applyJsonPatch({ a: [] }, [{ op: 'replace', path: '/a/0', value: 1 }])).toThrow(/\/a\/0 does not exist/)
+    expect(() => applyJsonPatch({ a: [] }, [{ op: 'replace', path: '/a/0', value: 1 }])).toThrow(
+      /\/a\/0 does not exist/,
+    )
   })
 })
 

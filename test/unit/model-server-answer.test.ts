@@ -41,7 +41,9 @@ describe('model-server answers', () => {
   it('refuses a prompt and answer longer than the context, naming the limit', () => {
     const call = () => planAnswer(prompt('word '.repeat(95)), 10, random)
     expect(call).toThrow(HttpError)
-    expect(call).toThrow(/maximum context length is 100 tokens\. However, you requested 105 tokens \(95 in the messages, 10 in the completion\)/)
+    expect(call).toThrow(
+      /maximum context length is 100 tokens\. However, you requested 105 tokens \(95 in the messages, 10 in the completion\)/,
+    )
   })
 
   it('refuses an empty prompt', () => {

@@ -33,7 +33,9 @@ describe('model-server configuration', () => {
   })
 
   it('reads numbers with fractions and comma-separated lists', () => {
-    const config = loadConfig(['--prefill-time-per-token-ms', '0.25', '--failure-types', 'rate_limit, timeout'], { LOAD_SLOWDOWN: '1.5' })
+    const config = loadConfig(['--prefill-time-per-token-ms', '0.25', '--failure-types', 'rate_limit, timeout'], {
+      LOAD_SLOWDOWN: '1.5',
+    })
     expect(config.prefillTimePerTokenMs).toBe(0.25)
     expect(config.loadSlowdown).toBe(1.5)
     expect(config.failureTypes).toEqual(['rate_limit', 'timeout'])
@@ -50,7 +52,14 @@ describe('model-server configuration', () => {
   })
 
   it('reports every broken rule, naming the field', () => {
-    const errors = validateConfig({ ...defaults, port: 70000, servedModelName: '', maxTokensDefault: 9000, logLevel: 'loud', podIndex: -1 })
+    const errors = validateConfig({
+      ...defaults,
+      port: 70000,
+      servedModelName: '',
+      maxTokensDefault: 9000,
+      logLevel: 'loud',
+      podIndex: -1,
+    })
     expect(errors).toEqual([
       'port must be an integer from 0 to 65535 (got 70000)',
       'servedModelName must not be empty',
@@ -80,7 +89,9 @@ describe('model-server configuration', () => {
   })
 
   it('refuses to start with an invalid configuration, listing the problems', () => {
-    expect(() => loadConfig(['--inter-token-latency-ms=-5'], {})).toThrow(/interTokenLatencyMs must be an integer at least 0 \(got -5\)/)
+    expect(() => loadConfig(['--inter-token-latency-ms=-5'], {})).toThrow(
+      /interTokenLatencyMs must be an integer at least 0 \(got -5\)/,
+    )
   })
 
   it('accepts the defaults as valid', () => {
@@ -95,9 +106,23 @@ describe('model-server configuration', () => {
 
 describe('model-server group settings', () => {
   it('reads the group from torch-style variables and vLLM-style flags', () => {
-    const env = { MASTER_ADDR: 'llama-0.llama', MASTER_PORT: '29501', NODE_RANK: '1', NNODES: '2', GPUS_PER_NODE: '4', WORLD_SIZE: '8' }
+    const env = {
+      MASTER_ADDR: 'llama-0.llama',
+      MASTER_PORT: '29501',
+      NODE_RANK: '1',
+      NNODES: '2',
+      GPUS_PER_NODE: '4',
+      WORLD_SIZE: '8',
+    }
     const config = loadConfig(['--tensor-parallel-size', '4', '--pipeline-parallel-size', '2'], env)
-    expect(config).toMatchObject({ masterAddr: 'llama-0.llama', masterPort: 29501, nodeRank: 1, nnodes: 2, gpusPerNode: 4, worldSize: 8 })
+    expect(config).toMatchObject({
+      masterAddr: 'llama-0.llama',
+      masterPort: 29501,
+      nodeRank: 1,
+      nnodes: 2,
+      gpusPerNode: 4,
+      worldSize: 8,
+    })
     const flags = ['--node-rank', '0', '--nnodes', '3', '--master-addr', 'leader', '--master-port', '1234']
     expect(loadConfig(flags, { ...env, WORLD_SIZE: '12' })).toMatchObject({
       nodeRank: 0,
@@ -110,7 +135,11 @@ describe('model-server group settings', () => {
   it("accepts LeaderWorkerSet's variables, and lets the explicit ones win", () => {
     const lws = { LWS_LEADER_ADDRESS: 'llama-0.llama.lab', LWS_GROUP_SIZE: '4', LWS_WORKER_INDEX: '3' }
     expect(loadConfig([], lws)).toMatchObject({ masterAddr: 'llama-0.llama.lab', nnodes: 4, nodeRank: 3 })
-    expect(loadConfig([], { ...lws, MASTER_ADDR: 'other', NNODES: '5', NODE_RANK: '4' })).toMatchObject({ masterAddr: 'other', nnodes: 5, nodeRank: 4 })
+    expect(loadConfig([], { ...lws, MASTER_ADDR: 'other', NNODES: '5', NODE_RANK: '4' })).toMatchObject({
+      masterAddr: 'other',
+      nnodes: 5,
+      nodeRank: 4,
+    })
   })
 
   it('says WORLD_SIZE counts processes, not pods', () => {
@@ -127,17 +156,23 @@ describe('model-server group settings', () => {
   })
 
   it('names NODE_RANK when it is not a number, such as a pod name', () => {
-    expect(() => loadConfig([], { NODE_RANK: 'llama-1', NNODES: '2' })).toThrow(/^NODE_RANK must be an integer, got "llama-1" \(a pod's name is not its rank/)
+    expect(() => loadConfig([], { NODE_RANK: 'llama-1', NNODES: '2' })).toThrow(
+      /^NODE_RANK must be an integer, got "llama-1" \(a pod's name is not its rank/,
+    )
     expect(() => loadConfig([], { LWS_WORKER_INDEX: 'x' })).toThrow(/^LWS_WORKER_INDEX must be an integer/)
   })
 
   it('requires NODE_RANK within the group', () => {
-    expect(() => loadConfig([], { NODE_RANK: '2', NNODES: '2' })).toThrow('NODE_RANK must be an integer from 0 to NNODES - 1 = 1 (got 2)')
+    expect(() => loadConfig([], { NODE_RANK: '2', NNODES: '2' })).toThrow(
+      'NODE_RANK must be an integer from 0 to NNODES - 1 = 1 (got 2)',
+    )
     expect(() => loadConfig([], { NODE_RANK: '-1', NNODES: '2' })).toThrow(/NODE_RANK must be an integer from 0/)
   })
 
   it('explains a MASTER_PORT that Kubernetes set for a Service named master', () => {
-    expect(() => loadConfig([], { MASTER_PORT: 'tcp://10.96.0.12:29500' })).toThrow(/Service named "master".*enableServiceLinks: false/)
+    expect(() => loadConfig([], { MASTER_PORT: 'tcp://10.96.0.12:29500' })).toThrow(
+      /Service named "master".*enableServiceLinks: false/,
+    )
   })
 
   it('requires a heartbeat timeout longer than the interval', () => {

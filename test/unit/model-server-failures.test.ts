@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { FailureInjector, failureDelayMs, failureError, failureTable, failureTypes } from '../../workloads/model-server/failures.ts'
+import {
+  FailureInjector,
+  failureDelayMs,
+  failureError,
+  failureTable,
+  failureTypes,
+} from '../../workloads/model-server/failures.ts'
 import { toOpenAIError } from '../../workloads/shared/errors.ts'
 
 function replay(...values: number[]) {
@@ -9,12 +15,27 @@ function replay(...values: number[]) {
 
 describe('model-server failure injection', () => {
   it('maps every failure type to an OpenAI-shaped error with its status', () => {
-    expect(failureTypes).toEqual(expect.arrayContaining(['rate_limit', 'server_error', 'service_unavailable', 'timeout', 'bad_request']))
-    const statuses = Object.fromEntries(failureTypes.map((type) => [type, toOpenAIError(failureError(type, 'm')).statusCode]))
-    expect(statuses).toMatchObject({ rate_limit: 429, bad_request: 400, server_error: 500, service_unavailable: 503, timeout: 504 })
+    expect(failureTypes).toEqual(
+      expect.arrayContaining(['rate_limit', 'server_error', 'service_unavailable', 'timeout', 'bad_request']),
+    )
+    const statuses = Object.fromEntries(
+      failureTypes.map((type) => [type, toOpenAIError(failureError(type, 'm')).statusCode]),
+    )
+    expect(statuses).toMatchObject({
+      rate_limit: 429,
+      bad_request: 400,
+      server_error: 500,
+      service_unavailable: 503,
+      timeout: 504,
+    })
     for (const type of failureTypes) {
       const { body } = toOpenAIError(failureError(type, 'lab-model'))
-      expect(body.error).toEqual({ message: expect.stringContaining('injected'), type: expect.any(String), param: null, code: failureTable[type].code })
+      expect(body.error).toEqual({
+        message: expect.stringContaining('injected'),
+        type: expect.any(String),
+        param: null,
+        code: failureTable[type].code,
+      })
     }
   })
 

@@ -14,13 +14,23 @@ describe('model-server group frames', () => {
       model: 'm',
       generation: 0,
     })
-    expect(parseFrame('{"type":"status","state":"ready","generation":3,"members":[0,1],"reason":null}')?.type).toBe('status')
+    expect(parseFrame('{"type":"status","state":"ready","generation":3,"members":[0,1],"reason":null}')?.type).toBe(
+      'status',
+    )
     expect(parseFrame('{"type":"step","id":7}')).toEqual({ type: 'step', id: 7 })
     expect(parseFrame('{"type":"heartbeat"}')).toEqual({ type: 'heartbeat' })
   })
 
   it('rejects lines that are not frames', () => {
-    for (const line of ['', 'hello', '[]', 'null', '{"type":"launch"}', '{"type":"step","id":"7"}', '{"type":"status","state":"ready","generation":1,"members":null}']) {
+    for (const line of [
+      '',
+      'hello',
+      '[]',
+      'null',
+      '{"type":"launch"}',
+      '{"type":"step","id":"7"}',
+      '{"type":"status","state":"ready","generation":1,"members":null}',
+    ]) {
       expect(parseFrame(line)).toBeNull()
     }
   })
@@ -34,7 +44,11 @@ describe('model-server group frames', () => {
       const bad: string[] = []
       const server = createServer((socket) => {
         sockets.push(socket)
-        new Connection(socket, (frame) => received.push(frame), (line) => bad.push(line))
+        new Connection(
+          socket,
+          (frame) => received.push(frame),
+          (line) => bad.push(line),
+        )
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       const port = (server.address() as { port: number }).port

@@ -43,14 +43,20 @@ describe('model-server latency model', () => {
     expect(model.interTokenLatencyMs(0)).toBeCloseTo(20 + 5 * z, 9)
     const seeded = () => createLatencyModel(jittery, seededRandom(3))
     const [a, b] = [seeded(), seeded()]
-    expect([a.timeToFirstTokenMs(5), a.interTokenLatencyMs(1)]).toEqual([b.timeToFirstTokenMs(5), b.interTokenLatencyMs(1)])
+    expect([a.timeToFirstTokenMs(5), a.interTokenLatencyMs(1)]).toEqual([
+      b.timeToFirstTokenMs(5),
+      b.interTokenLatencyMs(1),
+    ])
   })
 
   it('keeps a normal sample within three standard deviations, and never below zero in the model', () => {
     // u1 = 1 - 0.999999999 is tiny: z would be about 6.4 without the clamp.
     expect(normalSample(replay(0.999999999, 0), 50, 10)).toBe(80)
     expect(normalSample(replay(0.999999999, 0.5), 50, 10)).toBe(20)
-    const model = createLatencyModel({ ...settings, timeToFirstTokenMs: 10, timeToFirstTokenStdDevMs: 10 }, replay(0.999999999, 0.5))
+    const model = createLatencyModel(
+      { ...settings, timeToFirstTokenMs: 10, timeToFirstTokenStdDevMs: 10 },
+      replay(0.999999999, 0.5),
+    )
     expect(model.timeToFirstTokenMs(0)).toBe(0)
   })
 

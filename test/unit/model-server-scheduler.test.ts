@@ -27,7 +27,9 @@ describe('model-server scheduler', () => {
 
   it('takes all sequences of one request or none', () => {
     const scheduler = new Scheduler({ maxNumSeqs: 1, maxWaitingRequests: 2 }, new KvCache(16, 100))
-    expect(scheduler.submit([sequence('a', 4, 8), sequence('b', 4, 8), sequence('c', 4, 8), sequence('d', 4, 8)])).toBeNull()
+    expect(
+      scheduler.submit([sequence('a', 4, 8), sequence('b', 4, 8), sequence('c', 4, 8), sequence('d', 4, 8)]),
+    ).toBeNull()
     expect([scheduler.running, scheduler.waiting]).toEqual([0, 0])
     expect(scheduler.submit([sequence('a', 4, 8), sequence('b', 4, 8), sequence('c', 4, 8)])).toHaveLength(3)
   })

@@ -26,7 +26,9 @@ describe('parseMutations', () => {
       {
         name: 'service-name-mismatch',
         why: 'The serviceName names no Service.',
-        patch: [{ kind: 'StatefulSet', name: 'llama', ops: [{ op: 'replace', path: '/spec/serviceName', value: 'other' }] }],
+        patch: [
+          { kind: 'StatefulSet', name: 'llama', ops: [{ op: 'replace', path: '/spec/serviceName', value: 'other' }] },
+        ],
         expect: 'checks',
         fails: ['service-name'],
         mayAlsoFail: [],
@@ -37,22 +39,48 @@ describe('parseMutations', () => {
 
   it.each([
     ['a document that is no list', 'name: x', `${SOURCE}: the file must be a list of mutations`],
-    ['a misspelt key', entry('  fail: [service-name]\n  hint: [x]\n'), `${SOURCE}: entry 1 'service-name-mismatch': unknown key fail`],
+    [
+      'a misspelt key',
+      entry('  fail: [service-name]\n  hint: [x]\n'),
+      `${SOURCE}: entry 1 'service-name-mismatch': unknown key fail`,
+    ],
     ['no failing check', entry('  hint: [x]\n'), "entry 1 'service-name-mismatch': fails must name the check"],
     ['no hint words', entry('  fails: [service-name]\n'), 'hint must list the words'],
-    ['an unknown check id', entry('  fails: [service-names]\n  hint: [x]\n'), "entry 1 'service-name-mismatch': no check has the id service-names (the step's checks: service-name)"],
-    ['a name that is not kebab-case', valid.replace('service-name-mismatch', 'Service name'), 'name must be kebab-case'],
-    ['an unknown op', valid.replace('op: replace', 'op: move'), "patch[0] (StatefulSet/llama) ops[0]: op must be add, remove, replace or test"],
+    [
+      'an unknown check id',
+      entry('  fails: [service-names]\n  hint: [x]\n'),
+      "entry 1 'service-name-mismatch': no check has the id service-names (the step's checks: service-name)",
+    ],
+    [
+      'a name that is not kebab-case',
+      valid.replace('service-name-mismatch', 'Service name'),
+      'name must be kebab-case',
+    ],
+    [
+      'an unknown op',
+      valid.replace('op: replace', 'op: move'),
+      'patch[0] (StatefulSet/llama) ops[0]: op must be add, remove, replace or test',
+    ],
     ['a path without its slash', valid.replace('path: /spec', 'path: spec'), 'path must be a JSON Pointer'],
     ['replace without a value', valid.replace(', value: other', ''), 'replace needs a value'],
-    ['a refusal that names checks', entry('  expect: rejected\n  fails: [service-name]\n  hint: [x]\n'), 'runs no checks'],
-    ['the same check in fails and mayAlsoFail', entry('  fails: [service-name]\n  mayAlsoFail: [service-name]\n  hint: [x]\n'), 'cannot be in both'],
+    [
+      'a refusal that names checks',
+      entry('  expect: rejected\n  fails: [service-name]\n  hint: [x]\n'),
+      'runs no checks',
+    ],
+    [
+      'the same check in fails and mayAlsoFail',
+      entry('  fails: [service-name]\n  mayAlsoFail: [service-name]\n  hint: [x]\n'),
+      'cannot be in both',
+    ],
   ])('refuses %s, naming the file and entry', (_what, text, message) => {
     expect(() => parseMutations(text, SOURCE, ['service-name'])).toThrow(message)
   })
 
   it('refuses a name used twice', () => {
-    expect(() => parseMutations(valid + valid, SOURCE)).toThrow(`${SOURCE}: entry 2: the name 'service-name-mismatch' is used twice`)
+    expect(() => parseMutations(valid + valid, SOURCE)).toThrow(
+      `${SOURCE}: entry 2: the name 'service-name-mismatch' is used twice`,
+    )
   })
 
   it('accepts delete: true and expect: rejected', () => {
@@ -63,25 +91,38 @@ describe('parseMutations', () => {
   expect: rejected
   hint: [refused]
 `
-    expect(parseMutations(text, SOURCE)[0]).toMatchObject({ expect: 'rejected', patch: [{ kind: 'Service', name: 'llama', delete: true }], fails: [] })
+    expect(parseMutations(text, SOURCE)[0]).toMatchObject({
+      expect: 'rejected',
+      patch: [{ kind: 'Service', name: 'llama', delete: true }],
+      fails: [],
+    })
   })
 })
 
 describe("every step's mutations.yaml", async () => {
   const steps = (await listSteps()).filter((step) => ['01', '02', '03', '04'].includes(step.id))
 
-  it.each(steps.map((step) => [step.folder, step] as const))('steps/%s lists at least five mistakes that name its checks and fit its manifests', async (_folder, step) => {
-    expect(existsSync(join(step.dir, MUTATIONS_FILE))).toBe(true)
-    const checks = await loadChecks(step)
-    const mutations = await readMutations(step.dir, checks.map((c) => c.id))
-    expect(mutations.length).toBeGreaterThanOrEqual(5)
-    const objects = await readManifests(step.dir)
-    for (const mutation of mutations) expect(() => applyPatches(objects, mutation.patch), mutation.name).not.toThrow()
-  })
+  it.each(steps.map((step) => [step.folder, step] as const))(
+    'steps/%s lists at least five mistakes that name its checks and fit its manifests',
+    async (_folder, step) => {
+      expect(existsSync(join(step.dir, MUTATIONS_FILE))).toBe(true)
+      const checks = await loadChecks(step)
+      const mutations = await readMutations(
+        step.dir,
+        checks.map((c) => c.id),
+      )
+      expect(mutations.length).toBeGreaterThanOrEqual(5)
+      const objects = await readManifests(step.dir)
+      for (const mutation of mutations) expect(() => applyPatches(objects, mutation.patch), mutation.name).not.toThrow()
+    },
+  )
 
-  it.each(steps.map((step) => [step.folder, step] as const))('steps/%s: every check has a unique kebab-case id', async (_folder, step) => {
-    const ids = (await loadChecks(step)).map((c) => c.id)
-    expect(new Set(ids).size).toBe(ids.length)
-    for (const id of ids) expect(id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/)
-  })
+  it.each(steps.map((step) => [step.folder, step] as const))(
+    'steps/%s: every check has a unique kebab-case id',
+    async (_folder, step) => {
+      const ids = (await loadChecks(step)).map((c) => c.id)
+      expect(new Set(ids).size).toBe(ids.length)
+      for (const id of ids) expect(id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/)
+    },
+  )
 })

@@ -3,9 +3,30 @@ import type { MutationResult } from '../../scripts/lib/mutations/report.ts'
 import { countMutations, suitePassed } from '../../scripts/lib/mutations/report.ts'
 import { createPrinter, formatMutation, mutationSummaryLine } from '../../scripts/lib/output.ts'
 
-const caught: MutationResult = { name: 'pdb-blocks-every-eviction', status: 'caught', needs: 'api', by: 'checks', problems: [], message: 'Use minAvailable: 1', durationMs: 12_300 }
-const missed: MutationResult = { name: 'rbac-without-watch', status: 'missed', needs: 'api', problems: ["'least-privilege' passed; expected it to fail"], durationMs: 9_000 }
-const skipped: MutationResult = { name: 'port-without-name', status: 'skipped', needs: 'pods', reason: 'this cluster runs no containers', problems: [], durationMs: 0 }
+const caught: MutationResult = {
+  name: 'pdb-blocks-every-eviction',
+  status: 'caught',
+  needs: 'api',
+  by: 'checks',
+  problems: [],
+  message: 'Use minAvailable: 1',
+  durationMs: 12_300,
+}
+const missed: MutationResult = {
+  name: 'rbac-without-watch',
+  status: 'missed',
+  needs: 'api',
+  problems: ["'least-privilege' passed; expected it to fail"],
+  durationMs: 9_000,
+}
+const skipped: MutationResult = {
+  name: 'port-without-name',
+  status: 'skipped',
+  needs: 'pods',
+  reason: 'this cluster runs no containers',
+  problems: [],
+  durationMs: 0,
+}
 
 afterEach(() => vi.restoreAllMocks())
 
@@ -23,7 +44,12 @@ describe('mutation events', () => {
   })
 
   it('the suite passes only with every runnable mutation caught and the unmutated steps passing', () => {
-    const step = (mutations: MutationResult[], passed = true) => ({ step: '04', folder: '04-router', baseline: { passed, checks: [] }, mutations })
+    const step = (mutations: MutationResult[], passed = true) => ({
+      step: '04',
+      folder: '04-router',
+      baseline: { passed, checks: [] },
+      mutations,
+    })
     expect(suitePassed([step([caught, skipped])])).toBe(true)
     expect(suitePassed([step([caught, missed])])).toBe(false)
     expect(suitePassed([step([caught], false)])).toBe(false)

@@ -8,11 +8,32 @@ const objects = (): KubernetesObject[] => [
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name: 'llama', namespace: 'lab-09' },
-    spec: { serviceName: 'llama', template: { spec: { containers: [{ name: 'server', env: [{ name: 'RANK', value: '0' }], resources: { limits: { 'nvidia.com/gpu': 4 } } }] } } },
+    spec: {
+      serviceName: 'llama',
+      template: {
+        spec: {
+          containers: [
+            { name: 'server', env: [{ name: 'RANK', value: '0' }], resources: { limits: { 'nvidia.com/gpu': 4 } } },
+          ],
+        },
+      },
+    },
   } as KubernetesObject,
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'llama', namespace: 'lab-09' } },
 ]
-const spec = (object: KubernetesObject | undefined) => (object as unknown as { spec: { serviceName?: string; template: { spec: { containers: { env: { name: string; value: string }[]; resources: { limits: Record<string, number> } }[] } } } }).spec
+const spec = (object: KubernetesObject | undefined) =>
+  (
+    object as unknown as {
+      spec: {
+        serviceName?: string
+        template: {
+          spec: {
+            containers: { env: { name: string; value: string }[]; resources: { limits: Record<string, number> } }[]
+          }
+        }
+      }
+    }
+  ).spec
 
 describe('pointerTokens', () => {
   it('splits a JSON Pointer and unescapes ~1 and ~0', () => {
@@ -50,26 +71,57 @@ describe('applyPatches', () => {
   })
 
   it('names the object and the path that does not exist, so a list cannot rot silently', () => {
-    expect(() => applyPatches(objects(), [{ kind: 'StatefulSet', name: 'llama', ops: [{ op: 'replace', path: '/spec/podManagementPolicy', value: 'Parallel' }] }])).toThrow(
+    expect(() =>
+      applyPatches(objects(), [
+        {
+          kind: 'StatefulSet',
+          name: 'llama',
+          ops: [{ op: 'replace', path: '/spec/podManagementPolicy', value: 'Parallel' }],
+        },
+      ]),
+    ).toThrow(
       'StatefulSet/llama: replace /spec/podManagementPolicy: no such path (nothing at /spec/podManagementPolicy)',
     )
-    expect(() => applyPatches(objects(), [{ kind: 'StatefulSet', name: 'llama', ops: [{ op: 'add', path: '/spec/selector/matchLabels/app', value: 'x' }] }])).toThrow(
-      'no such path (nothing at /spec/selector)',
-    )
-    expect(() => applyPatches(objects(), [{ kind: 'StatefulSet', name: 'llama', ops: [{ op: 'remove', path: '/spec/template/spec/containers/1' }] }])).toThrow('past the end')
+    expect(() =>
+      applyPatches(objects(), [
+        {
+          kind: 'StatefulSet',
+          name: 'llama',
+          ops: [{ op: 'add', path: '/spec/selector/matchLabels/app', value: 'x' }],
+        },
+      ]),
+    ).toThrow('no such path (nothing at /spec/selector)')
+    expect(() =>
+      applyPatches(objects(), [
+        { kind: 'StatefulSet', name: 'llama', ops: [{ op: 'remove', path: '/spec/template/spec/containers/1' }] },
+      ]),
+    ).toThrow('past the end')
   })
 
   it('names an object the step does not have', () => {
-    expect(() => applyPatches(objects(), [{ kind: 'Deployment', name: 'llama', delete: true }])).toThrow('Deployment/llama: the step has no such object (it has Namespace/lab-09, StatefulSet/llama, Service/llama)')
+    expect(() => applyPatches(objects(), [{ kind: 'Deployment', name: 'llama', delete: true }])).toThrow(
+      'Deployment/llama: the step has no such object (it has Namespace/lab-09, StatefulSet/llama, Service/llama)',
+    )
   })
 
   it('test pins what an index points at', () => {
-    const pinned = (value: string) => applyPatches(objects(), [{ kind: 'StatefulSet', name: 'llama', ops: [{ op: 'test', path: '/spec/template/spec/containers/0/env/0/name', value }] }])
+    const pinned = (value: string) =>
+      applyPatches(objects(), [
+        {
+          kind: 'StatefulSet',
+          name: 'llama',
+          ops: [{ op: 'test', path: '/spec/template/spec/containers/0/env/0/name', value }],
+        },
+      ])
     expect(() => pinned('RANK')).not.toThrow()
     expect(() => pinned('WORLD_SIZE')).toThrow('expected "WORLD_SIZE", found "RANK": the manifest changed')
   })
 
   it('refuses to change an object’s kind or name', () => {
-    expect(() => applyPatches(objects(), [{ kind: 'Service', name: 'llama', ops: [{ op: 'replace', path: '/metadata/name', value: 'x' }] }])).toThrow('must not change')
+    expect(() =>
+      applyPatches(objects(), [
+        { kind: 'Service', name: 'llama', ops: [{ op: 'replace', path: '/metadata/name', value: 'x' }] },
+      ]),
+    ).toThrow('must not change')
   })
 })

@@ -11,15 +11,21 @@ describe('docs/data/mutations.json', () => {
     expect(recorded.steps.map((s) => s.step)).toEqual(listed.map((s) => s.step))
   })
 
-  it.each(listed.map((step) => [step.folder, step] as const))('names exactly the mutations steps/%s lists, in its order', (_folder, step) => {
-    const results = recorded.steps.find((s) => s.step === step.step)!
-    expect(results.mutations.map((m) => m.name)).toEqual(step.mutations.map((m) => m.name))
-  })
+  it.each(listed.map((step) => [step.folder, step] as const))(
+    'names exactly the mutations steps/%s lists, in its order',
+    (_folder, step) => {
+      const results = recorded.steps.find((s) => s.step === step.step)!
+      expect(results.mutations.map((m) => m.name)).toEqual(step.mutations.map((m) => m.name))
+    },
+  )
 
   it('records a passing unmutated step and no missed mutation', () => {
     for (const step of recorded.steps) {
       expect(step.baseline.passed, step.folder).toBe(true)
-      expect(step.mutations.filter((m) => m.status === 'missed').map((m) => m.name), step.folder).toEqual([])
+      expect(
+        step.mutations.filter((m) => m.status === 'missed').map((m) => m.name),
+        step.folder,
+      ).toEqual([])
     }
   })
 

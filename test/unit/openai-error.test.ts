@@ -6,7 +6,14 @@ describe('toOpenAIError', () => {
     const error = new HttpError(404, 'NotFoundError', 'The model `x` does not exist.', 'model', 'model_not_found')
     expect(toOpenAIError(error)).toEqual({
       statusCode: 404,
-      body: { error: { message: 'The model `x` does not exist.', type: 'NotFoundError', param: 'model', code: 'model_not_found' } },
+      body: {
+        error: {
+          message: 'The model `x` does not exist.',
+          type: 'NotFoundError',
+          param: 'model',
+          code: 'model_not_found',
+        },
+      },
     })
   })
 
@@ -21,7 +28,9 @@ describe('toOpenAIError', () => {
       validation: [{ instancePath: '', params: { missingProperty: 'prompt' } }],
     })
     expect(toOpenAIError(missing).body.error.param).toBe('prompt')
-    expect(toOpenAIError(Object.assign(new Error('Request body is too large'), { statusCode: 413 })).statusCode).toBe(413)
+    expect(toOpenAIError(Object.assign(new Error('Request body is too large'), { statusCode: 413 })).statusCode).toBe(
+      413,
+    )
   })
 
   it('turns anything else into a 500 that does not leak the message', () => {

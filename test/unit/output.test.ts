@@ -2,9 +2,34 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { CheckResult } from '../../scripts/lib/checks/check.ts'
 import { createPrinter, formatCheck, summarize, summaryLine } from '../../scripts/lib/output.ts'
 
-const passed: CheckResult = { id: 'pods-exist', title: 'pods exist', needs: 'api', status: 'passed', attempts: 1, durationMs: 5 }
-const failed: CheckResult = { id: 'ranks-differ', title: 'ranks differ', needs: 'api', status: 'failed', expected: 'two nodes', seen: 'one node', hint: 'add anti-affinity', attempts: 3, durationMs: 9 }
-const skipped: CheckResult = { id: 'dns-resolves', title: 'DNS resolves', needs: 'pods', status: 'skipped', reason: 'no containers', attempts: 0, durationMs: 0 }
+const passed: CheckResult = {
+  id: 'pods-exist',
+  title: 'pods exist',
+  needs: 'api',
+  status: 'passed',
+  attempts: 1,
+  durationMs: 5,
+}
+const failed: CheckResult = {
+  id: 'ranks-differ',
+  title: 'ranks differ',
+  needs: 'api',
+  status: 'failed',
+  expected: 'two nodes',
+  seen: 'one node',
+  hint: 'add anti-affinity',
+  attempts: 3,
+  durationMs: 9,
+}
+const skipped: CheckResult = {
+  id: 'dns-resolves',
+  title: 'DNS resolves',
+  needs: 'pods',
+  status: 'skipped',
+  reason: 'no containers',
+  attempts: 0,
+  durationMs: 0,
+}
 
 afterEach(() => vi.restoreAllMocks())
 

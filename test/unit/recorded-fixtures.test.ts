@@ -11,7 +11,13 @@ import { checks as step03 } from '../../steps/03-multi-node-tp/test-03-multi-nod
 import { checks as step04 } from '../../steps/04-router/test-04-router.ts'
 
 const dir = join(import.meta.dirname, 'fixtures')
-const checksFor: Record<string, readonly Check[]> = { 'step-01': step01, 'step-02': step02, 'step-03': step03, 'step-04': step04, network: networkPolicyChecks }
+const checksFor: Record<string, readonly Check[]> = {
+  'step-01': step01,
+  'step-02': step02,
+  'step-03': step03,
+  'step-04': step04,
+  network: networkPolicyChecks,
+}
 // The .process.json files hold answers of the workloads run as processes, keyed by scenario.
 const recordings = readdirSync(dir).filter((file) => file.endsWith('.json') && !file.includes('.process.'))
 

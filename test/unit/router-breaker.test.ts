@@ -11,7 +11,11 @@ function setup(probes = 2) {
   const now = () => clock.now
   const changes: string[] = []
   const outlier = new OutlierDetector(settings, now)
-  const breaker = new CircuitBreaker(outlier, { probes, now, onChange: (from: BreakerState, to: BreakerState) => changes.push(`${from}→${to}`) })
+  const breaker = new CircuitBreaker(outlier, {
+    probes,
+    now,
+    onChange: (from: BreakerState, to: BreakerState) => changes.push(`${from}→${to}`),
+  })
   /** One request through the breaker that succeeds or fails. */
   const call = (ok: boolean) => {
     const permit = breaker.acquire()

@@ -27,8 +27,18 @@ describe('router configuration', () => {
   })
 
   it('takes the environment, then flags over it; the namespace from POD_NAMESPACE', () => {
-    const config = loadConfig(['--service', 'llama', '--policy', 'prefix-aware'], { SERVICE: 'other', POLICY: 'round-robin', POD_NAMESPACE: 'step-04', TARGET_PORT_NAME: '8000' })
-    expect([config.service, config.policy, config.namespace, config.targetPort]).toEqual(['llama', 'prefix-aware', 'step-04', '8000'])
+    const config = loadConfig(['--service', 'llama', '--policy', 'prefix-aware'], {
+      SERVICE: 'other',
+      POLICY: 'round-robin',
+      POD_NAMESPACE: 'step-04',
+      TARGET_PORT_NAME: '8000',
+    })
+    expect([config.service, config.policy, config.namespace, config.targetPort]).toEqual([
+      'llama',
+      'prefix-aware',
+      'step-04',
+      '8000',
+    ])
   })
 
   it('lowercases the affinity header, as Node hands headers over', () => {
@@ -47,10 +57,18 @@ describe('router configuration', () => {
   })
 
   it('names the field and the rule for each bad value', () => {
-    refuses(['--backends', '127.0.0.1:8001'], {}, /backends: backend 127.0.0.1:8001: not a URL; write it as http:\/\/host:port/)
+    refuses(
+      ['--backends', '127.0.0.1:8001'],
+      {},
+      /backends: backend 127.0.0.1:8001: not a URL; write it as http:\/\/host:port/,
+    )
     refuses(['--backends', 'https://a:1'], {}, /backends: .*only http/)
     refuses(['--backends', 'http://127.0.0.1'], {}, /backends: .*name the port/)
-    refuses([...backends, '--policy', 'random'], {}, /policy must be one of round-robin, least-outstanding, session-affinity, prefix-aware \(got random\)/)
+    refuses(
+      [...backends, '--policy', 'random'],
+      {},
+      /policy must be one of round-robin, least-outstanding, session-affinity, prefix-aware \(got random\)/,
+    )
     refuses([...backends, '--health-timeout-ms', '3000'], {}, /healthTimeoutMs must not exceed healthIntervalMs/)
     refuses([...backends, '--retry-budget-percent', '120'], {}, /retryBudgetPercent must be a number from 0 to 100/)
     refuses([...backends, '--consecutive-errors', '0'], {}, /consecutiveErrors must be an integer at least 1/)

@@ -6,7 +6,11 @@ import type { EndpointSliceLike } from '../../workloads/router/discovery/endpoin
 
 type Conditions = { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null }
 const endpoint = (ip: string, conditions?: Conditions) => ({ addresses: [ip], ...(conditions ? { conditions } : {}) })
-const slice = (endpoints: EndpointSliceLike['endpoints'], ports = [{ name: 'http', port: 8000 }], addressType = 'IPv4'): EndpointSliceLike => ({
+const slice = (
+  endpoints: EndpointSliceLike['endpoints'],
+  ports = [{ name: 'http', port: 8000 }],
+  addressType = 'IPv4',
+): EndpointSliceLike => ({
   addressType,
   ports,
   endpoints,
@@ -15,7 +19,10 @@ const slice = (endpoints: EndpointSliceLike['endpoints'], ports = [{ name: 'http
 describe('EndpointSlices to backends', () => {
   it('lists every endpoint of every slice on the named port, sorted', () => {
     const backends = backendsFromSlices(
-      [slice([endpoint('10.0.0.2', { ready: true }), endpoint('10.0.0.1', { ready: true })]), slice([endpoint('10.0.1.5', { ready: true })])],
+      [
+        slice([endpoint('10.0.0.2', { ready: true }), endpoint('10.0.0.1', { ready: true })]),
+        slice([endpoint('10.0.1.5', { ready: true })]),
+      ],
       'http',
     )
     expect(backends).toEqual([
@@ -57,7 +64,10 @@ describe('EndpointSlices to backends', () => {
   })
 
   it('counts an address listed in two slices once, ready if either says so', () => {
-    const backends = backendsFromSlices([slice([endpoint('10.0.0.1', { ready: false })]), slice([endpoint('10.0.0.1', { ready: true })])], 'http')
+    const backends = backendsFromSlices(
+      [slice([endpoint('10.0.0.1', { ready: false })]), slice([endpoint('10.0.0.1', { ready: true })])],
+      'http',
+    )
     expect(backends).toEqual([{ address: '10.0.0.1:8000', ready: true }])
   })
 
@@ -69,12 +79,17 @@ describe('EndpointSlices to backends', () => {
     expect(backendsFromSlices([metrics, api], 'grpc')).toEqual([])
     const unnamed = slice([endpoint('10.0.0.3')], [{ name: '', port: 8000 }])
     expect(backendsFromSlices([unnamed], '').map((b) => b.address)).toEqual(['10.0.0.3:8000'])
-    const allPorts = slice([endpoint('10.0.0.4')], [{ name: 'all', port: null } as unknown as { name: string; port: number }])
+    const allPorts = slice(
+      [endpoint('10.0.0.4')],
+      [{ name: 'all', port: null } as unknown as { name: string; port: number }],
+    )
     expect(backendsFromSlices([allPorts], '8000').map((b) => b.address)).toEqual(['10.0.0.4:8000'])
   })
 
   it('puts IPv6 addresses in brackets', () => {
-    expect(backendsFromSlices([slice([endpoint('fd00::1')], undefined, 'IPv6')], 'http')).toEqual([{ address: '[fd00::1]:8000', ready: true }])
+    expect(backendsFromSlices([slice([endpoint('fd00::1')], undefined, 'IPv6')], 'http')).toEqual([
+      { address: '[fd00::1]:8000', ready: true },
+    ])
   })
 
   it('survives slices with nothing in them', () => {

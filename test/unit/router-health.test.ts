@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { HealthState } from '../../workloads/router/health-state.ts'
 
 describe('active health check thresholds', () => {
-  const record = (state: HealthState, results: boolean[]) => results.map((passed) => (state.record(passed), state.healthy))
+  const record = (state: HealthState, results: boolean[]) =>
+    results.map((passed) => (state.record(passed), state.healthy))
 
   it('starts unhealthy and needs one pass to turn healthy the first time', () => {
     const state = new HealthState({ healthyThreshold: 3, unhealthyThreshold: 2 })
@@ -24,6 +25,11 @@ describe('active health check thresholds', () => {
 
   it('says when the verdict changed', () => {
     const state = new HealthState({ healthyThreshold: 1, unhealthyThreshold: 1 })
-    expect([state.record(false), state.record(true), state.record(true), state.record(false)]).toEqual([false, true, false, true])
+    expect([state.record(false), state.record(true), state.record(true), state.record(false)]).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ])
   })
 })

@@ -54,7 +54,9 @@ describe.each(policyNames)('routing policy contract: %s', (name) => {
     const without = [all[0]!, all[2]!]
     for (const request of requests) expect(policy.pick(without, request)).not.toBe(all[1])
     const joined = [...all, { address: '10.0.0.9:8000', outstanding: 0 }]
-    const picked = new Set(Array.from({ length: 200 }, (_, i) => policy.pick(joined, { sessionKey: `s${i}`, prompt: `p${i}` }).address))
+    const picked = new Set(
+      Array.from({ length: 200 }, (_, i) => policy.pick(joined, { sessionKey: `s${i}`, prompt: `p${i}` }).address),
+    )
     expect(picked).toContain('10.0.0.9:8000')
   })
 
@@ -101,14 +103,16 @@ describe('least outstanding', () => {
 
 describe('session affinity (consistent hashing)', () => {
   const keys = Array.from({ length: 10_000 }, (_, i) => `user-${i}`)
-  const owners = (policy: Policy, candidates: TestBackend[]) => keys.map((key) => policy.pick(candidates, { sessionKey: key, prompt: null }).address)
+  const owners = (policy: Policy, candidates: TestBackend[]) =>
+    keys.map((key) => policy.pick(candidates, { sessionKey: key, prompt: null }).address)
 
   it('sends every request of a session to the same backend, whatever the load', () => {
     const policy = sessionAffinity()
     const candidates = backends(3)
     const first = policy.pick(candidates, { sessionKey: 'conversation-42', prompt: null })
     first.outstanding = 100
-    for (let i = 0; i < 20; i++) expect(policy.pick(candidates, { sessionKey: 'conversation-42', prompt: 'more' })).toBe(first)
+    for (let i = 0; i < 20; i++)
+      expect(policy.pick(candidates, { sessionKey: 'conversation-42', prompt: 'more' })).toBe(first)
   })
 
   it('moves at most about 1/n of the keys when a backend joins, all of them to the new one', () => {
@@ -125,7 +129,10 @@ describe('session affinity (consistent hashing)', () => {
     const policy = sessionAffinity()
     const all = backends(5)
     const before = owners(policy, all)
-    const after = owners(policy, all.filter((b) => b.address !== '10.0.0.3:8000'))
+    const after = owners(
+      policy,
+      all.filter((b) => b.address !== '10.0.0.3:8000'),
+    )
     keys.forEach((_, i) => {
       if (before[i] !== '10.0.0.3:8000') expect(after[i]).toBe(before[i])
     })
@@ -171,7 +178,9 @@ describe('prefix-aware', () => {
     b.outstanding = 1
     // c is now the least loaded, but a holds the shared system prompt.
     expect(policy.pick(candidates, request(system + 'What is a Service?'))).toBe(a)
-    expect(policy.pick(candidates, request('A completely different prompt about GPUs and their memory, and NVLink.'))).toBe(b)
+    expect(
+      policy.pick(candidates, request('A completely different prompt about GPUs and their memory, and NVLink.')),
+    ).toBe(b)
   })
 
   it('prefers the longer of two matches', () => {
@@ -180,7 +189,9 @@ describe('prefix-aware', () => {
     const [a, b] = [candidates[0]!, candidates[1]!]
     policy.pick([a], request(system))
     policy.pick([b], request(system + 'Consider the following StatefulSet manifest and its headless Service. '))
-    expect(policy.pick(candidates, request(system + 'Consider the following StatefulSet manifest and its volumes.'))).toBe(b)
+    expect(
+      policy.pick(candidates, request(system + 'Consider the following StatefulSet manifest and its volumes.')),
+    ).toBe(b)
     expect(policy.pick(candidates, request(system + 'Something else entirely, for the rest of this prompt.'))).toBe(a)
   })
 

@@ -52,7 +52,13 @@ describe('backend pool', () => {
     await new Promise((resolve) => setTimeout(resolve, 60)) // its health checks have stopped too
     expect(pool.candidates().map((b) => b.address)).not.toContain(addresses[1])
     // The others stay offered (a health check slowed by a loaded machine may pass a moment later).
-    await until(() => pool.candidates().map((b) => b.address).join() === [addresses[0], addresses[2]].join())
+    await until(
+      () =>
+        pool
+          .candidates()
+          .map((b) => b.address)
+          .join() === [addresses[0], addresses[2]].join(),
+    )
   })
 
   it('keeps a backend’s state when only its readiness changes, and offers it only while ready', async () => {

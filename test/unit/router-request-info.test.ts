@@ -11,7 +11,12 @@ describe('what the policies read of a request', () => {
   it('reads a completion’s prompt, a list of prompts, and a chat’s messages in order', () => {
     expect(routeRequest({}, { prompt: 'hello' }, 'x').prompt).toBe('hello')
     expect(routeRequest({}, { prompt: ['a', 'b'] }, 'x').prompt).toBe('a\nb')
-    const chat = { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'image_url' }] }] }
+    const chat = {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'image_url' }] },
+      ],
+    }
     expect(routeRequest({}, chat, 'x').prompt).toBe('system: Be brief.\nuser: Hi')
   })
 

@@ -50,7 +50,7 @@ describe('runCheck', () => {
     expect(calls()).toBeLessThan(10)
   })
 
-  it('caps the check\'s own timeout with the run\'s timeoutMs, and reports the check\'s id', async () => {
+  it("caps the check's own timeout with the run's timeoutMs, and reports the check's id", async () => {
     const { item, calls } = scripted([false])
     const started = Date.now()
     const result = await runCheck({ ...item, timeoutMs: 60_000 }, env, fast({ timeoutMs: 40, retryDelayMs: 5 }))
@@ -78,7 +78,10 @@ describe('runCheck', () => {
       title: 'reads the cluster',
       needs: 'api',
       observe: async (): Promise<number> => {
-        throw Object.assign(new Error('HTTP-Code: 404'), { code: 404, body: JSON.stringify({ reason: 'NotFound', message: 'pods "x" not found' }) })
+        throw Object.assign(new Error('HTTP-Code: 404'), {
+          code: 404,
+          body: JSON.stringify({ reason: 'NotFound', message: 'pods "x" not found' }),
+        })
       },
       evaluate: () => pass,
     })
@@ -107,7 +110,11 @@ describe('runCheck', () => {
     const { item } = scripted([false, true, true])
     const seen: [string, unknown][] = []
     await runCheck(item, env, fast({ observed: (check, observation) => seen.push([check.id, observation]) }))
-    expect(seen).toEqual([['the-thing-holds', false], ['the-thing-holds', true], ['the-thing-holds', true]])
+    expect(seen).toEqual([
+      ['the-thing-holds', false],
+      ['the-thing-holds', true],
+      ['the-thing-holds', true],
+    ])
   })
 
   it("writes the step's namespace into a failure's text", async () => {
@@ -119,14 +126,22 @@ describe('runCheck', () => {
       evaluate: () => fail(`pods in ${NAMESPACE}`, 'none', `see ${kubectl('get pods')}`),
     })
     const result = await runCheck(item, { namespace: 'lab-07' } as CheckEnv, fast({ defaultTimeoutMs: 5 }))
-    expect(result).toMatchObject({ status: 'failed', expected: 'pods in lab-07', hint: 'see kubectl -n lab-07 get pods' })
+    expect(result).toMatchObject({
+      status: 'failed',
+      expected: 'pods in lab-07',
+      hint: 'see kubectl -n lab-07 get pods',
+    })
   })
 })
 
 describe('runChecks', () => {
   it('emits one event per check, in order', async () => {
     const events: LabEvent[] = []
-    const results = await runChecks([scripted([true]).item, scripted([true], 'pods').item], env, fast({ runsContainers: false, emit: (e) => events.push(e) }))
+    const results = await runChecks(
+      [scripted([true]).item, scripted([true], 'pods').item],
+      env,
+      fast({ runsContainers: false, emit: (e) => events.push(e) }),
+    )
     expect(results.map((r) => r.status)).toEqual(['passed', 'skipped'])
     expect(events.filter((e) => e.kind === 'check')).toHaveLength(2)
   })

@@ -18,7 +18,6 @@ import {
 import { failure, recordedFor } from './recorded.ts'
 import recorded from './fixtures/step-01-observations.kwok.json' with { type: 'json' }
 
-
 describe('step 01 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
@@ -43,7 +42,9 @@ describe('pod names', () => {
   })
 
   it('fails when pods have other names, asking whether this is a StatefulSet', () => {
-    const verdict = failure(podNames.evaluate(['llama-3-70b-7f9c-abcde', 'llama-3-70b-0', 'llama-3-70b-1', 'llama-3-70b-2']))
+    const verdict = failure(
+      podNames.evaluate(['llama-3-70b-7f9c-abcde', 'llama-3-70b-0', 'llama-3-70b-1', 'llama-3-70b-2']),
+    )
     expect(verdict.hint).toContain('not ordinals')
   })
 })
@@ -102,7 +103,13 @@ describe('volume claims', () => {
 
 describe('pod-index label', () => {
   it('fails when a pod lacks the label, naming the Kubernetes version that sets it', () => {
-    const verdict = failure(podIndexLabels.evaluate([{ name: 'llama-3-70b-0', index: '0' }, { name: 'llama-3-70b-1' }, { name: 'llama-3-70b-2', index: '2' }]))
+    const verdict = failure(
+      podIndexLabels.evaluate([
+        { name: 'llama-3-70b-0', index: '0' },
+        { name: 'llama-3-70b-1' },
+        { name: 'llama-3-70b-2', index: '2' },
+      ]),
+    )
     expect(verdict.seen).toBe('llama-3-70b-1: no label')
     expect(verdict.hint).toContain('1.28')
   })
@@ -142,12 +149,19 @@ describe('Deployment names', () => {
 describe('replicas serve', () => {
   it('passes when every pod answers /v1/models', () => {
     const body = JSON.stringify({ object: 'list', data: [] })
-    expect(replicasServe.evaluate([0, 1, 2].map((i) => ({ name: `llama-3-70b-${i}`, status: 200, body })))).toEqual({ pass: true })
+    expect(replicasServe.evaluate([0, 1, 2].map((i) => ({ name: `llama-3-70b-${i}`, status: 200, body })))).toEqual({
+      pass: true,
+    })
   })
 
   it('fails naming the pod that does not answer, and points at the port', () => {
     const body = JSON.stringify({ object: 'list', data: [] })
-    const verdict = failure(replicasServe.evaluate([{ name: 'llama-3-70b-0', status: 200, body }, { name: 'llama-3-70b-1', status: 503, body: 'error trying to reach service' }]))
+    const verdict = failure(
+      replicasServe.evaluate([
+        { name: 'llama-3-70b-0', status: 200, body },
+        { name: 'llama-3-70b-1', status: 503, body: 'error trying to reach service' },
+      ]),
+    )
     expect(verdict.seen).toBe('llama-3-70b-1: 503')
     expect(verdict.hint).toContain('8000')
   })

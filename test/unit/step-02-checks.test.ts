@@ -26,7 +26,6 @@ import recorded from './fixtures/step-02-observations.kwok.json' with { type: 'j
 // The same step applied with serviceName: llama beside the Service llama-3-70b.
 import mismatch from './fixtures/step-02-servicename-mismatch.kwok.json' with { type: 'json' }
 
-
 describe('step 02 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
@@ -129,7 +128,13 @@ describe('EndpointSlices', () => {
 
 const namespace = 'lab-02'
 const name = (i: number) => `llama-3-70b-${i}.llama-3-70b.${namespace}.svc.cluster.local`
-const lookups = (): LookupObservation[] => [0, 1, 2].map((i) => ({ pod: `llama-3-70b-${i}`, name: name(i), ips: [`10.244.${i + 1}.7`], addresses: [`10.244.${i + 1}.7`] }))
+const lookups = (): LookupObservation[] =>
+  [0, 1, 2].map((i) => ({
+    pod: `llama-3-70b-${i}`,
+    name: name(i),
+    ips: [`10.244.${i + 1}.7`],
+    addresses: [`10.244.${i + 1}.7`],
+  }))
 
 describe('per-pod DNS names', () => {
   it('passes when every name resolves to its pod’s IP', () => {
@@ -170,7 +175,10 @@ describe('SRV records', () => {
 
   it('fails on generated target names, pointing at serviceName', () => {
     const observation = srv()
-    observation.records = observation.records!.map((r, i) => ({ ...r, name: `3${i}6266.llama-3-70b.${namespace}.svc.cluster.local` }))
+    observation.records = observation.records!.map((r, i) => ({
+      ...r,
+      name: `3${i}6266.llama-3-70b.${namespace}.svc.cluster.local`,
+    }))
     expect(failure(srvRecords.evaluate(observation)).hint).toContain('serviceName')
   })
 
@@ -212,7 +220,9 @@ describe("step 02's StatefulSet is step 01's with serviceName added", () => {
 
   it('the comparison notices any other change', async () => {
     const before = await statefulSetOf('01-basic-statefulset')
-    const changed = structuredClone(before) as KubernetesObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } }
+    const changed = structuredClone(before) as KubernetesObject & {
+      spec: { template: { spec: { containers: { args: string[] }[] } } }
+    }
     changed.spec.template.spec.containers[0]!.args.push('--max-num-seqs', '8')
     expect(comparable(changed)).not.toEqual(comparable(before))
   })

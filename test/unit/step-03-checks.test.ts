@@ -32,7 +32,6 @@ import thirdRank from './fixtures/step-03-third-rank-pending.kwok.json' with { t
 // Two real model-server processes as ranks 0 and 1 on loopback, rank 1 terminated and restarted.
 import processes from './fixtures/step-03-group.process.json' with { type: 'json' }
 
-
 describe('step 03 checks on observations recorded from a cluster', () => {
   it('every api check passes on what a correct step shows', () => {
     for (const item of checks.filter((c) => c.needs === 'api')) {
@@ -70,7 +69,9 @@ describe('placement', () => {
   })
 
   it('fails while a rank is missing', () => {
-    expect(failure(separateNodes.evaluate({ ...base(), pods: base().pods.slice(0, 1) })).hint).toContain('describe statefulset')
+    expect(failure(separateNodes.evaluate({ ...base(), pods: base().pods.slice(0, 1) })).hint).toContain(
+      'describe statefulset',
+    )
   })
 })
 
@@ -146,7 +147,8 @@ function group(nodeRank: number, changes: Partial<Group> = {}): Group {
     ...changes,
   }
 }
-const answers = (...groups: Group[]): Answer[] => groups.map((g) => ({ pod: `llama-3-70b-${g.nodeRank}`, status: 200, body: JSON.stringify(g) }))
+const answers = (...groups: Group[]): Answer[] =>
+  groups.map((g) => ({ pod: `llama-3-70b-${g.nodeRank}`, status: 200, body: JSON.stringify(g) }))
 
 describe('the group', () => {
   it('passes when both ranks report one ready group of world size 8', () => {
@@ -155,7 +157,9 @@ describe('the group', () => {
 
   it('fails while rank 0 waits for rank 1, naming the rendezvous address', () => {
     const waiting = { state: 'forming', generation: 0, reason: 'waiting for node rank 1 to join' } as const
-    const verdict = failure(groupFormed.evaluate(answers(group(0, { ...waiting, members: [0] }), group(1, { ...waiting, members: [] }))))
+    const verdict = failure(
+      groupFormed.evaluate(answers(group(0, { ...waiting, members: [0] }), group(1, { ...waiting, members: [] }))),
+    )
     expect(verdict.seen).toBe('llama-3-70b-0: forming, members [0] (waiting for node rank 1 to join)')
     expect(verdict.hint).toContain(LEADER)
   })
@@ -182,7 +186,14 @@ describe('the group', () => {
   })
 
   it('fails when a rank does not answer, pointing at its log', () => {
-    const silent: Answer[] = [answers(group(0))[0]!, { pod: 'llama-3-70b-1', status: 503, body: '{"kind":"Status","message":"error trying to reach service: dial tcp 10.244.2.5:8000: connect: connection refused"}' }]
+    const silent: Answer[] = [
+      answers(group(0))[0]!,
+      {
+        pod: 'llama-3-70b-1',
+        status: 503,
+        body: '{"kind":"Status","message":"error trying to reach service: dial tcp 10.244.2.5:8000: connect: connection refused"}',
+      },
+    ]
     const verdict = failure(groupFormed.evaluate(silent))
     expect(verdict.seen).toBe('llama-3-70b-1: 503')
     expect(verdict.hint).toContain('logs llama-3-70b-1')
@@ -195,7 +206,12 @@ describe('the group', () => {
   })
 })
 
-const completion = JSON.stringify({ id: 'cmpl-1', object: 'text_completion', model: 'meta-llama/Meta-Llama-3-70B-Instruct', choices: [{ index: 0, text: ' is split across', finish_reason: 'length' }] })
+const completion = JSON.stringify({
+  id: 'cmpl-1',
+  object: 'text_completion',
+  model: 'meta-llama/Meta-Llama-3-70B-Instruct',
+  choices: [{ index: 0, text: ' is split across', finish_reason: 'length' }],
+})
 
 describe('the API through rank 0', () => {
   it('passes on a completion', () => {
@@ -203,34 +219,51 @@ describe('the API through rank 0', () => {
   })
 
   it('fails on 503 while the group is not formed', () => {
-    const body = JSON.stringify({ error: { message: 'the group is forming: 1 of 2 ranks joined', type: 'ServiceUnavailableError', code: 503 } })
+    const body = JSON.stringify({
+      error: { message: 'the group is forming: 1 of 2 ranks joined', type: 'ServiceUnavailableError', code: 503 },
+    })
     expect(failure(leaderServes.evaluate({ pod: 'llama-3-70b-0', status: 503, body })).hint).toContain('group check')
   })
 
   it('fails on an unknown model name', () => {
-    const body = JSON.stringify({ error: { message: 'The model `llama` does not exist.', type: 'NotFoundError', code: 404 } })
-    expect(failure(leaderServes.evaluate({ pod: 'llama-3-70b-0', status: 404, body })).hint).toContain('--served-model-name')
+    const body = JSON.stringify({
+      error: { message: 'The model `llama` does not exist.', type: 'NotFoundError', code: 404 },
+    })
+    expect(failure(leaderServes.evaluate({ pod: 'llama-3-70b-0', status: 404, body })).hint).toContain(
+      '--served-model-name',
+    )
   })
 
   it('rank 1 passes when it refuses and names the leader', () => {
-    const message = 'This is node rank 1 of 2: only the leader, node rank 0 at llama-3-70b-0.llama-3-70b.lab-03.svc.cluster.local, serves the API.'
-    const body = JSON.stringify({ error: { message, type: 'ServiceUnavailableError', param: null, code: 'not_leader' } })
+    const message =
+      'This is node rank 1 of 2: only the leader, node rank 0 at llama-3-70b-0.llama-3-70b.lab-03.svc.cluster.local, serves the API.'
+    const body = JSON.stringify({
+      error: { message, type: 'ServiceUnavailableError', param: null, code: 'not_leader' },
+    })
     expect(workerRefers.evaluate({ pod: 'llama-3-70b-1', status: 503, body })).toEqual({ pass: true })
   })
 
   it('rank 1 fails when it answers as if it led', () => {
-    const verdict = failure(workerRefers.evaluate({ pod: 'llama-3-70b-1', status: 200, body: '{"object":"list","data":[]}' }))
+    const verdict = failure(
+      workerRefers.evaluate({ pod: 'llama-3-70b-1', status: 200, body: '{"object":"list","data":[]}' }),
+    )
     expect(verdict.hint).toContain('NODE_RANK')
   })
 
   it('rank 1 fails on the API server’s own 503 (nothing listening), which names no leader', () => {
-    const body = '{"kind":"Status","message":"error trying to reach service: dial tcp 10.244.2.5:8000: connect: connection refused","code":503}'
+    const body =
+      '{"kind":"Status","message":"error trying to reach service: dial tcp 10.244.2.5:8000: connect: connection refused","code":503}'
     expect(failure(workerRefers.evaluate({ pod: 'llama-3-70b-1', status: 503, body })).hint).toContain('logs')
   })
 })
 
 describe('losing and regaining rank 1', () => {
-  const observation = (changes: Partial<ReformObservation>): ReformObservation => ({ before: 1, now: group(0, { generation: 2 }), brokenSeen: 'state broken in generation 1', ...changes })
+  const observation = (changes: Partial<ReformObservation>): ReformObservation => ({
+    before: 1,
+    now: group(0, { generation: 2 }),
+    brokenSeen: 'state broken in generation 1',
+    ...changes,
+  })
 
   it('passes when the group was seen broken and is ready again in a later generation', () => {
     expect(reforms.evaluate(observation({}))).toEqual({ pass: true })
@@ -309,27 +342,48 @@ describe("step 03's headless Service is step 02's", () => {
 })
 
 describe('the LeaderWorkerSet in leaderworkerset/ describes the same group as the StatefulSet', () => {
-  type Template = { spec: { containers: { args: string[]; env?: { name: string; value?: string }[]; resources: { limits: Record<string, unknown> } }[] } }
+  type Template = {
+    spec: {
+      containers: {
+        args: string[]
+        env?: { name: string; value?: string }[]
+        resources: { limits: Record<string, unknown> }
+      }[]
+    }
+  }
   interface Lws extends KubernetesObject {
-    spec: { replicas: number; leaderWorkerTemplate: { size: number; restartPolicy: string; leaderTemplate: Template; workerTemplate: Template } }
+    spec: {
+      replicas: number
+      leaderWorkerTemplate: { size: number; restartPolicy: string; leaderTemplate: Template; workerTemplate: Template }
+    }
   }
 
   it('has one group of as many pods, running the same server with the same GPUs and world size', async () => {
-    const set = (await readManifests(join(stepsDir, '03-multi-node-tp'))).find((o) => o.kind === 'StatefulSet') as KubernetesObject & { spec: { replicas: number; template: Template } }
-    const lws = (await readManifests(join(stepsDir, '03-multi-node-tp', 'leaderworkerset'))).find((o) => o.kind === 'LeaderWorkerSet') as Lws
+    const set = (await readManifests(join(stepsDir, '03-multi-node-tp'))).find(
+      (o) => o.kind === 'StatefulSet',
+    ) as KubernetesObject & { spec: { replicas: number; template: Template } }
+    const lws = (await readManifests(join(stepsDir, '03-multi-node-tp', 'leaderworkerset'))).find(
+      (o) => o.kind === 'LeaderWorkerSet',
+    ) as Lws
     expect(lws.apiVersion).toBe('leaderworkerset.x-k8s.io/v1')
     expect(lws.spec.replicas).toBe(1)
     expect(lws.spec.leaderWorkerTemplate.size).toBe(set.spec.replicas)
     expect(lws.spec.leaderWorkerTemplate.restartPolicy).toBe('RecreateGroupOnPodRestart')
     const server = set.spec.template.spec.containers[0]!
-    const value = (env: { name: string; value?: string }[] | undefined, name: string) => env?.find((v) => v.name === name)?.value
-    for (const template of [lws.spec.leaderWorkerTemplate.leaderTemplate, lws.spec.leaderWorkerTemplate.workerTemplate]) {
+    const value = (env: { name: string; value?: string }[] | undefined, name: string) =>
+      env?.find((v) => v.name === name)?.value
+    for (const template of [
+      lws.spec.leaderWorkerTemplate.leaderTemplate,
+      lws.spec.leaderWorkerTemplate.workerTemplate,
+    ]) {
       const container = template.spec.containers[0]!
       expect(container.args).toEqual(server.args)
       expect(container.resources.limits['nvidia.com/gpu']).toBe(server.resources.limits['nvidia.com/gpu'])
-      for (const name of ['GPUS_PER_NODE', 'WORLD_SIZE']) expect(value(container.env, name), name).toBe(value(server.env, name))
+      for (const name of ['GPUS_PER_NODE', 'WORLD_SIZE'])
+        expect(value(container.env, name), name).toBe(value(server.env, name))
       // LWS_LEADER_ADDRESS, LWS_GROUP_SIZE and LWS_WORKER_INDEX stand in for these: setting them would override LWS.
-      for (const name of ['MASTER_ADDR', 'NNODES', 'NODE_RANK']) expect(value(container.env, name), name).toBeUndefined()
+      for (const name of ['MASTER_ADDR', 'NNODES', 'NODE_RANK'])
+        expect(value(container.env, name), name).toBeUndefined()
     }
   })
 })

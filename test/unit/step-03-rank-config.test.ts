@@ -12,7 +12,12 @@ type PodSpec = { spec: { containers: V1Container[] } }
 const dir = join(stepsDir, '03-multi-node-tp')
 
 /** The container's environment as the kubelet gives it to pod `name` with ordinal `index`. */
-function environment(container: V1Container, name: string, index: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function environment(
+  container: V1Container,
+  name: string,
+  index: number,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...extra }
   for (const variable of container.env ?? []) {
     const path = variable.valueFrom?.fieldRef?.fieldPath
@@ -26,7 +31,9 @@ function environment(container: V1Container, name: string, index: number, extra:
 
 describe("the StatefulSet's ranks, as the model server reads them", () => {
   it('give node ranks 0 and 1 of one group: world size 8, TP 4 × PP 2, leader at rank 0’s DNS name', async () => {
-    const set = (await readManifests(dir)).find((o) => o.kind === 'StatefulSet') as KubernetesObject & { spec: { replicas: number; template: PodSpec } }
+    const set = (await readManifests(dir)).find((o) => o.kind === 'StatefulSet') as KubernetesObject & {
+      spec: { replicas: number; template: PodSpec }
+    }
     const container = set.spec.template.spec.containers[0]!
     for (let index = 0; index < set.spec.replicas; index++) {
       const config = loadConfig(container.args!, environment(container, `llama-3-70b-${index}`, index))
@@ -45,7 +52,9 @@ describe("the StatefulSet's ranks, as the model server reads them", () => {
   })
 
   it('refuse WORLD_SIZE 2, the pods-not-processes slip, naming the rule', async () => {
-    const set = (await readManifests(dir)).find((o) => o.kind === 'StatefulSet') as KubernetesObject & { spec: { template: PodSpec } }
+    const set = (await readManifests(dir)).find((o) => o.kind === 'StatefulSet') as KubernetesObject & {
+      spec: { template: PodSpec }
+    }
     const container = set.spec.template.spec.containers[0]!
     const env = { ...environment(container, 'llama-3-70b-1', 1), WORLD_SIZE: '2' }
     expect(() => loadConfig(container.args!, env)).toThrow(ConfigError)
@@ -55,7 +64,9 @@ describe("the StatefulSet's ranks, as the model server reads them", () => {
 
 describe("the LeaderWorkerSet's pods, with the variables LWS injects", () => {
   it('give the same group, the leader at LWS_LEADER_ADDRESS', async () => {
-    const lws = (await readManifests(join(dir, 'leaderworkerset'))).find((o) => o.kind === 'LeaderWorkerSet') as KubernetesObject & {
+    const lws = (await readManifests(join(dir, 'leaderworkerset'))).find(
+      (o) => o.kind === 'LeaderWorkerSet',
+    ) as KubernetesObject & {
       metadata: { name: string; namespace: string }
       spec: { leaderWorkerTemplate: { size: number; leaderTemplate: PodSpec; workerTemplate: PodSpec } }
     }
@@ -68,9 +79,20 @@ describe("the LeaderWorkerSet's pods, with the variables LWS injects", () => {
     ]
     for (const { template, name, index } of pods) {
       const container = template.spec.containers[0]!
-      const lwsEnv = { LWS_LEADER_ADDRESS: leaderAddress, LWS_GROUP_SIZE: String(size), LWS_WORKER_INDEX: String(index) }
+      const lwsEnv = {
+        LWS_LEADER_ADDRESS: leaderAddress,
+        LWS_GROUP_SIZE: String(size),
+        LWS_WORKER_INDEX: String(index),
+      }
       const config = loadConfig(container.args!, environment(container, name, index, lwsEnv))
-      expect(config, name).toMatchObject({ nodeRank: index, nnodes: 2, gpusPerNode: 4, worldSize: 8, masterAddr: 'llama-3-70b-0.llama-3-70b.lab-03-lws', masterPort: 29500 })
+      expect(config, name).toMatchObject({
+        nodeRank: index,
+        nnodes: 2,
+        gpusPerNode: 4,
+        worldSize: 8,
+        masterAddr: 'llama-3-70b-0.llama-3-70b.lab-03-lws',
+        masterPort: 29500,
+      })
     }
   })
 })

@@ -81,7 +81,9 @@ describe('the router is ready', () => {
 
   it('fails on a router that exits at start, pointing at its previous log', () => {
     const verdict = failure(routerReady.evaluate(notReady({ waiting: 'CrashLoopBackOff', lastExit: 'exit code 2' })))
-    expect(verdict.seen).toBe('1 of 2 Ready: router-76fcc7d65d-2nglh Ready, router-76fcc7d65d-pw2vp CrashLoopBackOff (last exit code 2)')
+    expect(verdict.seen).toBe(
+      '1 of 2 Ready: router-76fcc7d65d-2nglh Ready, router-76fcc7d65d-pw2vp CrashLoopBackOff (last exit code 2)',
+    )
     expect(verdict.hint).toContain('logs router-76fcc7d65d-pw2vp --previous')
     expect(verdict.hint).toContain('bad flag')
   })
@@ -102,7 +104,11 @@ describe('the router is ready', () => {
 
 describe('the router may watch EndpointSlices and nothing more', () => {
   it('asks about the verbs the router needs and a sample of what it must not do', () => {
-    expect(mayDo.map((a) => `${a.verb} ${a.resource}.${a.group}`)).toEqual(['get endpointslices.discovery.k8s.io', 'list endpointslices.discovery.k8s.io', 'watch endpointslices.discovery.k8s.io'])
+    expect(mayDo.map((a) => `${a.verb} ${a.resource}.${a.group}`)).toEqual([
+      'get endpointslices.discovery.k8s.io',
+      'list endpointslices.discovery.k8s.io',
+      'watch endpointslices.discovery.k8s.io',
+    ])
     expect(mayNotDo.map((a) => `${a.verb} ${a.resource} in ${a.scope}`)).toEqual([
       'list pods in this namespace',
       'get secrets in this namespace',
@@ -113,7 +119,9 @@ describe('the router may watch EndpointSlices and nothing more', () => {
   })
 
   it('asks about the service account by its user name (recorded)', () => {
-    expect((recordedFor(leastPrivilege, recorded) as AccessObservation).user).toBe('system:serviceaccount:lab-04:router')
+    expect((recordedFor(leastPrivilege, recorded) as AccessObservation).user).toBe(
+      'system:serviceaccount:lab-04:router',
+    )
   })
 
   it('fails on a Role for the core group, naming discovery.k8s.io (recorded)', () => {
@@ -127,7 +135,12 @@ describe('the router may watch EndpointSlices and nothing more', () => {
 
   it('fails on a Role without watch, saying what watch is for', () => {
     const observation = recordedFor(leastPrivilege, recorded) as AccessObservation
-    const refusedWatch = { ...observation, answers: observation.answers.map((a) => (a.verb === 'watch' && a.scope === 'this namespace' ? { ...a, allowed: false } : a)) }
+    const refusedWatch = {
+      ...observation,
+      answers: observation.answers.map((a) =>
+        a.verb === 'watch' && a.scope === 'this namespace' ? { ...a, allowed: false } : a,
+      ),
+    }
     const verdict = failure(leastPrivilege.evaluate(refusedWatch))
     expect(verdict.seen).toBe('refused: watch endpointslices.discovery.k8s.io in this namespace')
     expect(verdict.hint).toContain('grants some verbs but not watch')
@@ -136,7 +149,9 @@ describe('the router may watch EndpointSlices and nothing more', () => {
 
   it('fails on a ClusterRoleBinding to view, and the seen names the binding (recorded)', () => {
     const verdict = failure(leastPrivilege.evaluate(recordedFor(leastPrivilege, clusterView)))
-    expect(verdict.seen).toContain('list pods in this namespace (RBAC: allowed by ClusterRoleBinding "router-view" of ClusterRole "view"')
+    expect(verdict.seen).toContain(
+      'list pods in this namespace (RBAC: allowed by ClusterRoleBinding "router-view" of ClusterRole "view"',
+    )
     expect(verdict.seen).toContain('list endpointslices.discovery.k8s.io in every namespace')
     // view grants no secrets, and no writes.
     expect(verdict.seen).not.toContain('secrets')
@@ -147,13 +162,17 @@ describe('the router may watch EndpointSlices and nothing more', () => {
   it('fails when only watch is missing: a router could list once and never hear of changes', () => {
     const observation = recordedFor(leastPrivilege, recorded) as AccessObservation
     observation.answers.find((a) => a.verb === 'watch' && a.scope === 'this namespace')!.allowed = false
-    expect(failure(leastPrivilege.evaluate(observation)).seen).toBe('refused: watch endpointslices.discovery.k8s.io in this namespace')
+    expect(failure(leastPrivilege.evaluate(observation)).seen).toBe(
+      'refused: watch endpointslices.discovery.k8s.io in this namespace',
+    )
   })
 
   it('fails on a wildcard verb that lets it write EndpointSlices', () => {
     const observation = recordedFor(leastPrivilege, recorded) as AccessObservation
     observation.answers.find((a) => a.verb === 'update')!.allowed = true
-    expect(failure(leastPrivilege.evaluate(observation)).seen).toBe('allowed: update endpointslices.discovery.k8s.io in this namespace')
+    expect(failure(leastPrivilege.evaluate(observation)).seen).toBe(
+      'allowed: update endpointslices.discovery.k8s.io in this namespace',
+    )
   })
 
   it('refuses to judge an observation that lacks an answer', () => {
@@ -176,7 +195,9 @@ describe('the disruption budget', () => {
   it('fails the same way on maxUnavailable: 0 and minAvailable: 100%', () => {
     const zero: BudgetObservation = { maxUnavailable: 0, expectedPods: 2, currentHealthy: 2, disruptionsAllowed: 0 }
     expect(failure(budget.evaluate(zero)).hint).toContain('maxUnavailable: 0 with 2 router pods allows no eviction')
-    expect(failure(budget.evaluate({ ...zero, maxUnavailable: undefined, minAvailable: '100%' })).hint).toContain('allows no eviction at all')
+    expect(failure(budget.evaluate({ ...zero, maxUnavailable: undefined, minAvailable: '100%' })).hint).toContain(
+      'allows no eviction at all',
+    )
   })
 
   it('fails while a router is not Ready without blaming the budget', () => {
@@ -186,7 +207,9 @@ describe('the disruption budget', () => {
   })
 
   it('fails when the selector matches no pod', () => {
-    expect(failure(budget.evaluate({ ...base(), expectedPods: 0, currentHealthy: 0, disruptionsAllowed: 0 })).hint).toContain('selector')
+    expect(
+      failure(budget.evaluate({ ...base(), expectedPods: 0, currentHealthy: 0, disruptionsAllowed: 0 })).hint,
+    ).toContain('selector')
   })
 
   it('fails without a budget, pointing at its file', () => {
@@ -197,12 +220,26 @@ describe('the disruption budget', () => {
 // Pods checks: what the checks would see on kind, in the shapes the router and the API server use.
 const groups = [0, 1, 2].map((i) => ({ pod: `llama-3-70b-${i}`, address: `10.244.${i + 1}.7:8000` }))
 const [g0, g1, g2] = groups.map((g) => g.address)
-const completion = '{"id":"cmpl-1","object":"text_completion","model":"meta-llama/Meta-Llama-3-70B-Instruct","choices":[{"index":0,"text":" the second one","finish_reason":"length"}]}'
+const completion =
+  '{"id":"cmpl-1","object":"text_completion","model":"meta-llama/Meta-Llama-3-70B-Instruct","choices":[{"index":0,"text":" the second one","finish_reason":"length"}]}'
 const ok = (backend: string): Routed => ({ status: 200, backend, body: completion })
-const backend = (address: string, changes: Partial<Backend> = {}): Backend => ({ address, ready: true, healthy: true, breaker: 'closed', outstanding: 0, ejectedUntil: null, ...changes })
+const backend = (address: string, changes: Partial<Backend> = {}): Backend => ({
+  address,
+  ready: true,
+  healthy: true,
+  breaker: 'closed',
+  outstanding: 0,
+  ejectedUntil: null,
+  ...changes,
+})
 const routers = ['router-7d9c6b5f4-k2x8q', 'router-7d9c6b5f4-w7m4n']
-const views = (changes: Partial<Backend> = {}, of = g1!) => routers.map((pod) => ({ pod, backends: groups.map((g) => backend(g.address, g.address === of ? changes : {})) }))
-const spread = (): SpreadObservation => ({ groups, answers: [g0, g1, g2, g0, g1, g2, g0, g1, g2, g2, g1, g0].map((b) => ok(b!)), routers: views() })
+const views = (changes: Partial<Backend> = {}, of = g1!) =>
+  routers.map((pod) => ({ pod, backends: groups.map((g) => backend(g.address, g.address === of ? changes : {})) }))
+const spread = (): SpreadObservation => ({
+  groups,
+  answers: [g0, g1, g2, g0, g1, g2, g0, g1, g2, g2, g1, g0].map((b) => ok(b!)),
+  routers: views(),
+})
 
 describe('requests through the router reach every group', () => {
   it('passes when the answers name all three groups', () => {
@@ -242,7 +279,10 @@ describe('requests through the router reach every group', () => {
 
   it('fails when the Service has no Ready endpoint: the API server answers itself', () => {
     const observation = spread()
-    observation.answers[0] = { status: 503, body: '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \\"router:http\\"","reason":"ServiceUnavailable","code":503}' }
+    observation.answers[0] = {
+      status: 503,
+      body: '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \\"router:http\\"","reason":"ServiceUnavailable","code":503}',
+    }
     const verdict = failure(reachesEveryGroup.evaluate(observation))
     expect(verdict.seen).toMatch(/^1 of 12 failed, e.g. 503: /)
     expect(verdict.hint).toContain('no Ready endpoint')
@@ -250,7 +290,10 @@ describe('requests through the router reach every group', () => {
 
   it('fails when the router answers with an error of its own', () => {
     const observation = spread()
-    observation.answers[5] = { status: 503, body: '{"error":{"message":"no healthy backend","type":"ServiceUnavailableError","param":null,"code":"no_backend"}}' }
+    observation.answers[5] = {
+      status: 503,
+      body: '{"error":{"message":"no healthy backend","type":"ServiceUnavailableError","param":null,"code":"no_backend"}}',
+    }
     expect(failure(reachesEveryGroup.evaluate(observation)).hint).toContain('GET /backends')
   })
 
@@ -268,7 +311,10 @@ describe('requests through the router reach every group', () => {
 })
 
 const ejected = '2026-11-27T16:40:05.000Z'
-const failover = (changes: Partial<Backend> = { breaker: 'open', ejectedUntil: ejected }, answers: Routed[] = [g0, g2, g0, g2, g0, g2].map((b) => ok(b!))): FailoverObservation => ({
+const failover = (
+  changes: Partial<Backend> = { breaker: 'open', ejectedUntil: ejected },
+  answers: Routed[] = [g0, g2, g0, g2, g0, g2].map((b) => ok(b!)),
+): FailoverObservation => ({
   failing: groups[1]!,
   routers: views(changes).map((view) => ({ ...view, answers: structuredClone(answers) })),
 })
@@ -283,7 +329,8 @@ describe('when a group fails', () => {
   })
 
   it('fails when a client gets the group’s error, pointing at retries', () => {
-    const error = '{"error":{"message":"The server had an error while processing your request (injected failure).","type":"InternalServerError","param":null,"code":"server_error"}}'
+    const error =
+      '{"error":{"message":"The server had an error while processing your request (injected failure).","type":"InternalServerError","param":null,"code":"server_error"}}'
     const observation = failover()
     observation.routers[0]!.answers[1] = { status: 500, backend: g1!, body: error }
     const verdict = failure(breakerOpens.evaluate(observation))
@@ -306,7 +353,11 @@ describe('when a group fails', () => {
 
   it('fails when a router’s /backends cannot be read', () => {
     const observation = failover()
-    observation.routers[1] = { pod: routers[1]!, error: 'GET /backends: 404 Not Found', answers: observation.routers[1]!.answers }
+    observation.routers[1] = {
+      pod: routers[1]!,
+      error: 'GET /backends: 404 Not Found',
+      answers: observation.routers[1]!.answers,
+    }
     expect(failure(breakerOpens.evaluate(observation)).seen).toBe('GET /backends: 404 Not Found')
   })
 
@@ -316,7 +367,11 @@ describe('when a group fails', () => {
 })
 
 describe('once it recovers', () => {
-  const recovered = () => failover({}, [g0, g1, g2, g0, g1, g2].map((b) => ok(b!)))
+  const recovered = () =>
+    failover(
+      {},
+      [g0, g1, g2, g0, g1, g2].map((b) => ok(b!)),
+    )
 
   it('passes when both routers send it requests again with the breaker closed', () => {
     expect(trafficReturns.evaluate(recovered())).toEqual({ pass: true })
@@ -333,7 +388,9 @@ describe('once it recovers', () => {
   it('fails when the breaker closed on one router only', () => {
     const observation = recovered()
     observation.routers[1] = failover().routers[1]!
-    expect(failure(trafficReturns.evaluate(observation)).expected).toBe('router-7d9c6b5f4-w7m4n sending requests to llama-3-70b-1 again')
+    expect(failure(trafficReturns.evaluate(observation)).expected).toBe(
+      'router-7d9c6b5f4-w7m4n sending requests to llama-3-70b-1 again',
+    )
   })
 
   it('fails when the breaker is closed but the router sends it nothing', () => {
@@ -343,7 +400,10 @@ describe('once it recovers', () => {
 
   it('fails on a request that failed', () => {
     const observation = recovered()
-    observation.routers[0]!.answers[0] = { status: 502, body: '{"error":{"message":"bad gateway","type":"BadGatewayError","param":null,"code":502}}' }
+    observation.routers[0]!.answers[0] = {
+      status: 502,
+      body: '{"error":{"message":"bad gateway","type":"BadGatewayError","param":null,"code":502}}',
+    }
     expect(failure(trafficReturns.evaluate(observation)).seen).toMatch(/^1 of 6 failed/)
   })
 })
@@ -368,8 +428,13 @@ describe('the pods checks on what real model-server and router processes answere
     const verdicts = failing.map((poll) => breakerOpens.evaluate(poll.observation))
     expect(failure(verdicts[0]!).seen).toBe('breaker closed, healthy true')
     expect(verdicts.slice(-2)).toEqual([{ pass: true }, { pass: true }])
-    const open = failing.at(-1)!.observation.routers.map((router) => router.backends!.find((b) => b.address === failingAddress)!)
-    for (const backend of open) expect(backend.breaker === 'half-open' || (backend.breaker === 'open' && typeof backend.ejectedUntil === 'string')).toBe(true)
+    const open = failing
+      .at(-1)!
+      .observation.routers.map((router) => router.backends!.find((b) => b.address === failingAddress)!)
+    for (const backend of open)
+      expect(
+        backend.breaker === 'half-open' || (backend.breaker === 'open' && typeof backend.ejectedUntil === 'string'),
+      ).toBe(true)
   })
 
   it('after recovery, traffic returns only once the ejection is over: open, then half-open or closed', () => {

@@ -19,7 +19,7 @@ import { loadConfig } from '../../workloads/router/config.ts'
 
 const NAMESPACE = 'lab-04'
 let objects: KubernetesObject[] = []
-const find = <T,>(kind: string, name: string): T => {
+const find = <T>(kind: string, name: string): T => {
   const found = objects.find((o) => o.kind === kind && o.metadata?.name === name)
   if (!found) throw new Error(`steps/04-router has no ${kind} ${name}`)
   return found as T
@@ -36,7 +36,8 @@ describe("step 04's model servers are step 02's", () => {
     delete copy.metadata?.namespace
     return copy
   }
-  const ofStep02 = async (kind: string) => (await readManifests(join(stepsDir, '02-headless-service'))).find((o) => o.kind === kind)!
+  const ofStep02 = async (kind: string) =>
+    (await readManifests(join(stepsDir, '02-headless-service'))).find((o) => o.kind === kind)!
 
   it('the headless Service differs only in its namespace', async () => {
     expect(comparable(find('Service', 'llama-3-70b'))).toEqual(comparable(await ofStep02('Service')))
@@ -48,8 +49,16 @@ describe("step 04's model servers are step 02's", () => {
 
   it('the groups fit the lab’s GPUs, with none for the router', async () => {
     const gpus = (object: KubernetesObject) => {
-      const spec = object as KubernetesObject & { spec: { replicas?: number; template: { spec: { containers: { resources?: { limits?: Record<string, unknown> } }[] } } } }
-      return (spec.spec.replicas ?? 1) * spec.spec.template.spec.containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU_RESOURCE] ?? 0), 0)
+      const spec = object as KubernetesObject & {
+        spec: {
+          replicas?: number
+          template: { spec: { containers: { resources?: { limits?: Record<string, unknown> } }[] } }
+        }
+      }
+      return (
+        (spec.spec.replicas ?? 1) *
+        spec.spec.template.spec.containers.reduce((sum, c) => sum + Number(c.resources?.limits?.[GPU_RESOURCE] ?? 0), 0)
+      )
     }
     const capacity = fleetNodes(await loadTopology('lab')).reduce((sum, node) => sum + node.gpus, 0)
     expect(gpus(find('StatefulSet', 'llama-3-70b'))).toBe(6)
@@ -67,7 +76,15 @@ describe("the router's Deployment", () => {
     expect(namespaceFrom).toBe('metadata.namespace')
     expect(container().command).toEqual(['node', '/app/router.mjs'])
     const config = loadConfig(container().args!, { POD_NAMESPACE: NAMESPACE })
-    expect(config).toMatchObject({ port: 8080, service: 'llama-3-70b', namespace: NAMESPACE, targetPort: 'http', policy: 'least-outstanding', healthPath: '/ready', backends: [] })
+    expect(config).toMatchObject({
+      port: 8080,
+      service: 'llama-3-70b',
+      namespace: NAMESPACE,
+      targetPort: 'http',
+      policy: 'least-outstanding',
+      healthPath: '/ready',
+      backends: [],
+    })
   })
 
   it('names a Service of the step, and a port that Service has by that name, on the model server’s port', () => {
@@ -94,7 +111,11 @@ describe("the router's Deployment", () => {
     expect(spec.strategy?.rollingUpdate?.maxUnavailable).toBe(0)
     const spreads = spec.template.spec!.topologySpreadConstraints!
     expect(spreads).toHaveLength(1)
-    expect(spreads[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1, labelSelector: { matchLabels: spec.selector.matchLabels } })
+    expect(spreads[0]).toMatchObject({
+      topologyKey: 'kubernetes.io/hostname',
+      maxSkew: 1,
+      labelSelector: { matchLabels: spec.selector.matchLabels },
+    })
   })
 
   it('waits before SIGTERM, within its grace period', () => {
@@ -115,7 +136,9 @@ describe("the router's account", () => {
 
   it('is bound to one Role that reads EndpointSlices, and to nothing cluster-wide', () => {
     expect(objects.filter((o) => o.kind?.startsWith('Cluster'))).toEqual([])
-    expect(find<V1Role>('Role', 'router').rules).toEqual([{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }])
+    expect(find<V1Role>('Role', 'router').rules).toEqual([
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+    ])
     const binding = find<V1RoleBinding>('RoleBinding', 'router')
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'router' })
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'router', namespace: NAMESPACE }])

@@ -41,7 +41,9 @@ beforeAll(async () => {
         response.end(body)
       } else {
         response.writeHead(503, { 'content-type': 'application/json' })
-        response.end('{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\"router:http\\"","code":503}')
+        response.end(
+          '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\"router:http\\"","code":503}',
+        )
       }
     })
   })
@@ -57,7 +59,12 @@ describe('proxyPost', () => {
     expect(answer.status).toBe(200)
     expect(answer.headers['x-serving-lab-backend']).toBe('10.244.2.7:8000')
     expect(JSON.parse(answer.body)).toEqual({ object: 'text_completion', choices: [{ text: ' hi' }] })
-    expect(seen.at(-1)).toEqual({ method: 'POST', url: '/api/v1/namespaces/lab-04/services/router:http/proxy/v1/completions', contentType: 'application/json', body: '{"prompt":"hello"}' })
+    expect(seen.at(-1)).toEqual({
+      method: 'POST',
+      url: '/api/v1/namespaces/lab-04/services/router:http/proxy/v1/completions',
+      contentType: 'application/json',
+      body: '{"prompt":"hello"}',
+    })
   })
 
   it('returns an error status with its body and headers instead of throwing', async () => {
@@ -77,8 +84,19 @@ describe('proxyPost', () => {
 
   it('returns status 0 and the error when nothing answers', async () => {
     const config = new KubeConfig()
-    config.loadFromOptions({ clusters: [{ name: 'gone', server: 'http://127.0.0.1:1', skipTLSVerify: true }], users: [{ name: 'nobody' }], contexts: [{ name: 'gone', cluster: 'gone', user: 'nobody' }], currentContext: 'gone' })
-    const answer = await proxyPost({ context: 'gone', config, core: config.makeApiClient(CoreV1Api) } as KubeContext, 'lab-04', { pod: 'x:1' }, '/', {})
+    config.loadFromOptions({
+      clusters: [{ name: 'gone', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'nobody' }],
+      contexts: [{ name: 'gone', cluster: 'gone', user: 'nobody' }],
+      currentContext: 'gone',
+    })
+    const answer = await proxyPost(
+      { context: 'gone', config, core: config.makeApiClient(CoreV1Api) } as KubeContext,
+      'lab-04',
+      { pod: 'x:1' },
+      '/',
+      {},
+    )
     expect(answer.status).toBe(0)
     expect(answer.headers).toEqual({})
     expect(answer.body).toMatch(/ECONNREFUSED/)
@@ -87,8 +105,15 @@ describe('proxyPost', () => {
 
 describe('podProxyPut', () => {
   it('puts the JSON body through the pod proxy, as the failure checks do', async () => {
-    const answer = await podProxyPut(kube, 'lab-04', 'llama-3-70b-1:8000', '/admin/failures', { rate: 1, types: ['server_error'] })
+    const answer = await podProxyPut(kube, 'lab-04', 'llama-3-70b-1:8000', '/admin/failures', {
+      rate: 1,
+      types: ['server_error'],
+    })
     expect(JSON.parse(answer)).toEqual({ rate: 1, types: ['server_error'] })
-    expect(seen.at(-1)).toMatchObject({ method: 'PUT', url: '/api/v1/namespaces/lab-04/pods/llama-3-70b-1:8000/proxy/admin/failures', contentType: 'application/json' })
+    expect(seen.at(-1)).toMatchObject({
+      method: 'PUT',
+      url: '/api/v1/namespaces/lab-04/pods/llama-3-70b-1:8000/proxy/admin/failures',
+      contentType: 'application/json',
+    })
   })
 })

@@ -9,7 +9,10 @@ import { listSteps } from '../../scripts/lib/steps.ts'
 
 /** Validates one object with the kubernetes-models class for its apiVersion and kind. */
 async function validate(object: KubernetesObject): Promise<void> {
-  const module = (await import(/* @vite-ignore */ `kubernetes-models/${object.apiVersion}`)) as Record<string, new (data: unknown) => { validate(): void }>
+  const module = (await import(/* @vite-ignore */ `kubernetes-models/${object.apiVersion}`)) as Record<
+    string,
+    new (data: unknown) => { validate(): void }
+  >
   const Model = module[object.kind!]
   if (!Model) throw new Error(`no schema for ${object.apiVersion} ${object.kind}`)
   new Model(object).validate()
@@ -23,7 +26,12 @@ const steps = await listSteps()
 
 describe('the schema validation itself', () => {
   it('rejects what the API server would reject', async () => {
-    const broken = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { replicas: 'three', selector: {}, template: {} } }
+    const broken = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'x' },
+      spec: { replicas: 'three', selector: {}, template: {} },
+    }
     await expect(validate(broken)).rejects.toThrow(/replicas/)
   })
 })
@@ -41,8 +49,11 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s', (_f
     const namespace = namespaces[0]!.metadata!.name
     expect(namespace).toBe(`lab-${step.id}`)
     for (const object of objects) {
-      expect(object.metadata?.labels?.['app.kubernetes.io/part-of'], `${object.kind}/${object.metadata?.name}`).toBe(PROJECT)
-      if (object.kind !== 'Namespace') expect(object.metadata?.namespace, `${object.kind}/${object.metadata?.name}`).toBe(namespace)
+      expect(object.metadata?.labels?.['app.kubernetes.io/part-of'], `${object.kind}/${object.metadata?.name}`).toBe(
+        PROJECT,
+      )
+      if (object.kind !== 'Namespace')
+        expect(object.metadata?.namespace, `${object.kind}/${object.metadata?.name}`).toBe(namespace)
     }
   })
 
@@ -54,7 +65,10 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s', (_f
       const pod = template.spec!
       expect(template.metadata?.labels?.['app.kubernetes.io/name'], where).toBeTruthy()
       expect(pod.terminationGracePeriodSeconds, where).toBeGreaterThan(0)
-      expect(pod.securityContext, where).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } })
+      expect(pod.securityContext, where).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      })
       for (const container of pod.containers) {
         const at = `${where} container ${container.name}`
         expect(container.image, at).toBe(IMAGE)
@@ -64,7 +78,10 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s', (_f
         expect(container.resources?.limits?.memory, at).toBeDefined()
         expect(container.readinessProbe, at).toBeDefined()
         expect(container.livenessProbe, at).toBeDefined()
-        expect(container.securityContext, at).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+        expect(container.securityContext, at).toMatchObject({
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        })
         const gpus = container.resources?.limits?.['nvidia.com/gpu']
         const requested = container.resources?.requests?.['nvidia.com/gpu']
         if (requested !== undefined) expect(requested, `${at}: GPU requests must equal limits`).toBe(gpus)

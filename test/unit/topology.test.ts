@@ -5,7 +5,10 @@ import { EnvironmentError } from '../../scripts/lib/errors.ts'
 describe('topology presets', () => {
   it('lab: two workers with four H100s each, labelled like GPU feature discovery does', async () => {
     const nodes = fleetNodes(await loadTopology('lab'))
-    expect(nodes.map((n) => [n.name, n.gpus])).toEqual([['gpu-0', 4], ['gpu-1', 4]])
+    expect(nodes.map((n) => [n.name, n.gpus])).toEqual([
+      ['gpu-0', 4],
+      ['gpu-1', 4],
+    ])
     expect(nodes[0]!.labels).toMatchObject({
       [LABELS.gpuProduct]: 'NVIDIA-H100-80GB-HBM3',
       [LABELS.gpuMemory]: '81559',
@@ -30,7 +33,20 @@ describe('topology presets', () => {
 
   it('a rack-wide NVLink domain labels every node of the rack with the same clique', () => {
     const topology = validateTopology({
-      pools: [{ name: 'gb200', count: 4, gpusPerNode: 4, gpuProduct: 'NVIDIA-GB200', gpuMemoryMiB: 189471, cpu: '144', memory: '1Ti', zones: ['zone-a'], racksPerZone: 2, nvlinkDomain: 'rack' }],
+      pools: [
+        {
+          name: 'gb200',
+          count: 4,
+          gpusPerNode: 4,
+          gpuProduct: 'NVIDIA-GB200',
+          gpuMemoryMiB: 189471,
+          cpu: '144',
+          memory: '1Ti',
+          zones: ['zone-a'],
+          racksPerZone: 2,
+          nvlinkDomain: 'rack',
+        },
+      ],
     })
     const cliques = fleetNodes(topology).map((n) => n.labels[LABELS.nvlinkDomain])
     expect(cliques[0]).toBe(cliques[1])
@@ -40,7 +56,11 @@ describe('topology presets', () => {
 
 describe('validateTopology', () => {
   it('names the field and the rule of every problem', () => {
-    const attempt = () => validateTopology({ pools: [{ name: 'Bad_Name', count: 0, gpusPerNode: 2.5, zones: [], nvlinkDomain: 'row' }] }, 'mine.yaml')
+    const attempt = () =>
+      validateTopology(
+        { pools: [{ name: 'Bad_Name', count: 0, gpusPerNode: 2.5, zones: [], nvlinkDomain: 'row' }] },
+        'mine.yaml',
+      )
     expect(attempt).toThrow(EnvironmentError)
     expect(attempt).toThrow(/pools\[0\]\.name must be a lowercase DNS label/)
     expect(attempt).toThrow(/pools\[0\]\.count must be a whole number ≥ 1/)

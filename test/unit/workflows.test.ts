@@ -47,17 +47,25 @@ describe('GitHub workflows', () => {
     expect(files.sort()).toEqual(['ci.yml', 'docs.yml'])
   })
 
-  it.each(files)('%s is valid for GitHub\'s workflow parser', async (name) => {
+  it.each(files)("%s is valid for GitHub's workflow parser", async (name) => {
     expect(await workflowErrors(name, readText(`.github/workflows/${name}`))).toEqual([])
   })
 
   it('the parser does catch mistakes: a misspelt key, a bad permission, an unclosed expression, an unknown job', async () => {
     const ci = readText('.github/workflows/ci.yml')
     const docs = readText('.github/workflows/docs.yml')
-    expect(await workflowErrors('a.yml', ci.replace('runs-on:', 'runs_on:'))).toContainEqual(expect.stringMatching(/runs_on/))
-    expect(await workflowErrors('b.yml', docs.replace('pages: write', 'pages: writ'))).toContainEqual(expect.stringMatching(/writ/))
-    expect(await workflowErrors('c.yml', docs.replace('base_path }}', 'base_path }'))).toContainEqual(expect.stringMatching(/not closed/))
-    expect(await workflowErrors('d.yml', docs.replace('needs: build', 'needs: built'))).toContainEqual(expect.stringMatching(/unknown job 'built'/))
+    expect(await workflowErrors('a.yml', ci.replace('runs-on:', 'runs_on:'))).toContainEqual(
+      expect.stringMatching(/runs_on/),
+    )
+    expect(await workflowErrors('b.yml', docs.replace('pages: write', 'pages: writ'))).toContainEqual(
+      expect.stringMatching(/writ/),
+    )
+    expect(await workflowErrors('c.yml', docs.replace('base_path }}', 'base_path }'))).toContainEqual(
+      expect.stringMatching(/not closed/),
+    )
+    expect(await workflowErrors('d.yml', docs.replace('needs: build', 'needs: built'))).toContainEqual(
+      expect.stringMatching(/unknown job 'built'/),
+    )
   })
 
   it('call only npm scripts that package.json has', () => {
@@ -103,7 +111,7 @@ describe('ci.yml', () => {
     expect((run as { shell?: string }).shell).toBe('bash')
   })
 
-  it('on failure, keeps kind\'s logs of the e2e cluster and the JSON output as an artifact', () => {
+  it("on failure, keeps kind's logs of the e2e cluster and the JSON output as an artifact", () => {
     const e2e = jobs.e2e!
     const cluster = /cluster: args\.cluster \?\? '([\w-]+)'/.exec(readText('scripts/cli/e2e.ts'))![1]
     const logs = e2e.steps.find((step) => step.run?.startsWith('kind export logs'))!

@@ -50,7 +50,8 @@ export function planAnswer(prompt: Prompt, maxTokens: number | null, settings: A
       : { prompt: promptTokens, output: tokens, finishReason: 'stop' }
   }
   const random = seededRandom(settings.seed ^ hashString(prompt.text))
-  if (maxTokens !== null) return { prompt: promptTokens, output: randomTokens(maxTokens, random), finishReason: 'length' }
+  if (maxTokens !== null)
+    return { prompt: promptTokens, output: randomTokens(maxTokens, random), finishReason: 'length' }
   const length = 1 + Math.floor(random() * Math.min(settings.maxTokensDefault, room))
   return { prompt: promptTokens, output: randomTokens(length, random), finishReason: 'stop' }
 }

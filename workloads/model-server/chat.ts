@@ -40,7 +40,11 @@ export const chatCompletionRequestSchema = {
               { type: 'null' },
               {
                 type: 'array',
-                items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } },
+                items: {
+                  type: 'object',
+                  required: ['type', 'text'],
+                  properties: { type: { const: 'text' }, text: { type: 'string' } },
+                },
               },
             ],
           },

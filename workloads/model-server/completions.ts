@@ -34,10 +34,7 @@ export const completionRequestSchema = {
   properties: {
     model: { type: 'string' },
     prompt: {
-      anyOf: [
-        { type: 'string' },
-        { type: 'array', items: { type: 'string' }, minItems: 1 },
-      ],
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
     },
     max_tokens: { type: ['integer', 'null'], minimum: 1 },
     ...streamingProperties,
@@ -45,10 +42,18 @@ export const completionRequestSchema = {
 } as const
 
 /** `stream_options` only means something for a stream; vLLM refuses it otherwise, with this message. */
-export function streamSettings(body: { stream?: boolean | null; stream_options?: { include_usage?: boolean | null } | null }) {
+export function streamSettings(body: {
+  stream?: boolean | null
+  stream_options?: { include_usage?: boolean | null } | null
+}) {
   const stream = body.stream === true
   if (!stream && body.stream_options) {
-    throw new HttpError(400, 'BadRequestError', 'Stream options can only be defined when `stream=True`.', 'stream_options')
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      'Stream options can only be defined when `stream=True`.',
+      'stream_options',
+    )
   }
   return { stream, includeUsage: body.stream_options?.include_usage === true }
 }

@@ -97,7 +97,6 @@ export const defaults: ModelServerConfig = {
   heartbeatTimeoutMs: 3000,
 }
 
-
 // Only MASTER_PORT ends in `_PORT` (torch's name, which manifests expect; see Setting.env).
 const settings: readonly Setting<ModelServerConfig>[] = [
   { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
@@ -106,10 +105,25 @@ const settings: readonly Setting<ModelServerConfig>[] = [
   { field: 'servedModelName', flag: 'served-model-name', env: 'SERVED_MODEL_NAME', kind: 'string' },
   { field: 'maxModelLen', flag: 'max-model-len', env: 'MAX_MODEL_LEN', kind: 'integer' },
   { field: 'timeToFirstTokenMs', flag: 'time-to-first-token-ms', env: 'TIME_TO_FIRST_TOKEN_MS', kind: 'integer' },
-  { field: 'timeToFirstTokenStdDevMs', flag: 'time-to-first-token-std-dev-ms', env: 'TIME_TO_FIRST_TOKEN_STD_DEV_MS', kind: 'integer' },
-  { field: 'prefillTimePerTokenMs', flag: 'prefill-time-per-token-ms', env: 'PREFILL_TIME_PER_TOKEN_MS', kind: 'number' },
+  {
+    field: 'timeToFirstTokenStdDevMs',
+    flag: 'time-to-first-token-std-dev-ms',
+    env: 'TIME_TO_FIRST_TOKEN_STD_DEV_MS',
+    kind: 'integer',
+  },
+  {
+    field: 'prefillTimePerTokenMs',
+    flag: 'prefill-time-per-token-ms',
+    env: 'PREFILL_TIME_PER_TOKEN_MS',
+    kind: 'number',
+  },
   { field: 'interTokenLatencyMs', flag: 'inter-token-latency-ms', env: 'INTER_TOKEN_LATENCY_MS', kind: 'integer' },
-  { field: 'interTokenLatencyStdDevMs', flag: 'inter-token-latency-std-dev-ms', env: 'INTER_TOKEN_LATENCY_STD_DEV_MS', kind: 'integer' },
+  {
+    field: 'interTokenLatencyStdDevMs',
+    flag: 'inter-token-latency-std-dev-ms',
+    env: 'INTER_TOKEN_LATENCY_STD_DEV_MS',
+    kind: 'integer',
+  },
   { field: 'loadSlowdown', flag: 'load-slowdown', env: 'LOAD_SLOWDOWN', kind: 'number' },
   { field: 'maxNumSeqs', flag: 'max-num-seqs', env: 'MAX_NUM_SEQS', kind: 'integer' },
   { field: 'maxWaitingRequests', flag: 'max-waiting-requests', env: 'MAX_WAITING_REQUESTS', kind: 'integer' },
@@ -133,7 +147,9 @@ const settings: readonly Setting<ModelServerConfig>[] = [
     kind: 'integer',
     precheck: (raw, source) => {
       if (raw.startsWith('tcp://')) {
-        throw new ConfigError(`${source} is "${raw}": Kubernetes set it for a Service named "master" in this namespace. Rename that Service, or set enableServiceLinks: false on the pod.`)
+        throw new ConfigError(
+          `${source} is "${raw}": Kubernetes set it for a Service named "master" in this namespace. Rename that Service, or set enableServiceLinks: false on the pod.`,
+        )
       }
     },
   },
@@ -195,7 +211,8 @@ export function validateConfig(config: ModelServerConfig): string[] {
   integerIn('seed', 0)
   numberIn('failureRate', 0, 1)
   const unknown = config.failureTypes.filter((type) => !failureTypes.includes(type))
-  if (unknown.length > 0) errors.push(`failureTypes must be among ${failureTypes.join(', ')} (got ${unknown.join(', ')})`)
+  if (unknown.length > 0)
+    errors.push(`failureTypes must be among ${failureTypes.join(', ')} (got ${unknown.join(', ')})`)
   integerIn('blockSize', 1)
   integerIn('numGpuBlocks', 1)
   if (config.numGpuBlocks * config.blockSize < config.maxModelLen) {
@@ -234,7 +251,9 @@ function validateGroup(config: ModelServerConfig): string[] {
   }
   const worldSize = config.nnodes * config.gpusPerNode
   if (config.worldSize !== null && config.worldSize !== worldSize) {
-    errors.push(`WORLD_SIZE counts processes (one per GPU): NNODES × GPUS_PER_NODE = ${worldSize}, not ${config.worldSize}`)
+    errors.push(
+      `WORLD_SIZE counts processes (one per GPU): NNODES × GPUS_PER_NODE = ${worldSize}, not ${config.worldSize}`,
+    )
   }
   if (config.tensorParallelSize !== null || config.pipelineParallelSize !== null) {
     const tp = config.tensorParallelSize ?? 1
@@ -260,5 +279,9 @@ function validateGroup(config: ModelServerConfig): string[] {
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
 export function usage(): string {
-  return usageOf('usage: model-server [flags]', settings, (s) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`)
+  return usageOf(
+    'usage: model-server [flags]',
+    settings,
+    (s) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`,
+  )
 }

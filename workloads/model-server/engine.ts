@@ -32,7 +32,9 @@ export class Engine {
   /** Queues one request's sequences, all or none; null when the waiting queue is full. */
   submit(specs: readonly SequenceSpec[]): Sequence[] | null {
     const arrival = performance.now()
-    const tickets = this.parts.scheduler.submit(specs.map((s) => ({ prompt: s.prompt, totalTokens: s.prompt.length + s.output.length })))
+    const tickets = this.parts.scheduler.submit(
+      specs.map((s) => ({ prompt: s.prompt, totalTokens: s.prompt.length + s.output.length })),
+    )
     return tickets && tickets.map((ticket, i) => new Sequence(this.parts, specs[i]!, ticket, arrival))
   }
 }

@@ -89,7 +89,10 @@ export const failureSettingsSchema = {
 export class FailureInjector {
   #settings: FailureSettings
 
-  constructor(settings: FailureSettings, private readonly random: Random) {
+  constructor(
+    settings: FailureSettings,
+    private readonly random: Random,
+  ) {
     this.#settings = { rate: settings.rate, types: [...settings.types] }
   }
 

@@ -35,7 +35,13 @@ export interface GenerationParts {
  * context, the group must be ready, an injected failure may strike, and the waiting queue must
  * have room; then the sequences run, answered whole or streamed as server-sent events.
  */
-export async function generate(parts: GenerationParts, format: ApiFormat, call: GenerationCall, request: FastifyRequest, reply: FastifyReply) {
+export async function generate(
+  parts: GenerationParts,
+  format: ApiFormat,
+  call: GenerationCall,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   if (call.model !== parts.servedModelName) {
     throw new HttpError(404, 'NotFoundError', `The model \`${call.model}\` does not exist.`, 'model', 'model_not_found')
   }
@@ -63,7 +69,8 @@ export async function generate(parts: GenerationParts, format: ApiFormat, call: 
   }
   const header = responseHeader(format, call.model)
   const promptTokens = specs.reduce((sum, spec) => sum + spec.prompt.length, 0)
-  if (call.stream) return streamAnswer({ format, header, sequences, promptTokens, includeUsage: call.includeUsage, controller }, reply)
+  if (call.stream)
+    return streamAnswer({ format, header, sequences, promptTokens, includeUsage: call.includeUsage, controller }, reply)
   return wholeAnswer({ format, header, sequences, specs, promptTokens, controller })
 }
 
@@ -113,7 +120,10 @@ interface Stream {
  * choices when asked for, then `data: [DONE]`. The status (200) is sent before the first token,
  * so a failure after that arrives as an error event in the stream.
  */
-function streamAnswer({ format, header, sequences, promptTokens, includeUsage, controller }: Stream, reply: FastifyReply) {
+function streamAnswer(
+  { format, header, sequences, promptTokens, includeUsage, controller }: Stream,
+  reply: FastifyReply,
+) {
   const events = new PassThrough()
   const send = (data: unknown) => {
     if (!events.destroyed && !events.writableEnded) events.write(`data: ${JSON.stringify(data)}\n\n`)
@@ -134,7 +144,8 @@ function streamAnswer({ format, header, sequences, promptTokens, includeUsage, c
           }),
         ),
       )
-      if (includeUsage) send({ ...envelope(header, format.chunkObject), choices: [], usage: usage(promptTokens, completionTokens) })
+      if (includeUsage)
+        send({ ...envelope(header, format.chunkObject), choices: [], usage: usage(promptTokens, completionTokens) })
     } catch (error) {
       const clientGone = controller.signal.aborted
       controller.abort(error)
@@ -161,6 +172,7 @@ function unavailable(message: string, code: string): HttpError {
 
 /** A sequence's failure as the answer to give: the group breaking is a 503, anything else stays as thrown. */
 function toHttpError(error: unknown): unknown {
-  if (error instanceof GroupBrokenError) return unavailable(`The model's group broke during the request: ${error.message}.`, 'group_broken')
+  if (error instanceof GroupBrokenError)
+    return unavailable(`The model's group broke during the request: ${error.message}.`, 'group_broken')
   return error
 }

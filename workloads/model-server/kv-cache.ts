@@ -143,7 +143,11 @@ export class KvCache {
     let parent = ''
     for (let start = 0; start + this.#blockSize <= prompt.length; start += this.#blockSize) {
       // Tokens never contain whitespace, so joining with a space is unambiguous.
-      parent = createHash('sha256').update(parent).update('\n').update(prompt.slice(start, start + this.#blockSize).join(' ')).digest('base64')
+      parent = createHash('sha256')
+        .update(parent)
+        .update('\n')
+        .update(prompt.slice(start, start + this.#blockSize).join(' '))
+        .digest('base64')
       hashes.push(parent)
     }
     return hashes

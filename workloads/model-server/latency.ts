@@ -4,7 +4,13 @@ import type { ModelServerConfig } from './config.ts'
 
 export type LatencySettings = Pick<
   ModelServerConfig,
-  'timeToFirstTokenMs' | 'timeToFirstTokenStdDevMs' | 'prefillTimePerTokenMs' | 'interTokenLatencyMs' | 'interTokenLatencyStdDevMs' | 'loadSlowdown' | 'maxNumSeqs'
+  | 'timeToFirstTokenMs'
+  | 'timeToFirstTokenStdDevMs'
+  | 'prefillTimePerTokenMs'
+  | 'interTokenLatencyMs'
+  | 'interTokenLatencyStdDevMs'
+  | 'loadSlowdown'
+  | 'maxNumSeqs'
 >
 
 /** How long the model takes, in milliseconds: the two questions the engine asks. */

@@ -2,9 +2,15 @@ import { Counter, Gauge, Histogram } from 'prom-client'
 import type { Registry } from 'prom-client'
 
 /** vLLM's buckets, so dashboards built for vLLM read these the same way. */
-const requestLatencyBuckets = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]
-const timeToFirstTokenBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560]
-const interTokenLatencyBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]
+const requestLatencyBuckets = [
+  0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
+]
+const timeToFirstTokenBuckets = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560,
+]
+const interTokenLatencyBuckets = [
+  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+]
 
 export type FinishedReason = 'stop' | 'length' | 'abort'
 
@@ -40,14 +46,18 @@ export function createModelServerMetrics(registry: Registry, modelName: string, 
       },
     })
   const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers })
-  const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers })
+  const histogram = (name: string, help: string, buckets: number[]) =>
+    new Histogram({ name, help, labelNames, buckets, registers })
 
   gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', sources.running)
   gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', sources.waiting)
   gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', sources.kvCacheUsage)
   const promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.')
   const generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.')
-  const prefixQueries = counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.')
+  const prefixQueries = counter(
+    'vllm:prefix_cache_queries_total',
+    'Prefix cache queries, in terms of number of queried tokens.',
+  )
   const prefixHits = counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
   const requestSuccess = new Counter({
     name: 'vllm:request_success_total',
@@ -55,17 +65,39 @@ export function createModelServerMetrics(registry: Registry, modelName: string, 
     labelNames: ['finished_reason', 'model_name'],
     registers,
   })
-  const timeToFirstToken = histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', timeToFirstTokenBuckets)
-  const interTokenLatency = histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', interTokenLatencyBuckets)
-  const e2eLatency = histogram('vllm:e2e_request_latency_seconds', 'Histogram of end to end request latency in seconds.', requestLatencyBuckets)
+  const timeToFirstToken = histogram(
+    'vllm:time_to_first_token_seconds',
+    'Histogram of time to first token in seconds.',
+    timeToFirstTokenBuckets,
+  )
+  const interTokenLatency = histogram(
+    'vllm:inter_token_latency_seconds',
+    'Histogram of inter-token latency in seconds.',
+    interTokenLatencyBuckets,
+  )
+  const e2eLatency = histogram(
+    'vllm:e2e_request_latency_seconds',
+    'Histogram of end to end request latency in seconds.',
+    requestLatencyBuckets,
+  )
 
   // The lab's own metrics, not vLLM's: the state of the multi-node group this process is in.
-  gauge('serving_lab:group_generation', 'Generation of the group: increases each time the group forms. (The lab\'s, not vLLM\'s.)', sources.groupGeneration)
-  gauge('serving_lab:group_ready', '1 when every rank of the group has joined, else 0. (The lab\'s, not vLLM\'s.)', () => Number(sources.groupReady()))
-  gauge('serving_lab:group_members', 'Node ranks currently in the group. (The lab\'s, not vLLM\'s.)', sources.groupMembers)
+  gauge(
+    'serving_lab:group_generation',
+    "Generation of the group: increases each time the group forms. (The lab's, not vLLM's.)",
+    sources.groupGeneration,
+  )
+  gauge('serving_lab:group_ready', "1 when every rank of the group has joined, else 0. (The lab's, not vLLM's.)", () =>
+    Number(sources.groupReady()),
+  )
+  gauge(
+    'serving_lab:group_members',
+    "Node ranks currently in the group. (The lab's, not vLLM's.)",
+    sources.groupMembers,
+  )
   new Counter({
     name: 'serving_lab:group_steps_total',
-    help: 'Token steps this rank completed with every rank of the group (leader) or took part in (others). (The lab\'s, not vLLM\'s.)',
+    help: "Token steps this rank completed with every rank of the group (leader) or took part in (others). (The lab's, not vLLM's.)",
     labelNames,
     registers,
     collect() {

@@ -30,8 +30,18 @@ export const chatFormat: ApiFormat = {
   object: 'chat.completion',
   chunkObject: 'chat.completion.chunk',
   leadingSpace: false,
-  choice: (index, text, finishReason) => ({ index, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finishReason }),
-  chunkChoice: (index, text, finishReason) => ({ index, delta: { content: text }, logprobs: null, finish_reason: finishReason }),
+  choice: (index, text, finishReason) => ({
+    index,
+    message: { role: 'assistant', content: text },
+    logprobs: null,
+    finish_reason: finishReason,
+  }),
+  chunkChoice: (index, text, finishReason) => ({
+    index,
+    delta: { content: text },
+    logprobs: null,
+    finish_reason: finishReason,
+  }),
   // As vLLM and OpenAI do: the first chunk names the role, with empty content.
   openingChoice: (index) => ({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }),
 }
@@ -53,5 +63,9 @@ export function envelope(header: ResponseHeader, object: string) {
 }
 
 export function usage(promptTokens: number, completionTokens: number) {
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  }
 }

@@ -30,7 +30,11 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const app = createServer({
     bodyLimit: config.maxRequestBodyBytes,
     logLevel: config.logLevel,
-    logBindings: { pod: config.podName ?? undefined, podIndex: config.podIndex ?? undefined, nodeRank: config.nodeRank },
+    logBindings: {
+      pod: config.podName ?? undefined,
+      podIndex: config.podIndex ?? undefined,
+      nodeRank: config.nodeRank,
+    },
   })
   const groupLog = app.log.child({ component: 'group' })
   const group: Group = config.nodeRank === 0 ? new LeaderGroup(config, groupLog) : new WorkerGroup(config, groupLog)
@@ -70,7 +74,11 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   })
 
   app.post('/v1/completions', { schema: { body: completionRequestSchema } }, createCompletionHandler(parts))
-  app.post('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, createChatCompletionHandler(parts))
+  app.post(
+    '/v1/chat/completions',
+    { schema: { body: chatCompletionRequestSchema } },
+    createChatCompletionHandler(parts),
+  )
 
   app.get('/v1/models', async () => ({
     object: 'list',

@@ -47,7 +47,10 @@ export class Backend implements Candidate {
       probes: settings.halfOpenRequests,
       onChange: (from, to) => {
         const ejectedUntil = this.breaker.openUntil
-        backendLog.warn({ from, to, ejectedUntil: ejectedUntil ? new Date(ejectedUntil).toISOString() : null }, `breaker ${to}`)
+        backendLog.warn(
+          { from, to, ejectedUntil: ejectedUntil ? new Date(ejectedUntil).toISOString() : null },
+          `breaker ${to}`,
+        )
       },
     })
     this.#health = new HealthCheck(this.url, settings.health, (healthy, reason) => {

@@ -62,7 +62,6 @@ export const defaults: RouterConfig = {
   logLevel: 'info',
 }
 
-
 // None ends in `_PORT` (see Setting.env): the target port is TARGET_PORT_NAME.
 const settings: readonly Setting<RouterConfig>[] = [
   { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
@@ -108,8 +107,10 @@ export function validateConfig(config: RouterConfig): string[] {
   integerIn('port', 0, 65535)
   if (config.host === '') errors.push('host must not be empty')
 
-  if (config.backends.length > 0 && config.service !== '') errors.push('backends and service are exclusive: give a static list or a Service, not both')
-  if (config.backends.length === 0 && config.service === '') errors.push('backends or service is required: --backends http://127.0.0.1:8001,... or --service NAME')
+  if (config.backends.length > 0 && config.service !== '')
+    errors.push('backends and service are exclusive: give a static list or a Service, not both')
+  if (config.backends.length === 0 && config.service === '')
+    errors.push('backends or service is required: --backends http://127.0.0.1:8001,... or --service NAME')
   for (const url of config.backends) {
     try {
       addressOf(url)
@@ -118,20 +119,25 @@ export function validateConfig(config: RouterConfig): string[] {
     }
   }
   if (config.service !== '') {
-    if (config.namespace === '') errors.push('namespace is required with service: --namespace NS, or POD_NAMESPACE from the downward API')
+    if (config.namespace === '')
+      errors.push('namespace is required with service: --namespace NS, or POD_NAMESPACE from the downward API')
     if (config.targetPort === '') errors.push('targetPort must not be empty: a port name or number')
     if (/^\d+$/.test(config.targetPort) && !(Number(config.targetPort) >= 1 && Number(config.targetPort) <= 65535)) {
       errors.push(`targetPort must be from 1 to 65535 when a number (got ${config.targetPort})`)
     }
   }
 
-  if (!policyNames.includes(config.policy)) errors.push(`policy must be one of ${policyNames.join(', ')} (got ${config.policy})`)
-  if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(config.affinityHeader)) errors.push(`affinityHeader must be a header name (got "${config.affinityHeader}")`)
+  if (!policyNames.includes(config.policy))
+    errors.push(`policy must be one of ${policyNames.join(', ')} (got ${config.policy})`)
+  if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(config.affinityHeader))
+    errors.push(`affinityHeader must be a header name (got "${config.affinityHeader}")`)
   if (!config.healthPath.startsWith('/')) errors.push(`healthPath must start with / (got "${config.healthPath}")`)
   integerIn('healthIntervalMs', 1)
   integerIn('healthTimeoutMs', 1)
   if (config.healthTimeoutMs > config.healthIntervalMs) {
-    errors.push(`healthTimeoutMs must not exceed healthIntervalMs (${config.healthTimeoutMs} > ${config.healthIntervalMs})`)
+    errors.push(
+      `healthTimeoutMs must not exceed healthIntervalMs (${config.healthTimeoutMs} > ${config.healthIntervalMs})`,
+    )
   }
   integerIn('healthyThreshold', 1)
   integerIn('unhealthyThreshold', 1)
@@ -147,11 +153,16 @@ export function validateConfig(config: RouterConfig): string[] {
   numberIn('retryBudgetPercent', 0, 100)
   integerIn('maxRequestBodyBytes', 1)
   integerIn('drainTimeoutMs', 0)
-  if (!logLevels.includes(config.logLevel)) errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  if (!logLevels.includes(config.logLevel))
+    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
   return errors
 }
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
 export function usage(): string {
-  return usageOf('usage: router [flags]   (--backends URL,... or --service NAME)', settings, (s) => `default ${JSON.stringify(defaults[s.field])}`)
+  return usageOf(
+    'usage: router [flags]   (--backends URL,... or --service NAME)',
+    settings,
+    (s) => `default ${JSON.stringify(defaults[s.field])}`,
+  )
 }

@@ -15,7 +15,13 @@ function createDiscovery(log: FastifyBaseLogger): Discovery {
   if (config.backends.length > 0) return new StaticDiscovery(config.backends)
   const kubeConfig = new KubeConfig()
   kubeConfig.loadFromDefault()
-  return new EndpointSliceDiscovery({ kubeConfig, namespace: config.namespace, service: config.service, targetPort: config.targetPort, log })
+  return new EndpointSliceDiscovery({
+    kubeConfig,
+    namespace: config.namespace,
+    service: config.service,
+    targetPort: config.targetPort,
+    log,
+  })
 }
 
 const router = buildRouter(config, createDiscovery)

@@ -28,7 +28,10 @@ export class OutlierDetector {
   /** When the last ejection ended (or started, while one lasts); the count decays from there. */
   #since = 0
 
-  constructor(settings: OutlierSettings, private readonly now: () => number = Date.now) {
+  constructor(
+    settings: OutlierSettings,
+    private readonly now: () => number = Date.now,
+  ) {
     this.settings = settings
   }
 

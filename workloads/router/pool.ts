@@ -31,7 +31,10 @@ export class BackendPool {
         this.log.info({ backend: entry.address, ready: entry.ready }, 'backend added')
       } else if (known.ready !== entry.ready) {
         known.ready = entry.ready
-        this.log.info({ backend: entry.address, ready: entry.ready }, entry.ready ? 'backend ready' : 'backend not ready')
+        this.log.info(
+          { backend: entry.address, ready: entry.ready },
+          entry.ready ? 'backend ready' : 'backend not ready',
+        )
       }
     }
     for (const [address, backend] of this.#backends) {

@@ -77,7 +77,13 @@ export function createProxyHandler({ config, pool, policy, budget, metrics }: Pr
     }
     if (!failure) {
       metrics.requests.inc({ backend: 'none', outcome: 'rejected' })
-      throw new HttpError(503, 'ServiceUnavailableError', 'No healthy backend can take the request.', null, 'no_healthy_backend')
+      throw new HttpError(
+        503,
+        'ServiceUnavailableError',
+        'No healthy backend can take the request.',
+        null,
+        'no_healthy_backend',
+      )
     }
     return answerFailure(reply, tried, failure, config)
   }
@@ -109,12 +115,24 @@ function answerFailure(reply: FastifyReply, tried: ReadonlySet<Backend>, failure
   const last = [...tried].at(-1)!
   if (failure.answer) return answer(reply, last, failure.answer)
   if (failure.outcome === 'timeout') {
-    throw new HttpError(504, 'GatewayTimeoutError', `No answer from the backends within ${config.requestTimeoutMs} ms.`, null, 'upstream_timeout')
+    throw new HttpError(
+      504,
+      'GatewayTimeoutError',
+      `No answer from the backends within ${config.requestTimeoutMs} ms.`,
+      null,
+      'upstream_timeout',
+    )
   }
   if (failure.outcome === 'cancelled') {
     // Nobody will read it, but the log says what happened (nginx's 499 for the same).
     throw new HttpError(499, 'ClientClosedRequest', 'The client closed the connection before the answer was complete.')
   }
   const names = [...tried].map((b) => b.address).join(', ')
-  throw new HttpError(502, 'BadGatewayError', `No backend could answer (tried ${names}): ${failure.reason}.`, null, 'upstream_unreachable')
+  throw new HttpError(
+    502,
+    'BadGatewayError',
+    `No backend could answer (tried ${names}): ${failure.reason}.`,
+    null,
+    'upstream_unreachable',
+  )
 }

@@ -12,7 +12,8 @@ interface ChatMessage {
  * wrong shape is the backend's to refuse.
  */
 export function routeRequest(headers: IncomingHttpHeaders, body: unknown, affinityHeader: string): RouteRequest {
-  const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {}
+  const fields =
+    typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {}
   const header = headers[affinityHeader]
   const fromHeader = Array.isArray(header) ? header[0] : header
   const sessionKey = fromHeader || (typeof fields.user === 'string' && fields.user !== '' ? fields.user : null)
@@ -24,7 +25,8 @@ function promptText(fields: Record<string, unknown>): string | null {
   const { prompt, messages } = fields
   if (typeof prompt === 'string') return prompt
   if (Array.isArray(prompt) && prompt.every((p) => typeof p === 'string')) return prompt.join('\n')
-  if (Array.isArray(messages)) return messages.map((m: ChatMessage) => `${String(m?.role)}: ${contentText(m?.content)}`).join('\n')
+  if (Array.isArray(messages))
+    return messages.map((m: ChatMessage) => `${String(m?.role)}: ${contentText(m?.content)}`).join('\n')
   return null
 }
 
@@ -32,5 +34,9 @@ function promptText(fields: Record<string, unknown>): string | null {
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return ''
-  return content.map((part: { type?: unknown; text?: unknown }) => (part?.type === 'text' && typeof part.text === 'string' ? part.text : '')).join('')
+  return content
+    .map((part: { type?: unknown; text?: unknown }) =>
+      part?.type === 'text' && typeof part.text === 'string' ? part.text : '',
+    )
+    .join('')
 }

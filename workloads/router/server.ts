@@ -39,7 +39,11 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
         healthyThreshold: config.healthyThreshold,
         unhealthyThreshold: config.unhealthyThreshold,
       },
-      outlier: { consecutiveErrors: config.consecutiveErrors, baseEjectionMs: config.baseEjectionMs, maxEjectionMs: config.maxEjectionMs },
+      outlier: {
+        consecutiveErrors: config.consecutiveErrors,
+        baseEjectionMs: config.baseEjectionMs,
+        maxEjectionMs: config.maxEjectionMs,
+      },
       halfOpenRequests: config.halfOpenRequests,
     },
     app.log.child({ component: 'pool' }),
@@ -64,7 +68,8 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
   app.get('/ready', async (_request, reply) => {
     if (app.draining) return reply.code(503).send({ ready: false, reason: 'shutting down' })
     const inService = pool.all.filter((b) => b.inService).length
-    if (inService === 0) return reply.code(503).send({ ready: false, reason: 'no healthy backend', backends: pool.all.length })
+    if (inService === 0)
+      return reply.code(503).send({ ready: false, reason: 'no healthy backend', backends: pool.all.length })
     return { ready: true, healthyBackends: inService, backends: pool.all.length }
   })
 

@@ -67,7 +67,8 @@ export class Exchange {
     else if (outcome === 'cancelled') backend.breaker.release(permit)
     else backend.breaker.failure(permit)
     metrics.requests.inc({ backend: backend.address, outcome })
-    if (outcome !== 'cancelled') metrics.latency.observe({ backend: backend.address }, (performance.now() - this.#started) / 1000)
+    if (outcome !== 'cancelled')
+      metrics.latency.observe({ backend: backend.address }, (performance.now() - this.#started) / 1000)
   }
 
   /**
@@ -92,19 +93,37 @@ export class Exchange {
         return answer
       }
       this.finish('error')
-      return { kind: 'failed', outcome: 'error', retryable: retryableStatuses.has(status), reason: `answered ${status}`, answer }
+      return {
+        kind: 'failed',
+        outcome: 'error',
+        retryable: retryableStatuses.has(status),
+        reason: `answered ${status}`,
+        answer,
+      }
     } catch (error) {
       const outcome = signal.aborted ? (signal.reason === 'timeout' ? 'timeout' : 'cancelled') : 'error'
       this.finish(outcome)
-      return { kind: 'failed', outcome, retryable: outcome === 'error', reason: outcome === 'error' ? (error as Error).message : String(signal.reason) }
+      return {
+        kind: 'failed',
+        outcome,
+        retryable: outcome === 'error',
+        reason: outcome === 'error' ? (error as Error).message : String(signal.reason),
+      }
     }
   }
 
   /** The request on a kept-alive connection; resolves at the answer's headers. */
   #request(request: UpstreamRequest): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const headers = request.body === undefined ? request.headers : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) }
-      const outgoing = httpRequest(this.backend.url + request.path, { method: request.method, headers, agent, signal: request.signal }, resolve)
+      const headers =
+        request.body === undefined
+          ? request.headers
+          : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) }
+      const outgoing = httpRequest(
+        this.backend.url + request.path,
+        { method: request.method, headers, agent, signal: request.signal },
+        resolve,
+      )
       outgoing.on('error', reject)
       outgoing.end(request.body)
     })
@@ -122,4 +141,3 @@ export class Exchange {
     return response
   }
 }
-

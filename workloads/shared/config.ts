@@ -32,7 +32,10 @@ function convert<Config>(raw: string, setting: Setting<Config>, source: string):
     case 'string':
       return raw
     case 'list':
-      return raw.split(',').map((item) => item.trim()).filter(Boolean)
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)
     case 'number':
       if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"${hint}`)
       return Number(raw)
@@ -55,7 +58,9 @@ export function readSettings<Config extends object>(
     const source = [setting.env, ...(setting.aliases ?? [])].find((name) => env[name] !== undefined && env[name] !== '')
     if (source) config[setting.field] = convert(env[source]!, setting, source)
   }
-  const options = Object.fromEntries(settings.filter((s) => s.flag).map((s) => [s.flag as string, { type: 'string' as const }]))
+  const options = Object.fromEntries(
+    settings.filter((s) => s.flag).map((s) => [s.flag as string, { type: 'string' as const }]),
+  )
   let flags: Record<string, unknown>
   try {
     flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
@@ -79,22 +84,33 @@ export function rangeRules<Config extends object>(config: Config, errors: string
     }
   }
   return {
-    integerIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, true),
-    numberIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) => inRange(field, min, max, false),
+    integerIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+      inRange(field, min, max, true),
+    numberIn: (field: keyof Config & string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+      inRange(field, min, max, false),
   }
 }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** The flags with their environment variables and defaults, for `--help` and flag errors. */
-export function usageOf<Config>(title: string, settings: readonly Setting<Config>[], describeDefault: (setting: Setting<Config>) => string): string {
-  const flags = settings.filter((s) => s.flag).map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${describeDefault(s)})`)
+export function usageOf<Config>(
+  title: string,
+  settings: readonly Setting<Config>[],
+  describeDefault: (setting: Setting<Config>) => string,
+): string {
+  const flags = settings
+    .filter((s) => s.flag)
+    .map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${describeDefault(s)})`)
   const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${describeDefault(s)})`)
   return [title, ...flags, ...(envOnly.length > 0 ? ['from the environment only:', ...envOnly] : [])].join('\n')
 }
 
 /** A workload's `main`: `--help` prints the usage and exits 0; a bad configuration exits 2 with its message. */
-export function configFromCommandLine<Config>(load: (argv: readonly string[], env: NodeJS.ProcessEnv) => Config, usage: () => string): Config {
+export function configFromCommandLine<Config>(
+  load: (argv: readonly string[], env: NodeJS.ProcessEnv) => Config,
+  usage: () => string,
+): Config {
   const argv = process.argv.slice(2)
   if (argv.includes('--help')) {
     console.log(usage())

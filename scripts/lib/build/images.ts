@@ -27,10 +27,15 @@ export interface BuildOptions {
  * `docker build` of a context folder made for the purpose from the given files (path in the
  * context → source path). RUN steps reach Debian's mirror the way this machine does.
  */
-export async function buildImage(tag: string, files: Record<string, string>, { dockerfile, buildArgs = {} }: BuildOptions = {}): Promise<void> {
+export async function buildImage(
+  tag: string,
+  files: Record<string, string>,
+  { dockerfile, buildArgs = {} }: BuildOptions = {},
+): Promise<void> {
   const context = await mkdtemp(join(tmpdir(), 'serving-lab-image-'))
   try {
-    for (const [to, from] of Object.entries(files)) await cp(from, join(context, to), { recursive: true, dereference: true })
+    for (const [to, from] of Object.entries(files))
+      await cp(from, join(context, to), { recursive: true, dereference: true })
     if (dockerfile) await writeFile(join(context, 'Dockerfile'), dockerfile)
     const args = Object.entries(buildArgs).flatMap(([key, value]) => ['--build-arg', `${key}=${value}`])
     await exec('docker', ['build', '-q', '--network', 'host', ...args, '-t', tag, context])
@@ -42,7 +47,10 @@ export async function buildImage(tag: string, files: Record<string, string>, { d
 /** Debian bookworm (minbase) from the Debian mirror, imported as an image: the root of every other image here. */
 export async function ensureBaseImage(emit: EmitEvent): Promise<string> {
   if (await imageExists(BASE_IMAGE)) return BASE_IMAGE
-  if (!(await hasProgram('debootstrap'))) throw new EnvironmentError("the lab builds its Debian image with debootstrap where no registry answers: 'apt-get install debootstrap' (as root)")
+  if (!(await hasProgram('debootstrap')))
+    throw new EnvironmentError(
+      "the lab builds its Debian image with debootstrap where no registry answers: 'apt-get install debootstrap' (as root)",
+    )
   emit({ kind: 'progress', message: `debootstrap of Debian bookworm for ${BASE_IMAGE} (about a minute)` })
   const root = await mkdtemp(join(tmpdir(), 'serving-lab-rootfs-'))
   try {
@@ -58,12 +66,19 @@ export async function ensureBaseImage(emit: EmitEvent): Promise<string> {
 /** The pod sandbox: a static program that sleeps until it is told to stop (images/pause/pause.c). */
 export async function ensurePauseImage(emit: EmitEvent): Promise<string> {
   if (await imageExists(PAUSE_IMAGE)) return PAUSE_IMAGE
-  if (!(await hasProgram('gcc'))) throw new EnvironmentError("the pause image is compiled from images/pause/pause.c with gcc: 'apt-get install gcc libc6-dev'")
+  if (!(await hasProgram('gcc')))
+    throw new EnvironmentError(
+      "the pause image is compiled from images/pause/pause.c with gcc: 'apt-get install gcc libc6-dev'",
+    )
   emit({ kind: 'progress', message: `compiling ${PAUSE_IMAGE}` })
   const dir = await mkdtemp(join(tmpdir(), 'serving-lab-pause-'))
   try {
     await exec('gcc', ['-Os', '-static', '-s', '-o', join(dir, 'pause'), join(repoRoot, 'images', 'pause', 'pause.c')])
-    await buildImage(PAUSE_IMAGE, { pause: join(dir, 'pause') }, { dockerfile: 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' })
+    await buildImage(
+      PAUSE_IMAGE,
+      { pause: join(dir, 'pause') },
+      { dockerfile: 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' },
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -82,15 +97,19 @@ export async function ensureNodejsImage(emit: EmitEvent): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'serving-lab-node-'))
   try {
     await copyFile(process.execPath, join(dir, 'node'))
-    await buildImage(NODEJS_IMAGE, { node: join(dir, 'node') }, {
-      dockerfile: [
-        `FROM ${BASE_IMAGE}`,
-        'COPY node /usr/local/bin/node',
-        'RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
-        'CMD ["node"]',
-        '',
-      ].join('\n'),
-    })
+    await buildImage(
+      NODEJS_IMAGE,
+      { node: join(dir, 'node') },
+      {
+        dockerfile: [
+          `FROM ${BASE_IMAGE}`,
+          'COPY node /usr/local/bin/node',
+          'RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
+          'CMD ["node"]',
+          '',
+        ].join('\n'),
+      },
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -7,7 +7,13 @@ import { imageExists, imageId } from '../docker.ts'
 import { exec } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
 import { repoRoot } from '../project.ts'
-import { ensureBinaries, ensureCoredns, ensureLocalPathProvisioner, VERSIONS, type Binaries } from '../cluster/binaries.ts'
+import {
+  ensureBinaries,
+  ensureCoredns,
+  ensureLocalPathProvisioner,
+  VERSIONS,
+  type Binaries,
+} from '../cluster/binaries.ts'
 import { buildImage, ensureBaseImage, ensurePauseImage, PAUSE_IMAGE, REGISTRY } from './images.ts'
 import { KIND_VERSION } from '../cluster/kind/config.ts'
 import { goStringConstant } from './go-constants.ts'
@@ -37,8 +43,12 @@ const shortHash = (...parts: (string | Uint8Array)[]) => {
 
 /** The kind module at the pinned version, from the Go module cache (downloaded from the proxy when missing). */
 async function kindModuleDir(): Promise<string> {
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `sigs.k8s.io/kind@${KIND_VERSION}`])) as { Dir?: string; Error?: string }
-  if (!info.Dir) throw new Error(`the Go module proxy did not serve sigs.k8s.io/kind@${KIND_VERSION}: ${info.Error ?? 'no folder'}`)
+  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `sigs.k8s.io/kind@${KIND_VERSION}`])) as {
+    Dir?: string
+    Error?: string
+  }
+  if (!info.Dir)
+    throw new Error(`the Go module proxy did not serve sigs.k8s.io/kind@${KIND_VERSION}: ${info.Error ?? 'no folder'}`)
   return info.Dir
 }
 
@@ -49,8 +59,15 @@ async function ensureKindBaseImage(kindDir: string, emit: EmitEvent): Promise<st
   const wrapper = join(imagesDir, 'kind-base', 'entrypoint-wrapper.sh')
   const tag = `${REGISTRY}/kind-base:${KIND_VERSION}-${shortHash(await imageId(base), await readFile(dockerfile), await readFile(wrapper))}`
   if (await imageExists(tag)) return tag
-  emit({ kind: 'progress', message: `building ${tag}: kind's base files on Debian's systemd and containerd (about 2 min)` })
-  await buildImage(tag, { Dockerfile: dockerfile, 'entrypoint-wrapper.sh': wrapper, files: join(kindDir, 'images', 'base', 'files') }, { buildArgs: { BASE_IMAGE: base } })
+  emit({
+    kind: 'progress',
+    message: `building ${tag}: kind's base files on Debian's systemd and containerd (about 2 min)`,
+  })
+  await buildImage(
+    tag,
+    { Dockerfile: dockerfile, 'entrypoint-wrapper.sh': wrapper, files: join(kindDir, 'images', 'base', 'files') },
+    { buildArgs: { BASE_IMAGE: base } },
+  )
   return tag
 }
 
@@ -62,7 +79,10 @@ async function ensureComponentsImage(binaries: Record<string, string>, emit: Emi
   const tag = `${REGISTRY}/kube-components:${VERSIONS.kubernetes}-${shortHash(await imageId(base), await readFile(join(dir, 'Dockerfile')), await readFile(join(dir, 'iptables-backend.sh')), ...Object.keys(binaries), ...contents)}`
   if (await imageExists(tag)) return tag
   emit({ kind: 'progress', message: `building ${tag}: ${Object.keys(binaries).join(', ')}` })
-  const files: Record<string, string> = { Dockerfile: join(dir, 'Dockerfile'), 'iptables-backend.sh': join(dir, 'iptables-backend.sh') }
+  const files: Record<string, string> = {
+    Dockerfile: join(dir, 'Dockerfile'),
+    'iptables-backend.sh': join(dir, 'iptables-backend.sh'),
+  }
   for (const [name, path] of Object.entries(binaries)) files[`bin/${name}`] = path
   await buildImage(tag, files, { buildArgs: { BASE_IMAGE: base } })
   return tag
@@ -73,23 +93,37 @@ async function ensureKindCorednsImage(emit: EmitEvent): Promise<string> {
   const binary = await ensureCoredns(emit)
   const tag = `${REGISTRY}/kind-coredns:${VERSIONS.coredns}-${shortHash(await readFile(binary))}`
   if (await imageExists(tag)) return tag
-  await buildImage(tag, { coredns: binary }, { dockerfile: 'FROM scratch\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n' })
+  await buildImage(
+    tag,
+    { coredns: binary },
+    { dockerfile: 'FROM scratch\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n' },
+  )
   return tag
 }
 
 /** The images kubeadm runs, as `kubeadm config images list` names them for the pinned version. */
 async function kubeadmImages(kubeadm: string): Promise<string[]> {
   const list = await exec(kubeadm, ['config', 'images', 'list', '--kubernetes-version', VERSIONS.kubernetes])
-  return list.split('\n').map((line) => line.trim()).filter(Boolean)
+  return list
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
 }
 
 /** What kind itself runs: the sandbox image its containerd config names, and its storage provisioner's images. */
-async function kindImages(kindDir: string): Promise<{ sandbox: string; storageManifest: string; provisioner: string; helper: string }> {
-  const containerd = await readFile(join(kindDir, 'images', 'base', 'files', 'etc', 'containerd', 'config.toml'), 'utf8')
+async function kindImages(
+  kindDir: string,
+): Promise<{ sandbox: string; storageManifest: string; provisioner: string; helper: string }> {
+  const containerd = await readFile(
+    join(kindDir, 'images', 'base', 'files', 'etc', 'containerd', 'config.toml'),
+    'utf8',
+  )
   const sandbox = /sandbox_image\s*=\s*"([^"]+)"/.exec(containerd)?.[1]
   if (!sandbox) throw new Error(`no sandbox_image in kind ${KIND_VERSION}'s containerd config`)
   const nodeimage = join(kindDir, 'pkg', 'build', 'nodeimage')
-  const sources = await Promise.all(['const_storage.go', 'const_cni.go'].map((file) => readFile(join(nodeimage, file), 'utf8')))
+  const sources = await Promise.all(
+    ['const_storage.go', 'const_cni.go'].map((file) => readFile(join(nodeimage, file), 'utf8')),
+  )
   return {
     sandbox,
     storageManifest: goStringConstant(sources, 'defaultStorageManifest'),
@@ -105,10 +139,14 @@ export function nodeImageNames(
 ): Record<string, string> {
   const names: Record<string, string> = {}
   for (const name of [...expected.kubeadm, expected.sandbox]) {
-    const repository = name.replace(/:[^:/]+$/, '').split('/').at(-1)!
+    const repository = name
+      .replace(/:[^:/]+$/, '')
+      .split('/')
+      .at(-1)!
     if (repository === 'coredns') names[name] = local.coredns
     else if (repository === 'pause') names[name] = local.pause
-    else if (['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'etcd'].includes(repository)) names[name] = local.components
+    else if (['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'etcd'].includes(repository))
+      names[name] = local.components
     else throw new Error(`kubeadm expects an image the lab does not build: ${name}`)
   }
   names[expected.provisioner] = local.components
@@ -117,25 +155,57 @@ export function nodeImageNames(
 }
 
 /** `docker run` a container of the base image, fill it as `kind build node-image` would, and commit it. */
-async function assemble(tag: string, base: string, binaries: Binaries, names: Record<string, string>, manifests: Record<string, string>, emit: EmitEvent): Promise<void> {
+async function assemble(
+  tag: string,
+  base: string,
+  binaries: Binaries,
+  names: Record<string, string>,
+  manifests: Record<string, string>,
+  emit: EmitEvent,
+): Promise<void> {
   const container = `serving-lab-build-${process.pid}`
   await exec('docker', ['rm', '-f', container]).catch(() => '')
-  await exec('docker', ['run', '-d', '--name', container, '--entrypoint', 'sleep', '--security-opt', 'seccomp=unconfined', base, 'infinity'])
+  await exec('docker', [
+    'run',
+    '-d',
+    '--name',
+    container,
+    '--entrypoint',
+    'sleep',
+    '--security-opt',
+    'seccomp=unconfined',
+    base,
+    'infinity',
+  ])
   try {
-    for (const name of ['kubeadm', 'kubelet', 'kubectl'] as const) await exec('docker', ['cp', binaries[name], `${container}:/usr/bin/${name}`])
+    for (const name of ['kubeadm', 'kubelet', 'kubectl'] as const)
+      await exec('docker', ['cp', binaries[name], `${container}:/usr/bin/${name}`])
     const dir = await mkdtemp(join(tmpdir(), 'serving-lab-manifests-'))
     try {
       for (const [name, text] of Object.entries(manifests)) await writeFile(join(dir, name), text)
       await exec('docker', ['exec', container, 'mkdir', '-p', '/kind/manifests'])
-      for (const name of Object.keys(manifests)) await exec('docker', ['cp', join(dir, name), `${container}:/kind/manifests/${name}`])
+      for (const name of Object.keys(manifests))
+        await exec('docker', ['cp', join(dir, name), `${container}:/kind/manifests/${name}`])
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
-    await exec('docker', ['exec', container, 'sh', '-c', `chown root:root /usr/bin/kube* && printf %s ${VERSIONS.kubernetes} > /kind/version`])
+    await exec('docker', [
+      'exec',
+      container,
+      'sh',
+      '-c',
+      `chown root:root /usr/bin/kube* && printf %s ${VERSIONS.kubernetes} > /kind/version`,
+    ])
 
     emit({ kind: 'progress', message: `importing ${Object.keys(names).length} images into the node's containerd` })
     await exec('docker', ['exec', '-d', container, 'containerd'])
-    await exec('docker', ['exec', container, 'sh', '-c', 'for i in $(seq 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1'])
+    await exec('docker', [
+      'exec',
+      container,
+      'sh',
+      '-c',
+      'for i in $(seq 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1',
+    ])
     const locals = [...new Set(Object.values(names))]
     const save = `docker save ${locals.join(' ')} | docker exec -i ${container} ctr -n k8s.io images import --no-unpack -`
     await exec('bash', ['-c', `set -o pipefail; ${save}`])
@@ -143,9 +213,24 @@ async function assemble(tag: string, base: string, binaries: Binaries, names: Re
       await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'tag', '--force', local, name])
     }
     // Only the names pods use stay: the lab's local names would show up in `crictl images`.
-    for (const local of locals.filter((name) => !(name in names))) await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'rm', local])
-    await exec('docker', ['exec', container, 'sh', '-c', 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.1; done'])
-    await exec('docker', ['commit', '--change', 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]', '--change', 'CMD []', container, tag])
+    for (const local of locals.filter((name) => !(name in names)))
+      await exec('docker', ['exec', container, 'ctr', '-n', 'k8s.io', 'images', 'rm', local])
+    await exec('docker', [
+      'exec',
+      container,
+      'sh',
+      '-c',
+      'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.1; done',
+    ])
+    await exec('docker', [
+      'commit',
+      '--change',
+      'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+      '--change',
+      'CMD []',
+      container,
+      tag,
+    ])
   } finally {
     await exec('docker', ['rm', '-f', container]).catch(() => '')
   }
@@ -174,12 +259,17 @@ export async function ensureKindNodeImage(cni: DefaultCni, emit: EmitEvent): Pro
   const coredns = await ensureKindCorednsImage(emit)
   await ensurePauseImage(emit)
   const kind = await kindImages(kindDir)
-  const names = nodeImageNames({ kubeadm: await kubeadmImages(binaries.kubeadm), ...kind }, { components, coredns, pause: PAUSE_IMAGE })
+  const names = nodeImageNames(
+    { kubeadm: await kubeadmImages(binaries.kubeadm), ...kind },
+    { components, coredns, pause: PAUSE_IMAGE },
+  )
   for (const image of cni.images) names[image] = image
   const manifests = { 'default-cni.yaml': cni.manifest, 'default-storage.yaml': kind.storageManifest }
 
   const inputs = await Promise.all([base, components, coredns, PAUSE_IMAGE, ...cni.images].map(imageId))
-  const kubeBinaries = await Promise.all((['kubeadm', 'kubelet', 'kubectl'] as const).map((name) => readFile(binaries[name])))
+  const kubeBinaries = await Promise.all(
+    (['kubeadm', 'kubelet', 'kubectl'] as const).map((name) => readFile(binaries[name])),
+  )
   // This file is an input too: a change in how the image is assembled makes a new image.
   const assembly = await readFile(fileURLToPath(import.meta.url))
   const tag = `${REGISTRY}/kind-node:${VERSIONS.kubernetes}-${shortHash(...inputs, ...kubeBinaries, assembly, JSON.stringify(names), JSON.stringify(manifests))}`

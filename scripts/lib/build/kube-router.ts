@@ -22,9 +22,18 @@ export const IMAGE_PLACEHOLDER = '__KUBE_ROUTER_IMAGE__'
 /** The files the image is built from (the folder less its manifest), then the binary and the base image's id. */
 async function imageInputs(binary: string): Promise<ImageInput[]> {
   const names = (await readdir(kubeRouterDir)).filter((name) => name !== MANIFEST).sort()
-  const files = await Promise.all(names.map(async (name) => ({ path: `images/kube-router/${name}`, bytes: await readFile(join(kubeRouterDir, name)) })))
+  const files = await Promise.all(
+    names.map(async (name) => ({
+      path: `images/kube-router/${name}`,
+      bytes: await readFile(join(kubeRouterDir, name)),
+    })),
+  )
   const baseId = await imageId(BASE_IMAGE)
-  return [...files, { path: 'kube-router', bytes: await readFile(binary) }, { path: 'base-image-id', bytes: Buffer.from(baseId) }]
+  return [
+    ...files,
+    { path: 'kube-router', bytes: await readFile(binary) },
+    { path: 'base-image-id', bytes: Buffer.from(baseId) },
+  ]
 }
 
 /** `serving-lab.local/kube-router:v2.1.0-<hash>`: the version, and a hash of everything the image is made from. */
@@ -47,7 +56,8 @@ export async function ensureKubeRouterImage(emit: EmitEvent): Promise<string> {
 
 /** The manifest with the image put in: every placeholder replaced, and there must be one. */
 export function putImage(manifest: string, image: string): string {
-  if (!manifest.includes(IMAGE_PLACEHOLDER)) throw new Error(`${MANIFEST} names no image to replace (${IMAGE_PLACEHOLDER})`)
+  if (!manifest.includes(IMAGE_PLACEHOLDER))
+    throw new Error(`${MANIFEST} names no image to replace (${IMAGE_PLACEHOLDER})`)
   return manifest.replaceAll(IMAGE_PLACEHOLDER, image)
 }
 

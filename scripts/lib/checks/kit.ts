@@ -6,7 +6,10 @@ import { NAMESPACE, type CheckEnv } from './check.ts'
 
 /** The pods of a workload (label `app.kubernetes.io/name`), leaving out those being deleted. */
 export async function podsOf(env: CheckEnv, workload: string): Promise<V1Pod[]> {
-  const pods = await env.kube.core.listNamespacedPod({ namespace: env.namespace, labelSelector: `app.kubernetes.io/name=${workload}` })
+  const pods = await env.kube.core.listNamespacedPod({
+    namespace: env.namespace,
+    labelSelector: `app.kubernetes.io/name=${workload}`,
+  })
   return pods.items.filter((pod) => !pod.metadata?.deletionTimestamp)
 }
 

@@ -26,7 +26,11 @@ async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv, options: Run
     options.observed?.(item as Check, observation)
     return inNamespace(item.evaluate(observation), env.namespace)
   } catch (error) {
-    return fail('the cluster to answer', `an error: ${errorMessage(error)}`, 'see the error; is the step applied and the cluster reachable?')
+    return fail(
+      'the cluster to answer',
+      `an error: ${errorMessage(error)}`,
+      'see the error; is the step applied and the cluster reachable?',
+    )
   }
 }
 
@@ -48,7 +52,11 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
   try {
     await item.act?.(env)
   } catch (error) {
-    verdict = fail('the check to set up its experiment', `an error: ${errorMessage(error)}`, 'the cluster refused the action; see the error')
+    verdict = fail(
+      'the check to set up its experiment',
+      `an error: ${errorMessage(error)}`,
+      'the cluster refused the action; see the error',
+    )
     return { ...base, status: 'failed', ...verdict, attempts, durationMs: Date.now() - started }
   }
   for (;;) {

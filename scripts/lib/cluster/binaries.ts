@@ -23,7 +23,16 @@ export const VERSIONS = {
   kubeRouter: 'v2.1.0',
 } as const
 
-export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kubelet', 'kube-proxy', 'kubeadm', 'etcd'] as const
+export const KUBE_BINARIES = [
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+  'kubelet',
+  'kube-proxy',
+  'kubeadm',
+  'etcd',
+] as const
 export const KWOK_BINARIES = ['kwok', 'kwokctl'] as const
 export type BinaryName = (typeof KUBE_BINARIES)[number] | (typeof KWOK_BINARIES)[number]
 export type Binaries = Record<BinaryName, string>
@@ -110,9 +119,23 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `
 
-async function goBuild(dir: string, packages: string[], out: string, ldflags: string, emit: EmitEvent, coldBuild = 'about 7 min on 2 cores'): Promise<void> {
+async function goBuild(
+  dir: string,
+  packages: string[],
+  out: string,
+  ldflags: string,
+  emit: EmitEvent,
+  coldBuild = 'about 7 min on 2 cores',
+): Promise<void> {
   const started = Date.now()
-  const timer = setInterval(() => emit({ kind: 'progress', message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes ${coldBuild})` }), 60_000)
+  const timer = setInterval(
+    () =>
+      emit({
+        kind: 'progress',
+        message: `compiling (${Math.round((Date.now() - started) / 60_000)} min so far; a build from an empty Go cache takes ${coldBuild})`,
+      }),
+    60_000,
+  )
   try {
     await exec('go', ['build', '-trimpath', '-ldflags', `-s -w ${ldflags}`, '-o', out + '/', ...packages], {
       cwd: dir,
@@ -156,17 +179,30 @@ async function buildModule(build: ModuleBuild, emit: EmitEvent): Promise<void> {
   await rename(staging, binDir(build.group))
 }
 
-const toolsGo = (packages: string[]) => `//go:build tools\n\n// Keeps every built command's dependencies in go.sum.\npackage tools\n\nimport (\n${packages.map((p) => `\t_ "${p}"`).join('\n')}\n)\n`
+const toolsGo = (packages: string[]) =>
+  `//go:build tools\n\n// Keeps every built command's dependencies in go.sum.\npackage tools\n\nimport (\n${packages.map((p) => `\t_ "${p}"`).join('\n')}\n)\n`
 
 async function buildKube(emit: EmitEvent): Promise<void> {
-  emit({ kind: 'progress', message: `reading the go.mod of k8s.io/kubernetes@${VERSIONS.kubernetes} from the module proxy` })
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${VERSIONS.kubernetes}`], { env: goEnv() })) as { GoMod?: string; Error?: string }
-  if (!info.GoMod) throw new EnvironmentError(`the Go module proxy did not serve k8s.io/kubernetes@${VERSIONS.kubernetes}: ${info.Error ?? 'no go.mod'}`)
+  emit({
+    kind: 'progress',
+    message: `reading the go.mod of k8s.io/kubernetes@${VERSIONS.kubernetes} from the module proxy`,
+  })
+  const info = JSON.parse(
+    await exec('go', ['mod', 'download', '-json', `k8s.io/kubernetes@${VERSIONS.kubernetes}`], { env: goEnv() }),
+  ) as { GoMod?: string; Error?: string }
+  if (!info.GoMod)
+    throw new EnvironmentError(
+      `the Go module proxy did not serve k8s.io/kubernetes@${VERSIONS.kubernetes}: ${info.Error ?? 'no go.mod'}`,
+    )
   const commands = KUBE_BINARIES.filter((b) => b !== 'etcd').map((b) => `k8s.io/kubernetes/cmd/${b}`)
   await buildModule(
     {
       group: `kubernetes-${VERSIONS.kubernetes}`,
-      files: { 'go.mod': consumerGoMod(await readFile(info.GoMod, 'utf8')), 'tools.go': toolsGo(commands), 'cmd/etcd/main.go': ETCD_MAIN },
+      files: {
+        'go.mod': consumerGoMod(await readFile(info.GoMod, 'utf8')),
+        'tools.go': toolsGo(commands),
+        'cmd/etcd/main.go': ETCD_MAIN,
+      },
       packages: [...commands, './cmd/etcd'],
       ldflags: versionLdflags(),
     },
@@ -181,7 +217,10 @@ async function buildKwok(emit: EmitEvent): Promise<void> {
   await buildModule(
     {
       group: `kwok-${VERSIONS.kwok}`,
-      files: { 'go.mod': `module serving-lab.local/kwok-binaries\n\ngo 1.26.0\n\nrequire sigs.k8s.io/kwok ${VERSIONS.kwok}\n`, 'tools.go': toolsGo(commands) },
+      files: {
+        'go.mod': `module serving-lab.local/kwok-binaries\n\ngo 1.26.0\n\nrequire sigs.k8s.io/kwok ${VERSIONS.kwok}\n`,
+        'tools.go': toolsGo(commands),
+      },
       packages: commands,
       ldflags: `-X sigs.k8s.io/kwok/pkg/consts.Version=${VERSIONS.kwok.slice(1)} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${VERSIONS.kubernetes.slice(1)}`,
     },
@@ -212,7 +251,8 @@ const versionMarks: Record<BinaryName, string> = {
 
 /** A binary on PATH, when it is the pinned version (kubectl's client version, kubeadm's `version`). */
 async function onPath(name: BinaryName): Promise<string | undefined> {
-  const args = name === 'kubectl' ? ['version', '--client'] : name === 'kubeadm' ? ['version', '--output', 'short'] : ['--version']
+  const args =
+    name === 'kubectl' ? ['version', '--client'] : name === 'kubeadm' ? ['version', '--output', 'short'] : ['--version']
   try {
     const path = (await exec('sh', ['-c', `command -v ${name}`])).trim()
     return (await exec(path, args)).includes(versionMarks[name]) ? path : undefined
@@ -222,7 +262,10 @@ async function onPath(name: BinaryName): Promise<string | undefined> {
 }
 
 /** Each binary from the cache, else from PATH at the pinned version; undefined if any is missing. */
-async function findBinaries(names: readonly BinaryName[], cached: Record<string, string>): Promise<Record<string, string> | undefined> {
+async function findBinaries(
+  names: readonly BinaryName[],
+  cached: Record<string, string>,
+): Promise<Record<string, string> | undefined> {
   const found: Record<string, string> = {}
   for (const name of names) {
     const path = (await allExist([cached[name]!])) ? cached[name] : await onPath(name)
@@ -247,7 +290,11 @@ export async function cachedBinaries(): Promise<Binaries | undefined> {
 export async function ensureBinaries(emit: EmitEvent): Promise<Binaries> {
   if (!(await findBinaries(KUBE_BINARIES, kubePaths()))) {
     await requireGo()
-    emit({ kind: 'phase', phase: `building Kubernetes ${VERSIONS.kubernetes} and etcd ${VERSIONS.etcd}`, detail: `from the Go module proxy into ${binDir('')}` })
+    emit({
+      kind: 'phase',
+      phase: `building Kubernetes ${VERSIONS.kubernetes} and etcd ${VERSIONS.etcd}`,
+      detail: `from the Go module proxy into ${binDir('')}`,
+    })
     await buildKube(emit)
   }
   if (!(await findBinaries(KWOK_BINARIES, kwokPaths()))) {
@@ -267,7 +314,9 @@ export const kubeRouterPath = () => join(binDir(`kube-router-${VERSIONS.kubeRout
 async function ensureModuleBinary(path: string, what: string, build: ModuleBuild, emit: EmitEvent): Promise<string> {
   if (await allExist([path])) return path
   if (!(await hasProgram('go'))) {
-    throw new EnvironmentError(`${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`)
+    throw new EnvironmentError(
+      `${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`,
+    )
   }
   emit({ kind: 'phase', phase: `building ${what}`, detail: 'from the Go module proxy' })
   await buildModule(build, emit)
@@ -286,7 +335,10 @@ export function ensureLwsController(emit: EmitEvent): Promise<string> {
     `the LeaderWorkerSet controller ${VERSIONS.lws}`,
     {
       group: `lws-${VERSIONS.lws}`,
-      files: { 'go.mod': `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`, 'tools.go': toolsGo(['sigs.k8s.io/lws/cmd']) },
+      files: {
+        'go.mod': `module serving-lab.local/lws-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/lws ${VERSIONS.lws}\n`,
+        'tools.go': toolsGo(['sigs.k8s.io/lws/cmd']),
+      },
       packages: ['sigs.k8s.io/lws/cmd'],
       ldflags: `-X sigs.k8s.io/lws/pkg/version.GitVersion=${VERSIONS.lws}`,
       renames: { cmd: 'lws-controller' },
@@ -303,7 +355,10 @@ export function ensureCoredns(emit: EmitEvent): Promise<string> {
     `CoreDNS ${VERSIONS.coredns}`,
     {
       group: `coredns-${VERSIONS.coredns}`,
-      files: { 'go.mod': `module serving-lab.local/coredns-binaries\n\ngo 1.24.0\n\nrequire github.com/coredns/coredns ${VERSIONS.coredns}\n`, 'tools.go': toolsGo(['github.com/coredns/coredns']) },
+      files: {
+        'go.mod': `module serving-lab.local/coredns-binaries\n\ngo 1.24.0\n\nrequire github.com/coredns/coredns ${VERSIONS.coredns}\n`,
+        'tools.go': toolsGo(['github.com/coredns/coredns']),
+      },
       packages: ['github.com/coredns/coredns'],
       ldflags: '',
       coldEstimate: 'about 2 min on 2 cores',
@@ -320,7 +375,10 @@ export function ensureKubeRouter(emit: EmitEvent): Promise<string> {
     `kube-router ${VERSIONS.kubeRouter}`,
     {
       group: `kube-router-${VERSIONS.kubeRouter}`,
-      files: { 'go.mod': `module serving-lab.local/kube-router-binaries\n\ngo 1.22.0\n\nrequire ${pkg} ${VERSIONS.kubeRouter}\n`, 'tools.go': toolsGo([`${pkg}/cmd/kube-router`]) },
+      files: {
+        'go.mod': `module serving-lab.local/kube-router-binaries\n\ngo 1.22.0\n\nrequire ${pkg} ${VERSIONS.kubeRouter}\n`,
+        'tools.go': toolsGo([`${pkg}/cmd/kube-router`]),
+      },
       packages: [`${pkg}/cmd/kube-router`],
       ldflags: `-X ${pkg}/pkg/version.Version=${VERSIONS.kubeRouter} -X ${pkg}/pkg/version.BuildDate=${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
       coldEstimate: 'about 3 min on 2 cores',
@@ -340,7 +398,10 @@ export function ensureLocalPathProvisioner(emit: EmitEvent): Promise<string> {
     `local-path-provisioner ${version}`,
     {
       group: `local-path-provisioner-${version}`,
-      files: { 'go.mod': `module serving-lab.local/local-path-provisioner\n\ngo 1.23.0\n\nrequire github.com/rancher/local-path-provisioner ${version}\n`, 'tools.go': toolsGo(['github.com/rancher/local-path-provisioner']) },
+      files: {
+        'go.mod': `module serving-lab.local/local-path-provisioner\n\ngo 1.23.0\n\nrequire github.com/rancher/local-path-provisioner ${version}\n`,
+        'tools.go': toolsGo(['github.com/rancher/local-path-provisioner']),
+      },
       packages: ['github.com/rancher/local-path-provisioner'],
       ldflags: `-X main.VERSION=${version}`,
       coldEstimate: 'about 3 min on 2 cores',
@@ -359,7 +420,10 @@ export function ensureKindCli(version: string, emit: EmitEvent): Promise<string>
     `kind ${version}`,
     {
       group: `kind-${version}`,
-      files: { 'go.mod': `module serving-lab.local/kind\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kind ${version}\n`, 'tools.go': toolsGo(['sigs.k8s.io/kind']) },
+      files: {
+        'go.mod': `module serving-lab.local/kind\n\ngo 1.24.0\n\nrequire sigs.k8s.io/kind ${version}\n`,
+        'tools.go': toolsGo(['sigs.k8s.io/kind']),
+      },
       packages: ['sigs.k8s.io/kind'],
       ldflags: '',
       coldEstimate: 'about 1 min on 2 cores',

@@ -26,7 +26,11 @@ export function kwokNode(node: FleetNode): KubernetesObject {
       },
     },
     spec: {},
-    status: { capacity: resources, allocatable: resources, nodeInfo: { kubeletVersion: 'fake', architecture: 'amd64', operatingSystem: 'linux' } },
+    status: {
+      capacity: resources,
+      allocatable: resources,
+      nodeInfo: { kubeletVersion: 'fake', architecture: 'amd64', operatingSystem: 'linux' },
+    },
   } as KubernetesObject
 }
 

@@ -55,7 +55,10 @@ async function kwokctl(binaries: Binaries, args: string[], emit?: EmitEvent): Pr
 async function listed(cluster: string): Promise<boolean> {
   const binaries = await cachedBinaries()
   if (!binaries) return false
-  return (await kwokctl(binaries, ['get', 'clusters'])).split('\n').map((l) => l.trim()).includes(cluster)
+  return (await kwokctl(binaries, ['get', 'clusters']))
+    .split('\n')
+    .map((l) => l.trim())
+    .includes(cluster)
 }
 
 /** The API server's version, or undefined while it does not answer. */
@@ -93,13 +96,21 @@ export const kwok: ClusterProvider = {
       await mkdir(dir, { recursive: true })
       const config = join(dir, `${cluster}.yaml`)
       await writeFile(config, kwokctlConfig(binaries))
-      emit({ kind: 'progress', message: `starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (${VERSIONS.kubernetes})` })
+      emit({
+        kind: 'progress',
+        message: `starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (${VERSIONS.kubernetes})`,
+      })
       await kwokctl(binaries, ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '2m'], emit)
     }
     const context = this.contextFor(cluster)
     const nodes = fleetNodes(topology)
     await apply(connect(context), [standardStorageClass, ...nodes.map(kwokNode)])
-    await waitForNodesReady(context, nodes.length, emit, "see 'npm run cluster:logs -- --provider kwok kwok-controller'")
+    await waitForNodesReady(
+      context,
+      nodes.length,
+      emit,
+      "see 'npm run cluster:logs -- --provider kwok kwok-controller'",
+    )
   },
 
   async delete(cluster, emit) {
@@ -116,7 +127,13 @@ export const kwok: ClusterProvider = {
     if (!(await listed(cluster))) return [`kwok cluster '${cluster}' does not exist`]
     const components = await kwokctl((await cachedBinaries())!, ['get', 'components', '--name', cluster])
     const version = (await apiServerVersion(this.contextFor(cluster))) ?? 'not answering'
-    return [`kwok cluster '${cluster}' (context ${this.contextFor(cluster)}, API server ${version})`, ...components.trimEnd().split('\n').map((l) => `  ${l}`)]
+    return [
+      `kwok cluster '${cluster}' (context ${this.contextFor(cluster)}, API server ${version})`,
+      ...components
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    ]
   },
 
   async logs(cluster, component) {

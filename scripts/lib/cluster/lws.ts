@@ -25,10 +25,18 @@ export const LWS_CRD_NAME = 'leaderworkersets.leaderworkerset.x-k8s.io'
 /** The LWS module's files in the Go module cache, downloaded from the module proxy if needed. */
 export async function lwsModuleDir(): Promise<string> {
   if (!(await hasProgram('go'))) {
-    throw new EnvironmentError(`Go is needed to fetch ${LWS_MODULE}@${VERSIONS.lws} from the Go module proxy. Install Go 1.25+ (https://go.dev/dl/).`)
+    throw new EnvironmentError(
+      `Go is needed to fetch ${LWS_MODULE}@${VERSIONS.lws} from the Go module proxy. Install Go 1.25+ (https://go.dev/dl/).`,
+    )
   }
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `${LWS_MODULE}@${VERSIONS.lws}`])) as { Dir?: string; Error?: string }
-  if (!info.Dir) throw new EnvironmentError(`the Go module proxy did not serve ${LWS_MODULE}@${VERSIONS.lws}: ${info.Error ?? 'no Dir'}`)
+  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `${LWS_MODULE}@${VERSIONS.lws}`])) as {
+    Dir?: string
+    Error?: string
+  }
+  if (!info.Dir)
+    throw new EnvironmentError(
+      `the Go module proxy did not serve ${LWS_MODULE}@${VERSIONS.lws}: ${info.Error ?? 'no Dir'}`,
+    )
   return info.Dir
 }
 
@@ -47,7 +55,10 @@ export async function installLwsCrd(kube: KubeContext, timeoutMs = 60_000): Prom
     (crd) => Boolean(crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')),
     { timeoutMs, intervalMs: 250 },
   )
-  if (!held) throw new Error(`the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`)
+  if (!held)
+    throw new Error(
+      `the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`,
+    )
 }
 
 interface JsonPatchOperation {
@@ -64,11 +75,15 @@ export function applyJsonPatch<T>(target: T, operations: readonly JsonPatchOpera
   const result = structuredClone(target)
   for (const { op, path, value } of operations) {
     if (op !== 'replace') throw new Error(`JSON Patch operation '${op}' is not supported, only 'replace'`)
-    const keys = path.split('/').slice(1).map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
+    const keys = path
+      .split('/')
+      .slice(1)
+      .map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
     const last = keys.pop()
     let parent = result as Record<string, unknown> | undefined
     for (const key of keys) parent = parent?.[key] as Record<string, unknown> | undefined
-    if (parent === undefined || last === undefined || !(last in parent)) throw new Error(`JSON Patch path ${path} does not exist`)
+    if (parent === undefined || last === undefined || !(last in parent))
+      throw new Error(`JSON Patch path ${path} does not exist`)
     parent[last] = structuredClone(value)
   }
   return result
@@ -93,13 +108,23 @@ interface Webhook {
  * cluster: each service reference becomes a URL with the same path on the endpoint, trusted
  * through its CA. The names carry the project's prefix, so nobody takes them for an installed LWS.
  */
-export function labWebhookConfigurations(manifests: string, patches: { mutating: string; validating: string }, endpoint: WebhookEndpoint): KubernetesObject[] {
-  const patchOf: Record<string, string> = { MutatingWebhookConfiguration: patches.mutating, ValidatingWebhookConfiguration: patches.validating }
+export function labWebhookConfigurations(
+  manifests: string,
+  patches: { mutating: string; validating: string },
+  endpoint: WebhookEndpoint,
+): KubernetesObject[] {
+  const patchOf: Record<string, string> = {
+    MutatingWebhookConfiguration: patches.mutating,
+    ValidatingWebhookConfiguration: patches.validating,
+  }
   const caBundle = Buffer.from(endpoint.caPem).toString('base64')
   return parseManifests(manifests, 'config/webhook/manifests.yaml').map((object) => {
     const patch = patchOf[object.kind!]
     if (patch === undefined) throw new Error(`unexpected ${object.kind} among LWS's webhook manifests`)
-    const patched = applyJsonPatch(object as KubernetesObject & { webhooks: Webhook[] }, parse(patch) as JsonPatchOperation[])
+    const patched = applyJsonPatch(
+      object as KubernetesObject & { webhooks: Webhook[] },
+      parse(patch) as JsonPatchOperation[],
+    )
     return {
       ...patched,
       metadata: { name: `${PROJECT}-lws-${object.metadata!.name}`, labels: { ...partOfLabel } },
@@ -145,14 +170,49 @@ subjectAltName = IP:127.0.0.1
 
 /** A CA and a serving certificate for 127.0.0.1 in `dir` (tls.crt / tls.key, as controller-runtime reads them); the CA in PEM. */
 async function makeCertificates(dir: string): Promise<string> {
-  if (!(await hasProgram('openssl'))) throw new EnvironmentError("the LWS webhook needs a certificate, made with the openssl CLI, which is not installed: 'apt-get install openssl'")
+  if (!(await hasProgram('openssl')))
+    throw new EnvironmentError(
+      "the LWS webhook needs a certificate, made with the openssl CLI, which is not installed: 'apt-get install openssl'",
+    )
   const config = join(dir, 'openssl.cnf')
   await writeFile(config, OPENSSL_CONFIG)
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   const openssl = (args: string[]) => exec('openssl', args, { cwd: dir })
-  await openssl(['req', '-x509', '-config', config, '-extensions', 'ca', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2'])
+  await openssl([
+    'req',
+    '-x509',
+    '-config',
+    config,
+    '-extensions',
+    'ca',
+    ...key,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+  ])
   await openssl(['req', '-new', '-config', config, ...key, '-keyout', 'tls.key', '-out', 'tls.csr'])
-  await openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', config, '-extensions', 'server', '-out', 'tls.crt'])
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    'tls.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    config,
+    '-extensions',
+    'server',
+    '-out',
+    'tls.crt',
+  ])
   return readFile(join(dir, 'ca.crt'), 'utf8')
 }
 
@@ -206,7 +266,9 @@ async function waitForLwsDefaulting(kube: KubeContext, deadline: number): Promis
     spec: { leaderWorkerTemplate: { workerTemplate: { spec: { containers: [{ name: 'probe', image: 'probe' }] } } } },
   }
   const { held } = await pollUntil(
-    async () => (await apply(kube, [probe], { dryRun: true }))[0] as { spec?: { networkConfig?: { subdomainPolicy?: string } } } | undefined,
+    async () =>
+      (await apply(kube, [probe], { dryRun: true }))[0] as
+        { spec?: { networkConfig?: { subdomainPolicy?: string } } } | undefined,
     (answer) => Boolean(answer?.spec?.networkConfig?.subdomainPolicy),
     { timeoutMs: deadline - Date.now(), intervalMs: 250 },
   )
@@ -228,7 +290,11 @@ export interface LwsController {
  * (the cluster admin on kwok), so upstream's RBAC (config/rbac) plays no part. Installs the CRD
  * first; stop() removes the webhook configurations but leaves the CRD.
  */
-export async function startLwsController(kube: KubeContext, emit: EmitEvent, timeoutMs = 60_000): Promise<LwsController> {
+export async function startLwsController(
+  kube: KubeContext,
+  emit: EmitEvent,
+  timeoutMs = 60_000,
+): Promise<LwsController> {
   const binary = await ensureLwsController(emit)
   // The controller watches LeaderWorkerSets from its first moment: without the CRD it exits.
   await installLwsCrd(kube)
@@ -237,16 +303,23 @@ export async function startLwsController(kube: KubeContext, emit: EmitEvent, tim
   const port = await freePort()
   const endpoint = { baseUrl: `https://127.0.0.1:${port}`, caPem: await makeCertificates(work) }
   const webhookDir = join(moduleDir, 'config', 'webhook')
-  const webhooks = labWebhookConfigurations(await readFile(join(webhookDir, 'manifests.yaml'), 'utf8'), {
-    mutating: await readFile(join(webhookDir, 'mutating-patch.yaml'), 'utf8'),
-    validating: await readFile(join(webhookDir, 'validating-patch.yaml'), 'utf8'),
-  }, endpoint)
+  const webhooks = labWebhookConfigurations(
+    await readFile(join(webhookDir, 'manifests.yaml'), 'utf8'),
+    {
+      mutating: await readFile(join(webhookDir, 'mutating-patch.yaml'), 'utf8'),
+      validating: await readFile(join(webhookDir, 'validating-patch.yaml'), 'utf8'),
+    },
+    endpoint,
+  )
   await writeFile(join(work, 'config.yaml'), controllerConfiguration(port, work))
   await writeFile(join(work, 'kubeconfig'), kubeconfigFor(kube), { mode: 0o600 })
   await mkdir(join(settings.cacheDir, 'logs'), { recursive: true })
   const logFile = join(settings.cacheDir, 'logs', `lws-controller-${kube.context}.log`)
 
-  emit({ kind: 'progress', message: `starting the LeaderWorkerSet controller ${VERSIONS.lws}, webhooks on ${endpoint.baseUrl}, log in ${logFile}` })
+  emit({
+    kind: 'progress',
+    message: `starting the LeaderWorkerSet controller ${VERSIONS.lws}, webhooks on ${endpoint.baseUrl}, log in ${logFile}`,
+  })
   const log = openSync(logFile, 'w')
   const child = spawn(binary, ['--config', join(work, 'config.yaml'), '--zap-encoder=json'], {
     env: { ...process.env, KUBECONFIG: join(work, 'kubeconfig') },
@@ -276,7 +349,11 @@ export async function startLwsController(kube: KubeContext, emit: EmitEvent, tim
         try {
           await kube.objects.delete(webhook)
         } catch (error) {
-          if (!isNotFound(error)) throw new Error(`could not delete the webhook configuration ${webhook.metadata!.name}: ${errorMessage(error)}`, { cause: error })
+          if (!isNotFound(error))
+            throw new Error(
+              `could not delete the webhook configuration ${webhook.metadata!.name}: ${errorMessage(error)}`,
+              { cause: error },
+            )
         }
       }
     } finally {
@@ -298,18 +375,27 @@ export async function startLwsController(kube: KubeContext, emit: EmitEvent, tim
         if (exitCode !== undefined) throw new Error(`the LWS controller exited (${exitCode}) while starting`)
         const started = startedControllers(await readFile(logFile, 'utf8'))
         // A registered webhook path answers anything but 404 to a GET (an empty review is a 400).
-        return wanted.every((c) => started.includes(c)) && ![0, 404].includes(await webhookStatus(endpoint, '/mutate--v1-pod'))
+        return (
+          wanted.every((c) => started.includes(c)) &&
+          ![0, 404].includes(await webhookStatus(endpoint, '/mutate--v1-pod'))
+        )
       },
       (ready) => ready,
       { timeoutMs, intervalMs: 250 },
     )
-    if (!held) throw new Error(`the LWS controller did not start its controllers and webhooks within ${timeoutMs / 1000} s`)
+    if (!held)
+      throw new Error(`the LWS controller did not start its controllers and webhooks within ${timeoutMs / 1000} s`)
     await apply(kube, webhooks)
     await waitForLwsDefaulting(kube, deadline)
   } catch (error) {
-    const stopError = await stop().then(() => '', (e: unknown) => `; then ${errorMessage(e)}`)
+    const stopError = await stop().then(
+      () => '',
+      (e: unknown) => `; then ${errorMessage(e)}`,
+    )
     const tail = (await readFile(logFile, 'utf8')).trimEnd().split('\n').slice(-20).join('\n')
-    throw new Error(`${errorMessage(error)}${stopError}; the controller's log is ${logFile}, ending:\n${tail}`, { cause: error })
+    throw new Error(`${errorMessage(error)}${stopError}; the controller's log is ${logFile}, ending:\n${tail}`, {
+      cause: error,
+    })
   }
   return { logFile, stop }
 }

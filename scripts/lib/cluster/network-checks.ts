@@ -36,14 +36,23 @@ function pod(namespace: string, name: string, image: string, script: string, spe
     spec: {
       automountServiceAccountToken: false,
       terminationGracePeriodSeconds: 5,
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       containers: [
         {
           name,
           image,
           imagePullPolicy: 'IfNotPresent',
           command: ['node', '-e', `process.on('SIGTERM', () => process.exit(0)); ${script}`],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
           resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
         },
       ],
@@ -59,7 +68,9 @@ const SERVE = `require('node:http').createServer((_, res) => res.end('ok')).list
 const awayFromServer = {
   affinity: {
     podAntiAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { [nameLabel]: SERVER } }, topologyKey: 'kubernetes.io/hostname' }],
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { [nameLabel]: SERVER } }, topologyKey: 'kubernetes.io/hostname' },
+      ],
     },
   },
 }
@@ -74,7 +85,10 @@ export function networkCheckObjects(namespace: string, image: string = IMAGE): M
     {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': PROJECT, 'pod-security.kubernetes.io/enforce': 'restricted' } },
+      metadata: {
+        name: namespace,
+        labels: { 'app.kubernetes.io/part-of': PROJECT, 'pod-security.kubernetes.io/enforce': 'restricted' },
+      },
     },
     server,
     pod(namespace, ALLOWED, image, IDLE, awayFromServer),
@@ -92,14 +106,23 @@ export function networkCheckObjects(namespace: string, image: string = IMAGE): M
       spec: {
         podSelector: { matchLabels: { [nameLabel]: SERVER } },
         policyTypes: ['Ingress'],
-        ingress: [{ from: [{ podSelector: { matchLabels: { [nameLabel]: ALLOWED } } }], ports: [{ protocol: 'TCP', port: PORT }] }],
+        ingress: [
+          {
+            from: [{ podSelector: { matchLabels: { [nameLabel]: ALLOWED } } }],
+            ports: [{ protocol: 'TCP', port: PORT }],
+          },
+        ],
       },
     },
   ]
 }
 
 /** Removes the checks' namespace and waits until it is gone. */
-export async function removeNetworkCheck(kube: KubeContext, emit: EmitEvent, namespace = NETWORK_CHECK_NAMESPACE): Promise<void> {
+export async function removeNetworkCheck(
+  kube: KubeContext,
+  emit: EmitEvent,
+  namespace = NETWORK_CHECK_NAMESPACE,
+): Promise<void> {
   await deleteNamespaces(kube, [namespace], emit)
 }
 
@@ -143,9 +166,12 @@ function notRunning(role: string, state: PodState | null): string | undefined {
 }
 
 function notRunningHint(seen: string): string {
-  if (/ErrImageNeverPull|ImagePull/.test(seen)) return `the nodes lack the workload image ${IMAGE}: npm run image, then kind load docker-image ${IMAGE} --name <cluster>`
-  if (seen.includes('not scheduled')) return 'the clients must run on another node than the server: the cluster needs two schedulable nodes (kubectl get nodes)'
-  if (seen.includes('ContainerCreating')) return 'the pod network gives the pod no address: kubectl -n kube-system get pods -l k8s-app=kube-router, and its logs'
+  if (/ErrImageNeverPull|ImagePull/.test(seen))
+    return `the nodes lack the workload image ${IMAGE}: npm run image, then kind load docker-image ${IMAGE} --name <cluster>`
+  if (seen.includes('not scheduled'))
+    return 'the clients must run on another node than the server: the cluster needs two schedulable nodes (kubectl get nodes)'
+  if (seen.includes('ContainerCreating'))
+    return 'the pod network gives the pod no address: kubectl -n kube-system get pods -l k8s-app=kube-router, and its logs'
   return `kubectl -n ${NETWORK_CHECK_NAMESPACE} describe pods names the cause`
 }
 
@@ -230,12 +256,17 @@ function setupProblem({ server, client }: ReachObservation): ReturnType<typeof f
   const why = notRunning('server', server) ?? notRunning('client', client)
   if (why) return fail('the server and the client running', why, notRunningHint(why))
   if (server!.node === client!.node) {
-    return fail(`${client!.name} on another node than the server`, `both on ${server!.node}`, 'the clients keep away from the server with a required anti-affinity: kubectl get pods -o wide')
+    return fail(
+      `${client!.name} on another node than the server`,
+      `both on ${server!.node}`,
+      'the clients keep away from the server with a required anti-affinity: kubectl get pods -o wide',
+    )
   }
   return undefined
 }
 
-const describeAttempt = (attempt: Attempt | undefined) => (attempt ? `${attempt.outcome}${attempt.detail ? ` (${attempt.detail})` : ''}` : 'no attempt')
+const describeAttempt = (attempt: Attempt | undefined) =>
+  attempt ? `${attempt.outcome}${attempt.detail ? ` (${attempt.detail})` : ''}` : 'no attempt'
 
 export const allowedReaches = check({
   id: 'allowed-reaches',
@@ -259,7 +290,7 @@ export const allowedReaches = check({
     return fail(
       expected,
       describeAttempt(attempt),
-      'nothing came back across nodes: the routes between nodes are missing (ip route on each node shows a route to every other node\'s pod CIDR; kube-router peers over BGP, port 179) or a firewall drops the traffic',
+      "nothing came back across nodes: the routes between nodes are missing (ip route on each node shows a route to every other node's pod CIDR; kube-router peers over BGP, port 179) or a firewall drops the traffic",
     )
   },
 })
@@ -279,10 +310,14 @@ export const deniedRefused = check({
       return fail(
         `${DENIED} refused or timed out by the policy default-deny-ingress`,
         `the server answered it: ${describeAttempt(observation.attempt)}`,
-        'NetworkPolicy is not enforced: the cluster\'s CNI must implement it (kube-router in the node images built here, kindnetd in kind\'s own, Calico, Cilium; flannel or a routes-only CNI do not). kubectl -n kube-system get pods -l k8s-app=kube-router',
+        "NetworkPolicy is not enforced: the cluster's CNI must implement it (kube-router in the node images built here, kindnetd in kind's own, Calico, Cilium; flannel or a routes-only CNI do not). kubectl -n kube-system get pods -l k8s-app=kube-router",
       )
     }
-    return fail(`${DENIED} refused or timed out`, describeAttempt(observation.attempt), 'the connection failed in another way; the error code names it')
+    return fail(
+      `${DENIED} refused or timed out`,
+      describeAttempt(observation.attempt),
+      'the connection failed in another way; the error code names it',
+    )
   },
 })
 

@@ -3,17 +3,28 @@ import type { EmitEvent } from '../output.ts'
 import { pollUntil } from '../poll.ts'
 
 /** Waits until `expected` nodes are Ready; else fails with `whereToLook`, which says how to find out why. */
-export async function waitForNodesReady(context: string, expected: number, emit: EmitEvent, whereToLook: string, timeoutMs = 120_000): Promise<void> {
+export async function waitForNodesReady(
+  context: string,
+  expected: number,
+  emit: EmitEvent,
+  whereToLook: string,
+  timeoutMs = 120_000,
+): Promise<void> {
   const kube = connect(context)
   const { value: ready, held } = await pollUntil(
     async () => {
       const nodes = (await kube.core.listNode()).items
-      const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
+      const ready = nodes.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ).length
       if (ready < expected) emit({ kind: 'progress', message: `${ready}/${expected} nodes Ready` })
       return ready
     },
     (ready) => ready >= expected,
     { timeoutMs, intervalMs: 2_000 },
   )
-  if (!held) throw new Error(`only ${ready} of ${expected} nodes became Ready in ${Math.round(timeoutMs / 1000)} s: ${whereToLook}`)
+  if (!held)
+    throw new Error(
+      `only ${ready} of ${expected} nodes became Ready in ${Math.round(timeoutMs / 1000)} s: ${whereToLook}`,
+    )
 }

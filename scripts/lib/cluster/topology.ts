@@ -62,7 +62,9 @@ export async function loadTopology(nameOrPath = 'lab'): Promise<Topology> {
   try {
     text = await readFile(path, 'utf8')
   } catch {
-    throw new EnvironmentError(`topology '${nameOrPath}' is neither a preset (${PRESETS.join(', ')}) nor a readable file`)
+    throw new EnvironmentError(
+      `topology '${nameOrPath}' is neither a preset (${PRESETS.join(', ')}) nor a readable file`,
+    )
   }
   return validateTopology(parse(text), path)
 }
@@ -70,7 +72,8 @@ export async function loadTopology(nameOrPath = 'lab'): Promise<Topology> {
 export function validateTopology(input: unknown, source = 'topology'): Topology {
   const problems: string[] = []
   const pools = (input as { pools?: unknown } | null)?.pools
-  if (!Array.isArray(pools) || pools.length === 0) throw new EnvironmentError(`${source}: 'pools' must be a non-empty list`)
+  if (!Array.isArray(pools) || pools.length === 0)
+    throw new EnvironmentError(`${source}: 'pools' must be a non-empty list`)
   const names = new Set<string>()
   pools.forEach((pool: Partial<Pool>, i) => {
     const at = `pools[${i}]`
@@ -86,11 +89,13 @@ export function validateTopology(input: unknown, source = 'topology'): Topology 
     positiveInt('gpusPerNode')
     positiveInt('gpuMemoryMiB')
     positiveInt('racksPerZone')
-    if (typeof pool.gpuProduct !== 'string' || pool.gpuProduct === '') problems.push(`${at}.gpuProduct must be a string`)
+    if (typeof pool.gpuProduct !== 'string' || pool.gpuProduct === '')
+      problems.push(`${at}.gpuProduct must be a string`)
     if (typeof pool.cpu !== 'string') problems.push(`${at}.cpu must be a quantity string such as "32"`)
     if (typeof pool.memory !== 'string') problems.push(`${at}.memory must be a quantity string such as "256Gi"`)
     if (!Array.isArray(pool.zones) || pool.zones.length === 0) problems.push(`${at}.zones must be a non-empty list`)
-    if (pool.nvlinkDomain !== 'node' && pool.nvlinkDomain !== 'rack') problems.push(`${at}.nvlinkDomain must be 'node' or 'rack'`)
+    if (pool.nvlinkDomain !== 'node' && pool.nvlinkDomain !== 'rack')
+      problems.push(`${at}.nvlinkDomain must be 'node' or 'rack'`)
   })
   if (problems.length > 0) throw new EnvironmentError(`${source} is not valid:\n  - ${problems.join('\n  - ')}`)
   return { pools: pools as Pool[] }
@@ -102,7 +107,9 @@ export function validateTopology(input: unknown, source = 'topology'): Topology 
  */
 export function fleetNodes(topology: Topology): FleetNode[] {
   return topology.pools.flatMap((pool) => {
-    const racks = pool.zones.flatMap((zone) => Array.from({ length: pool.racksPerZone }, (_, r) => ({ zone, rack: `${zone}-${pool.name}-rack-${r + 1}` })))
+    const racks = pool.zones.flatMap((zone) =>
+      Array.from({ length: pool.racksPerZone }, (_, r) => ({ zone, rack: `${zone}-${pool.name}-rack-${r + 1}` })),
+    )
     const perRack = Math.ceil(pool.count / racks.length)
     return Array.from({ length: pool.count }, (_, i): FleetNode => {
       const { zone, rack } = racks[Math.floor(i / perRack)]!

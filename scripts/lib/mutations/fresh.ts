@@ -13,7 +13,12 @@ import { pollUntil } from '../poll.ts'
  * seconds before it acts on a deleted namespace, by design.) With `wait: false` it returns once
  * the pods are gone, while the namespace is still terminating.
  */
-export async function freshNamespace(kube: KubeContext, namespace: string, emit: EmitEvent, options: { wait?: boolean } = {}): Promise<void> {
+export async function freshNamespace(
+  kube: KubeContext,
+  namespace: string,
+  emit: EmitEvent,
+  options: { wait?: boolean } = {},
+): Promise<void> {
   try {
     await kube.core.readNamespace({ name: namespace })
   } catch (error) {
@@ -28,7 +33,11 @@ export async function freshNamespace(kube: KubeContext, namespace: string, emit:
   ])
   await kube.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 })
   await kube.core.deleteCollectionNamespacedPersistentVolumeClaim({ namespace })
-  const { held: podsGone } = await pollUntil(async () => (await kube.core.listNamespacedPod({ namespace })).items.length, (pods) => pods === 0, { timeoutMs: 60_000, intervalMs: 200 })
+  const { held: podsGone } = await pollUntil(
+    async () => (await kube.core.listNamespacedPod({ namespace })).items.length,
+    (pods) => pods === 0,
+    { timeoutMs: 60_000, intervalMs: 200 },
+  )
   // A claim keeps its finalizer while a pod uses it; the namespace deletion then waits for it.
   const claims = !podsGone ? [] : (await kube.core.listNamespacedPersistentVolumeClaim({ namespace })).items
   for (const claim of claims) {

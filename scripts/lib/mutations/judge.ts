@@ -32,9 +32,14 @@ export function missingWords(text: string, words: readonly string[]): string[] {
 const quote = (words: readonly string[]) => words.map((w) => `'${w}'`).join(', ')
 
 function judgeRefusal(mutation: Mutation, outcome: Outcome): Judgement {
-  if (outcome.applied) return { status: 'missed', problems: ['the API server accepted the mutated step; expected it to refuse it'] }
+  if (outcome.applied)
+    return { status: 'missed', problems: ['the API server accepted the mutated step; expected it to refuse it'] }
   const missing = missingWords(outcome.error, mutation.hint)
-  if (missing.length > 0) return { status: 'missed', problems: [`the API server refused it, but its error lacks ${quote(missing)}: ${outcome.error}`] }
+  if (missing.length > 0)
+    return {
+      status: 'missed',
+      problems: [`the API server refused it, but its error lacks ${quote(missing)}: ${outcome.error}`],
+    }
   return { status: 'caught', by: 'api-server', problems: [] }
 }
 
@@ -45,7 +50,13 @@ function judgeRefusal(mutation: Mutation, outcome: Outcome): Judgement {
  */
 export function judge(mutation: Mutation, baseline: readonly CheckResult[], outcome: Outcome): Judgement {
   if (mutation.expect === 'rejected') return judgeRefusal(mutation, outcome)
-  if (!outcome.applied) return { status: 'missed', problems: [`the API server refused the mutated step (${outcome.error}); if that is the point, use expect: rejected`] }
+  if (!outcome.applied)
+    return {
+      status: 'missed',
+      problems: [
+        `the API server refused the mutated step (${outcome.error}); if that is the point, use expect: rejected`,
+      ],
+    }
   const problems: string[] = []
   const resultOf = (id: string) => outcome.results.find((r) => r.id === id)
   for (const [i, id] of mutation.fails.entries()) {
@@ -61,7 +72,8 @@ export function judge(mutation: Mutation, baseline: readonly CheckResult[], outc
     }
     if (i === 0) {
       const missing = missingWords(result.hint ?? '', mutation.hint)
-      if (missing.length > 0) problems.push(`'${id}' failed, but its hint lacks ${quote(missing)}: "${result.hint ?? ''}"`)
+      if (missing.length > 0)
+        problems.push(`'${id}' failed, but its hint lacks ${quote(missing)}: "${result.hint ?? ''}"`)
     }
   }
   for (const before of baseline) {

@@ -46,8 +46,10 @@ const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/
 const ENTRY_KEYS = ['name', 'why', 'patch', 'expect', 'fails', 'mayAlsoFail', 'hint', 'needs']
 const PATCH_KEYS = ['kind', 'name', 'ops', 'delete']
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
-const isWordList = (value: unknown): value is string[] => Array.isArray(value) && value.every((word) => typeof word === 'string' && word.trim() !== '')
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+const isWordList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((word) => typeof word === 'string' && word.trim() !== '')
 
 function unknownKeys(value: Record<string, unknown>, allowed: readonly string[]): string[] {
   return Object.keys(value).filter((key) => !allowed.includes(key))
@@ -56,9 +58,13 @@ function unknownKeys(value: Record<string, unknown>, allowed: readonly string[])
 function parseOperation(value: unknown, where: string): PatchOperation {
   if (!isRecord(value)) throw new MutationsFileError(`${where}: an operation is a map with op and path`)
   const extra = unknownKeys(value, ['op', 'path', 'value'])
-  if (extra.length > 0) throw new MutationsFileError(`${where}: unknown key ${extra.join(', ')} (an operation has op, path and value)`)
+  if (extra.length > 0)
+    throw new MutationsFileError(`${where}: unknown key ${extra.join(', ')} (an operation has op, path and value)`)
   const { op, path } = value
-  if (typeof path !== 'string' || !path.startsWith('/')) throw new MutationsFileError(`${where}: path must be a JSON Pointer starting with '/' (a '/' inside a key is written ~1)`)
+  if (typeof path !== 'string' || !path.startsWith('/'))
+    throw new MutationsFileError(
+      `${where}: path must be a JSON Pointer starting with '/' (a '/' inside a key is written ~1)`,
+    )
   if (op === 'remove') {
     if ('value' in value) throw new MutationsFileError(`${where}: remove takes no value`)
     return { op, path }
@@ -71,41 +77,66 @@ function parseOperation(value: unknown, where: string): PatchOperation {
 }
 
 function parsePatch(value: unknown, where: string): ObjectPatch {
-  if (!isRecord(value)) throw new MutationsFileError(`${where}: each patch entry names an object (kind, name) and has ops or delete: true`)
+  if (!isRecord(value))
+    throw new MutationsFileError(`${where}: each patch entry names an object (kind, name) and has ops or delete: true`)
   const extra = unknownKeys(value, PATCH_KEYS)
-  if (extra.length > 0) throw new MutationsFileError(`${where}: unknown key ${extra.join(', ')} (a patch entry has ${PATCH_KEYS.join(', ')})`)
+  if (extra.length > 0)
+    throw new MutationsFileError(
+      `${where}: unknown key ${extra.join(', ')} (a patch entry has ${PATCH_KEYS.join(', ')})`,
+    )
   const { kind, name } = value
-  if (typeof kind !== 'string' || typeof name !== 'string' || !kind || !name) throw new MutationsFileError(`${where}: kind and name must name an object of the step`)
+  if (typeof kind !== 'string' || typeof name !== 'string' || !kind || !name)
+    throw new MutationsFileError(`${where}: kind and name must name an object of the step`)
   const target = `${where} (${kind}/${name})`
   if ('delete' in value) {
-    if (value.delete !== true || 'ops' in value) throw new MutationsFileError(`${target}: either delete: true or ops, not both`)
-    if (kind === 'Namespace') throw new MutationsFileError(`${target}: the step's Namespace cannot be deleted: every run starts by recreating it`)
+    if (value.delete !== true || 'ops' in value)
+      throw new MutationsFileError(`${target}: either delete: true or ops, not both`)
+    if (kind === 'Namespace')
+      throw new MutationsFileError(
+        `${target}: the step's Namespace cannot be deleted: every run starts by recreating it`,
+      )
     return { kind, name, delete: true }
   }
-  if (!Array.isArray(value.ops) || value.ops.length === 0) throw new MutationsFileError(`${target}: ops must be a non-empty list of JSON Patch operations`)
+  if (!Array.isArray(value.ops) || value.ops.length === 0)
+    throw new MutationsFileError(`${target}: ops must be a non-empty list of JSON Patch operations`)
   return { kind, name, ops: value.ops.map((op, i) => parseOperation(op, `${target} ops[${i}]`)) }
 }
 
 function parseEntry(value: unknown, where: string): Mutation {
-  if (!isRecord(value)) throw new MutationsFileError(`${where}: each entry is a map with name, why, patch, fails and hint`)
+  if (!isRecord(value))
+    throw new MutationsFileError(`${where}: each entry is a map with name, why, patch, fails and hint`)
   const named = typeof value.name === 'string' ? `${where} '${value.name}'` : where
   const extra = unknownKeys(value, ENTRY_KEYS)
-  if (extra.length > 0) throw new MutationsFileError(`${named}: unknown key ${extra.join(', ')} (an entry has ${ENTRY_KEYS.join(', ')})`)
+  if (extra.length > 0)
+    throw new MutationsFileError(`${named}: unknown key ${extra.join(', ')} (an entry has ${ENTRY_KEYS.join(', ')})`)
   const { name, why, patch, expect = 'checks', fails = [], mayAlsoFail = [], hint, needs } = value
-  if (typeof name !== 'string' || !KEBAB.test(name)) throw new MutationsFileError(`${named}: name must be kebab-case, like 'service-name-mismatch'`)
-  if (typeof why !== 'string' || why.trim() === '') throw new MutationsFileError(`${named}: why must say, in one sentence, what the mistake is and what it breaks`)
-  if (!Array.isArray(patch) || patch.length === 0) throw new MutationsFileError(`${named}: patch must be a non-empty list`)
-  if (expect !== 'checks' && expect !== 'rejected') throw new MutationsFileError(`${named}: expect must be checks or rejected (got ${JSON.stringify(expect)})`)
-  if (!isWordList(fails) || !fails.every((id) => KEBAB.test(id))) throw new MutationsFileError(`${named}: fails must be a list of check ids`)
+  if (typeof name !== 'string' || !KEBAB.test(name))
+    throw new MutationsFileError(`${named}: name must be kebab-case, like 'service-name-mismatch'`)
+  if (typeof why !== 'string' || why.trim() === '')
+    throw new MutationsFileError(`${named}: why must say, in one sentence, what the mistake is and what it breaks`)
+  if (!Array.isArray(patch) || patch.length === 0)
+    throw new MutationsFileError(`${named}: patch must be a non-empty list`)
+  if (expect !== 'checks' && expect !== 'rejected')
+    throw new MutationsFileError(`${named}: expect must be checks or rejected (got ${JSON.stringify(expect)})`)
+  if (!isWordList(fails) || !fails.every((id) => KEBAB.test(id)))
+    throw new MutationsFileError(`${named}: fails must be a list of check ids`)
   if (!isWordList(mayAlsoFail)) throw new MutationsFileError(`${named}: mayAlsoFail must be a list of check ids`)
-  if (expect === 'checks' && fails.length === 0) throw new MutationsFileError(`${named}: fails must name the check that catches the mistake`)
-  if (expect === 'rejected' && (fails.length > 0 || mayAlsoFail.length > 0)) throw new MutationsFileError(`${named}: a mutation the API server rejects runs no checks: leave out fails and mayAlsoFail`)
+  if (expect === 'checks' && fails.length === 0)
+    throw new MutationsFileError(`${named}: fails must name the check that catches the mistake`)
+  if (expect === 'rejected' && (fails.length > 0 || mayAlsoFail.length > 0))
+    throw new MutationsFileError(
+      `${named}: a mutation the API server rejects runs no checks: leave out fails and mayAlsoFail`,
+    )
   const both = fails.filter((id) => mayAlsoFail.includes(id))
-  if (both.length > 0) throw new MutationsFileError(`${named}: ${both.join(', ')} cannot be in both fails and mayAlsoFail`)
+  if (both.length > 0)
+    throw new MutationsFileError(`${named}: ${both.join(', ')} cannot be in both fails and mayAlsoFail`)
   if (!isWordList(hint) || hint.length === 0) {
-    throw new MutationsFileError(`${named}: hint must list the words ${expect === 'rejected' ? "the API server's error" : "the failing check's hint"} must contain`)
+    throw new MutationsFileError(
+      `${named}: hint must list the words ${expect === 'rejected' ? "the API server's error" : "the failing check's hint"} must contain`,
+    )
   }
-  if (needs !== undefined && needs !== 'api' && needs !== 'pods') throw new MutationsFileError(`${named}: needs must be api or pods`)
+  if (needs !== undefined && needs !== 'api' && needs !== 'pods')
+    throw new MutationsFileError(`${named}: needs must be api or pods`)
   return {
     name,
     why: why.trim(),
@@ -130,12 +161,15 @@ export function parseMutations(text: string, source: string, checkIds?: readonly
   const mutations = document.map((entry, i) => parseEntry(entry, `${source}: entry ${i + 1}`))
   const seen = new Set<string>()
   for (const [i, mutation] of mutations.entries()) {
-    if (seen.has(mutation.name)) throw new MutationsFileError(`${source}: entry ${i + 1}: the name '${mutation.name}' is used twice`)
+    if (seen.has(mutation.name))
+      throw new MutationsFileError(`${source}: entry ${i + 1}: the name '${mutation.name}' is used twice`)
     seen.add(mutation.name)
     if (!checkIds) continue
     const unknown = [...mutation.fails, ...mutation.mayAlsoFail].filter((id) => !checkIds.includes(id))
     if (unknown.length > 0) {
-      throw new MutationsFileError(`${source}: entry ${i + 1} '${mutation.name}': no check has the id ${unknown.join(', ')} (the step's checks: ${checkIds.join(', ')})`)
+      throw new MutationsFileError(
+        `${source}: entry ${i + 1} '${mutation.name}': no check has the id ${unknown.join(', ')} (the step's checks: ${checkIds.join(', ')})`,
+      )
     }
   }
   return mutations

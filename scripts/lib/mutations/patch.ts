@@ -6,7 +6,8 @@
 // exists, so a mutation list cannot silently rot when a manifest changes.
 import type { KubernetesObject } from '@kubernetes/client-node'
 
-export type PatchOperation = { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string }
+export type PatchOperation =
+  { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string }
 
 /** One object of the step, and what to do to it. */
 export type ObjectPatch = { kind: string; name: string } & ({ ops: PatchOperation[] } | { delete: true })
@@ -34,30 +35,38 @@ function arrayIndex(token: string, length: number, where: string, allowEnd: bool
   if (allowEnd && token === '-') return length
   if (!/^(0|[1-9]\d*)$/.test(token)) throw new PatchError(`${where}: '${token}' is not an array index`)
   const index = Number(token)
-  if (index > length || (!allowEnd && index === length)) throw new PatchError(`${where}: index ${index} is past the end of an array of ${length}`)
+  if (index > length || (!allowEnd && index === length))
+    throw new PatchError(`${where}: index ${index} is past the end of an array of ${length}`)
   return index
 }
 
 /** Applies one operation to a document in place. Every segment before the last must exist. */
 function applyOperation(document: Json, operation: PatchOperation): void {
   const tokens = pointerTokens(operation.path)
-  if (tokens.length === 0) throw new PatchError(`${operation.op} ${operation.path}: the whole object cannot be patched; delete it instead`)
+  if (tokens.length === 0)
+    throw new PatchError(`${operation.op} ${operation.path}: the whole object cannot be patched; delete it instead`)
   let parent: unknown = document
   for (const [i, token] of tokens.slice(0, -1).entries()) {
     const at = '/' + tokens.slice(0, i + 1).join('/')
-    if (!isContainer(parent)) throw new PatchError(`${operation.op} ${operation.path}: no such path (${at} is inside a ${typeof parent})`)
-    const next: unknown = Array.isArray(parent) ? parent[arrayIndex(token, parent.length, `${operation.op} ${operation.path}`, false)] : parent[token]
+    if (!isContainer(parent))
+      throw new PatchError(`${operation.op} ${operation.path}: no such path (${at} is inside a ${typeof parent})`)
+    const next: unknown = Array.isArray(parent)
+      ? parent[arrayIndex(token, parent.length, `${operation.op} ${operation.path}`, false)]
+      : parent[token]
     if (next === undefined) throw new PatchError(`${operation.op} ${operation.path}: no such path (nothing at ${at})`)
     parent = next
   }
   const last = tokens.at(-1)!
-  if (!isContainer(parent)) throw new PatchError(`${operation.op} ${operation.path}: no such path (its parent is a ${typeof parent})`)
+  if (!isContainer(parent))
+    throw new PatchError(`${operation.op} ${operation.path}: no such path (its parent is a ${typeof parent})`)
   const where = `${operation.op} ${operation.path}`
   if (operation.op === 'test') {
     const actual: unknown = Array.isArray(parent) ? parent[arrayIndex(last, parent.length, where, false)] : parent[last]
     if (actual === undefined) throw new PatchError(`${where}: no such path (nothing at ${operation.path})`)
     if (JSON.stringify(actual) !== JSON.stringify(operation.value)) {
-      throw new PatchError(`${where}: expected ${JSON.stringify(operation.value)}, found ${JSON.stringify(actual)}: the manifest changed`)
+      throw new PatchError(
+        `${where}: expected ${JSON.stringify(operation.value)}, found ${JSON.stringify(actual)}: the manifest changed`,
+      )
     }
     return
   }
@@ -68,7 +77,8 @@ function applyOperation(document: Json, operation: PatchOperation): void {
     else parent.splice(index, 1)
     return
   }
-  if (operation.op !== 'add' && !(last in parent)) throw new PatchError(`${where}: no such path (nothing at ${operation.path})`)
+  if (operation.op !== 'add' && !(last in parent))
+    throw new PatchError(`${where}: no such path (nothing at ${operation.path})`)
   if (operation.op === 'remove') delete parent[last]
   else parent[last] = structuredClone(operation.value)
 }
@@ -79,12 +89,17 @@ const describe = (patch: { kind: string; name: string }) => `${patch.kind}/${pat
  * The step's objects with the patches applied, in their order (a deleted object leaves it).
  * The input is not changed. Throws a PatchError naming the object and operation that do not fit.
  */
-export function applyPatches(objects: readonly KubernetesObject[], patches: readonly ObjectPatch[]): KubernetesObject[] {
+export function applyPatches(
+  objects: readonly KubernetesObject[],
+  patches: readonly ObjectPatch[],
+): KubernetesObject[] {
   const result: (KubernetesObject | undefined)[] = objects.map((object) => structuredClone(object))
   for (const patch of patches) {
     const index = result.findIndex((object) => object?.kind === patch.kind && object.metadata?.name === patch.name)
     if (index < 0) {
-      const known = result.filter((o): o is KubernetesObject => o !== undefined).map((o) => `${o.kind}/${o.metadata?.name}`)
+      const known = result
+        .filter((o): o is KubernetesObject => o !== undefined)
+        .map((o) => `${o.kind}/${o.metadata?.name}`)
       throw new PatchError(`${describe(patch)}: the step has no such object (it has ${known.join(', ')})`)
     }
     if ('delete' in patch) {
@@ -101,7 +116,9 @@ export function applyPatches(objects: readonly KubernetesObject[], patches: read
     }
     const patched = result[index]!
     if (patched.kind !== patch.kind || patched.metadata?.name !== patch.name) {
-      throw new PatchError(`${describe(patch)}: a patch must not change an object's kind or name; delete it and add another instead`)
+      throw new PatchError(
+        `${describe(patch)}: a patch must not change an object's kind or name; delete it and add another instead`,
+      )
     }
   }
   return result.filter((object): object is KubernetesObject => object !== undefined)

@@ -43,7 +43,13 @@ export interface SuiteOptions {
  * Bounds for a run on any provider: real nodes start containers and pass probes, which takes
  * seconds per pod. A rollout whose progress stalls for 10 s is not waited for any longer.
  */
-export const SUITE_DEFAULTS = { checkTimeoutMs: 20_000, rolloutTimeoutMs: 60_000, rolloutStallMs: 10_000, recheckDelayMs: 1_000, retryDelayMs: 1_000 }
+export const SUITE_DEFAULTS = {
+  checkTimeoutMs: 20_000,
+  rolloutTimeoutMs: 60_000,
+  rolloutStallMs: 10_000,
+  recheckDelayMs: 1_000,
+  retryDelayMs: 1_000,
+}
 
 const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider kind'
 
@@ -61,7 +67,11 @@ function refusal(error: unknown): string | undefined {
 }
 
 /** Applies objects; the API server's refusal is an outcome, any other error is thrown. */
-async function applyOrRefusal(kube: KubeContext, objects: readonly KubernetesObject[], dryRun: boolean): Promise<string | undefined> {
+async function applyOrRefusal(
+  kube: KubeContext,
+  objects: readonly KubernetesObject[],
+  dryRun: boolean,
+): Promise<string | undefined> {
   try {
     await apply(kube, objects, { dryRun })
     return undefined
@@ -89,14 +99,22 @@ function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[
       await freshNamespace(kube, namespace, quiet)
       const refused = await applyOrRefusal(kube, objects, false)
       if (refused !== undefined) return { applied: false, error: refused }
-      await waitForRollout(kube, namespace, () => {}, { timeoutMs: settings.rolloutTimeoutMs, stallMs: settings.rolloutStallMs, intervalMs: 500 })
-      const results = await runChecks(checks, { kube, namespace }, {
-        runsContainers: options.runsContainers,
-        emit,
-        timeoutMs: settings.checkTimeoutMs,
-        recheckDelayMs: settings.recheckDelayMs,
-        retryDelayMs: settings.retryDelayMs,
+      await waitForRollout(kube, namespace, () => {}, {
+        timeoutMs: settings.rolloutTimeoutMs,
+        stallMs: settings.rolloutStallMs,
+        intervalMs: 500,
       })
+      const results = await runChecks(
+        checks,
+        { kube, namespace },
+        {
+          runsContainers: options.runsContainers,
+          emit,
+          timeoutMs: settings.checkTimeoutMs,
+          recheckDelayMs: settings.recheckDelayMs,
+          retryDelayMs: settings.retryDelayMs,
+        },
+      )
       return { applied: true, results }
     },
     // Validated and admitted by the API server in full, stored nowhere: the step stays as it was.
@@ -122,14 +140,20 @@ function messageOf(mutation: Mutation, outcome: Outcome): string | undefined {
 export async function runStepMutations(kube: KubeContext, step: Step, options: SuiteOptions): Promise<StepReport> {
   const { emit } = options
   const checks = await loadChecks(step)
-  const mutations = (await readMutations(step.dir, checks.map((c) => c.id))).filter((m) => !options.needs || mutationNeeds(m, checks) === options.needs)
+  const mutations = (
+    await readMutations(
+      step.dir,
+      checks.map((c) => c.id),
+    )
+  ).filter((m) => !options.needs || mutationNeeds(m, checks) === options.needs)
   const objects = await readManifests(step.dir)
   const namespace = await stepNamespace(step)
   const patched = mutations.map((mutation) => {
     try {
       return applyPatches(objects, mutation.patch)
     } catch (error) {
-      if (error instanceof PatchError) throw new PatchError(`steps/${step.folder}/mutations.yaml '${mutation.name}': ${error.message}`)
+      if (error instanceof PatchError)
+        throw new PatchError(`steps/${step.folder}/mutations.yaml '${mutation.name}': ${error.message}`)
       throw error
     }
   })
@@ -142,14 +166,22 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
 
   // A dry run needs the unmutated step on the cluster, so a step with one runs it again.
   const verified = mutations.some((m) => m.expect === 'rejected') ? undefined : options.baselines?.get(step.id)
-  const detail = verified ? '(as just verified)' : options.runsContainers ? '' : '(this cluster runs no containers: pods checks are skipped)'
+  const detail = verified
+    ? '(as just verified)'
+    : options.runsContainers
+      ? ''
+      : '(this cluster runs no containers: pods checks are skipped)'
   emit({ kind: 'phase', phase: `step ${step.id}: the unmutated step`, detail })
   const baselineOutcome: Outcome = verified ? { applied: true, results: [...verified] } : await runner.run(objects)
-  if (!baselineOutcome.applied) throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)
+  if (!baselineOutcome.applied)
+    throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)
   const baseline: CheckResult[] = baselineOutcome.results
   const baselinePassed = baseline.every((r) => r.status !== 'failed')
   for (const result of baseline.filter((r) => r.status === 'failed')) emit({ kind: 'check', result })
-  emit({ kind: 'progress', message: `unmutated: ${baseline.filter((r) => r.status === 'passed').length} checks passed, ${baseline.filter((r) => r.status === 'skipped').length} skipped, ${baseline.filter((r) => r.status === 'failed').length} failed` })
+  emit({
+    kind: 'progress',
+    message: `unmutated: ${baseline.filter((r) => r.status === 'passed').length} checks passed, ${baseline.filter((r) => r.status === 'skipped').length} skipped, ${baseline.filter((r) => r.status === 'failed').length} failed`,
+  })
 
   const results = new Map<string, MutationResult>()
   const finish = (result: MutationResult) => {
@@ -159,12 +191,23 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   const runnable: number[] = []
   for (const [i, mutation] of mutations.entries()) {
     const needs = mutationNeeds(mutation, checks)
-    if (needs === 'pods' && !options.runsContainers) finish({ name: mutation.name, status: 'skipped', needs, reason: NEEDS_PODS, problems: [], durationMs: 0 })
-    else if (!baselinePassed) finish({ name: mutation.name, status: 'missed', needs, problems: ['the unmutated step does not pass its own checks: fix it first'], durationMs: 0 })
+    if (needs === 'pods' && !options.runsContainers)
+      finish({ name: mutation.name, status: 'skipped', needs, reason: NEEDS_PODS, problems: [], durationMs: 0 })
+    else if (!baselinePassed)
+      finish({
+        name: mutation.name,
+        status: 'missed',
+        needs,
+        problems: ['the unmutated step does not pass its own checks: fix it first'],
+        durationMs: 0,
+      })
     else runnable.push(i)
   }
   // Refusals first, as dry runs while the cluster holds the unmutated step; then one fresh copy per mutation.
-  const order = [...runnable.filter((i) => mutations[i]!.expect === 'rejected'), ...runnable.filter((i) => mutations[i]!.expect !== 'rejected')]
+  const order = [
+    ...runnable.filter((i) => mutations[i]!.expect === 'rejected'),
+    ...runnable.filter((i) => mutations[i]!.expect !== 'rejected'),
+  ]
   if (order.length > 0) emit({ kind: 'phase', phase: `step ${step.id}: ${order.length} mutations` })
   for (const i of order) {
     const mutation = mutations[i]!
@@ -172,7 +215,15 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
     const outcome = mutation.expect === 'rejected' ? await runner.dryRun(patched[i]!) : await runner.run(patched[i]!)
     const { status, by, problems } = judge(mutation, baseline, outcome)
     const message = messageOf(mutation, outcome)
-    finish({ name: mutation.name, status, needs: mutationNeeds(mutation, checks), ...(by ? { by } : {}), problems, ...(message ? { message } : {}), durationMs: Date.now() - started })
+    finish({
+      name: mutation.name,
+      status,
+      needs: mutationNeeds(mutation, checks),
+      ...(by ? { by } : {}),
+      problems,
+      ...(message ? { message } : {}),
+      durationMs: Date.now() - started,
+    })
   }
   await freshNamespace(kube, namespace, () => {}, { wait: false })
 
@@ -187,7 +238,11 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
 }
 
 /** The mutation suite of every step that has a list, in order, on one cluster. */
-export async function runMutationSuite(kube: KubeContext, steps: readonly Step[], options: SuiteOptions): Promise<StepReport[]> {
+export async function runMutationSuite(
+  kube: KubeContext,
+  steps: readonly Step[],
+  options: SuiteOptions,
+): Promise<StepReport[]> {
   const reports: StepReport[] = []
   for (const step of steps) {
     if (!existsSync(join(step.dir, MUTATIONS_FILE))) {

@@ -47,7 +47,9 @@ export interface MutationTable {
 /** Every step that has a mutations.yaml, with its list (check ids are validated by the suite and its tests). */
 export async function listedMutations(): Promise<ListedStep[]> {
   const steps = (await listSteps()).filter((step) => existsSync(join(step.dir, MUTATIONS_FILE)))
-  return Promise.all(steps.map(async (step) => ({ step: step.id, folder: step.folder, mutations: await readMutations(step.dir) })))
+  return Promise.all(
+    steps.map(async (step) => ({ step: step.id, folder: step.folder, mutations: await readMutations(step.dir) })),
+  )
 }
 
 export async function readRecordedResults(file = RECORDED_RESULTS): Promise<SuiteReport> {
@@ -73,7 +75,14 @@ export function mutationTable(listed: readonly ListedStep[], recorded: SuiteRepo
       }
     })
     const count = (status: MutationRow['status']) => rows.filter((r) => r.status === status).length
-    steps.push({ step, folder, listed: rows.length, caught: count('caught'), skipped: count('skipped'), missed: rows.length - count('caught') - count('skipped') })
+    steps.push({
+      step,
+      folder,
+      listed: rows.length,
+      caught: count('caught'),
+      skipped: count('skipped'),
+      missed: rows.length - count('caught') - count('skipped'),
+    })
     mutations.push(...rows)
   }
   return { cluster: recorded.cluster, steps, mutations }

@@ -25,7 +25,14 @@ export interface GroupStatus {
 
 export type GroupSettings = Pick<
   ModelServerConfig,
-  'nodeRank' | 'nnodes' | 'gpusPerNode' | 'masterAddr' | 'masterPort' | 'servedModelName' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs'
+  | 'nodeRank'
+  | 'nnodes'
+  | 'gpusPerNode'
+  | 'masterAddr'
+  | 'masterPort'
+  | 'servedModelName'
+  | 'heartbeatIntervalMs'
+  | 'heartbeatTimeoutMs'
 >
 
 /** A request cannot go on: the group lost a rank (or never formed). Answers as a 503. */

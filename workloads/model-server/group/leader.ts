@@ -59,7 +59,9 @@ export class LeaderGroup extends Group {
       return
     }
     const id = this.#nextStep++
-    const done = new Promise<void>((resolve, reject) => this.#pending.set(id, { waitingFor: new Set(this.#members.keys()), resolve, reject }))
+    const done = new Promise<void>((resolve, reject) =>
+      this.#pending.set(id, { waitingFor: new Set(this.#members.keys()), resolve, reject }),
+    )
     for (const member of this.#members.values()) member.connection.send({ type: 'step', id })
     return done
   }
@@ -130,7 +132,8 @@ export class LeaderGroup extends Group {
         `but node rank ${hello.nodeRank} expects NNODES ${hello.nnodes} × GPUS_PER_NODE ${hello.gpusPerNode} = world size ${hello.nnodes * hello.gpusPerNode}`
       )
     }
-    if (hello.model !== servedModelName) return `the group serves ${servedModelName}, but node rank ${hello.nodeRank} has ${hello.model}`
+    if (hello.model !== servedModelName)
+      return `the group serves ${servedModelName}, but node rank ${hello.nodeRank} has ${hello.model}`
     if (!Number.isInteger(hello.nodeRank) || hello.nodeRank < 1 || hello.nodeRank >= nnodes) {
       return `node rank ${hello.nodeRank} is not a worker rank of this group (1 to ${nnodes - 1})`
     }
@@ -202,7 +205,13 @@ export class LeaderGroup extends Group {
   }
 
   #broadcast(): void {
-    const status: Frame = { type: 'status', state: this.state, generation: this.generation, members: this.members, reason: this.reason }
+    const status: Frame = {
+      type: 'status',
+      state: this.state,
+      generation: this.generation,
+      members: this.members,
+      reason: this.reason,
+    }
     for (const member of this.#members.values()) member.connection.send(status)
   }
 }

@@ -55,13 +55,23 @@ export class WorkerGroup extends Group {
       this.#lastHeard = Date.now()
       this.#lastProblem = 'waiting for the leader to admit this rank'
       const { nodeRank, nnodes, gpusPerNode, servedModelName } = this.settings
-      connection.send({ type: 'hello', nodeRank, nnodes, gpusPerNode, model: servedModelName, generation: this.generation })
+      connection.send({
+        type: 'hello',
+        nodeRank,
+        nnodes,
+        gpusPerNode,
+        model: servedModelName,
+        generation: this.generation,
+      })
       this.#heartbeat = setInterval(() => this.#tick(connection), this.settings.heartbeatIntervalMs).unref()
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
       // Expected while the group starts: the leader's name does not resolve yet, or nothing listens.
       this.#lastProblem = `cannot reach the leader at ${this.leaderAddress} (${error.code ?? error.message})`
-      this.log.info({ leader: this.leaderAddress, code: error.code, attempt: this.#attempt }, 'leader not reachable yet')
+      this.log.info(
+        { leader: this.leaderAddress, code: error.code, attempt: this.#attempt },
+        'leader not reachable yet',
+      )
     })
     socket.on('close', () => this.#disconnected())
   }
@@ -78,7 +88,10 @@ export class WorkerGroup extends Group {
         break
       case 'refused':
         this.#lastProblem = `the leader refused this rank: ${frame.reason}`
-        this.log.error({ leader: this.leaderAddress, reason: frame.reason }, `the leader refused this rank: ${frame.reason}`)
+        this.log.error(
+          { leader: this.leaderAddress, reason: frame.reason },
+          `the leader refused this rank: ${frame.reason}`,
+        )
         break
       case 'goodbye':
         this.#lastProblem = `the leader left (${frame.reason})`

@@ -27,7 +27,11 @@ const minWatchMs = 1000
 
 interface WatchEvent {
   type: string
-  object: EndpointSliceLike & { metadata?: { name?: string; resourceVersion?: string }; code?: number; message?: string }
+  object: EndpointSliceLike & {
+    metadata?: { name?: string; resourceVersion?: string }
+    code?: number
+    message?: string
+  }
 }
 
 /**
@@ -85,7 +89,10 @@ export class EndpointSliceDiscovery implements Discovery {
       } catch (error) {
         if (this.#stop.signal.aborted) break
         const backoffMs = Math.min(30_000, 500 * 2 ** failures++)
-        log.warn({ err: error, backoffMs, namespace, service: this.#options.service }, 'listing or watching EndpointSlices failed; keeping the last known backends')
+        log.warn(
+          { err: error, backoffMs, namespace, service: this.#options.service },
+          'listing or watching EndpointSlices failed; keeping the last known backends',
+        )
         await sleep(backoffMs, undefined, { signal: this.#stop.signal }).catch(() => {})
       }
     }
@@ -122,7 +129,11 @@ export class EndpointSliceDiscovery implements Discovery {
           if (ending) return
           if (type === 'ERROR') {
             // 410 Gone: the resourceVersion is too old to watch from; any error: start again.
-            end(object.code === 410 ? 'resourceVersion expired (410 Gone)' : `watch error: ${object.message ?? object.code}`)
+            end(
+              object.code === 410
+                ? 'resourceVersion expired (410 Gone)'
+                : `watch error: ${object.message ?? object.code}`,
+            )
             return
           }
           const name = object.metadata?.name ?? ''
@@ -133,7 +144,8 @@ export class EndpointSliceDiscovery implements Discovery {
         },
         (error: unknown) => {
           if (ending) settle({ reason: ending })
-          else if (error && (error as { statusCode?: number }).statusCode === 410) end('resourceVersion expired (410 Gone)')
+          else if (error && (error as { statusCode?: number }).statusCode === 410)
+            end('resourceVersion expired (410 Gone)')
           else if (error) settle({ error })
           else end('the API server closed the watch')
         },

@@ -7,10 +7,12 @@ import type { DiscoveredBackend } from './discovery.ts'
 export interface EndpointSliceLike {
   addressType?: string
   ports?: { name?: string | null; port?: number | null }[] | null
-  endpoints?: {
-    addresses: string[]
-    conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null } | null
-  }[] | null
+  endpoints?:
+    | {
+        addresses: string[]
+        conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null } | null
+      }[]
+    | null
 }
 
 /**

@@ -6,7 +6,8 @@ export function addressOf(url: string): string {
   if (!parsed) throw new Error(`backend ${url}: not a URL; write it as http://host:port`)
   if (parsed.protocol !== 'http:') throw new Error(`backend ${url}: only http:// is supported`)
   if (parsed.port === '') throw new Error(`backend ${url}: name the port, as in http://127.0.0.1:8000`)
-  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '') throw new Error(`backend ${url}: give only scheme, host and port`)
+  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '')
+    throw new Error(`backend ${url}: give only scheme, host and port`)
   return parsed.host
 }
 

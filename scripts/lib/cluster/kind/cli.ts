@@ -12,7 +12,12 @@ export function kindCli(emit: EmitEvent): Promise<string> {
   resolved ??= (async () => {
     if (await hasProgram('kind')) {
       const version = await exec('kind', ['version'])
-      if (!version.includes(KIND_VERSION)) emit({ kind: 'notice', level: 'warn', message: `kind on PATH is ${version.trim()}; the lab is tested with ${KIND_VERSION}` })
+      if (!version.includes(KIND_VERSION))
+        emit({
+          kind: 'notice',
+          level: 'warn',
+          message: `kind on PATH is ${version.trim()}; the lab is tested with ${KIND_VERSION}`,
+        })
       return 'kind'
     }
     if (!(await hasProgram('go'))) {
@@ -27,7 +32,11 @@ export function kindCli(emit: EmitEvent): Promise<string> {
 }
 
 /** Runs kind; `image` is a node image for the `--privileged` probe, where the command starts or enters nodes. */
-export async function runKind(args: readonly string[], emit: EmitEvent, options: ExecOptions & { image?: string } = {}): Promise<string> {
+export async function runKind(
+  args: readonly string[],
+  emit: EmitEvent,
+  options: ExecOptions & { image?: string } = {},
+): Promise<string> {
   const { image, ...execOptions } = options
   const env = image ? await kindEnvironment(image, emit) : undefined
   return exec(await kindCli(emit), args, { ...execOptions, ...(env ? { env } : {}) })

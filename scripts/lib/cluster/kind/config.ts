@@ -7,7 +7,8 @@ import { MAX_LAPTOP_NODES, type FleetNode } from '../topology.ts'
  * kwok provider runs the same Kubernetes minor.
  */
 export const KIND_VERSION = 'v0.33.0'
-export const KIND_NODE_IMAGE = 'kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d'
+export const KIND_NODE_IMAGE =
+  'kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d'
 
 export interface KindConfigOptions {
   /** The node image every node runs: the pinned kindest/node, or one built here. */
@@ -25,13 +26,17 @@ export interface KindConfigOptions {
  */
 export function kindConfig(cluster: string, nodes: FleetNode[], { image, gpuPassthrough }: KindConfigOptions): string {
   if (nodes.length > MAX_LAPTOP_NODES) {
-    throw new EnvironmentError(`this topology has ${nodes.length} nodes; kind runs at most ${MAX_LAPTOP_NODES} worker containers on a laptop. Use --provider kwok for large fleets.`)
+    throw new EnvironmentError(
+      `this topology has ${nodes.length} nodes; kind runs at most ${MAX_LAPTOP_NODES} worker containers on a laptop. Use --provider kwok for large fleets.`,
+    )
   }
   const workers = nodes.map((node) => ({
     role: 'worker',
     image,
     labels: node.labels,
-    ...(gpuPassthrough ? { extraMounts: [{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }] } : {}),
+    ...(gpuPassthrough
+      ? { extraMounts: [{ hostPath: '/dev/null', containerPath: '/var/run/nvidia-container-devices/all' }] }
+      : {}),
   }))
   return stringify({
     kind: 'Cluster',

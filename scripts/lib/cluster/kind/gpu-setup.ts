@@ -4,7 +4,13 @@ import { apply, type KubeContext } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { pollUntil } from '../../poll.ts'
 import { GPU_RESOURCE, LABELS } from '../topology.ts'
-import { devicePluginManifests, missingHostSetup, TOOLKIT_CONFIG, workerSetupCommands, type HostGpuSetup } from './gpu.ts'
+import {
+  devicePluginManifests,
+  missingHostSetup,
+  TOOLKIT_CONFIG,
+  workerSetupCommands,
+  type HostGpuSetup,
+} from './gpu.ts'
 
 export async function readHostGpuSetup(): Promise<HostGpuSetup> {
   const dockerDefaultRuntime = await exec('docker', ['info', '--format', '{{.DefaultRuntime}}']).catch(() => '')
@@ -33,7 +39,9 @@ export async function hostReadyForPassthrough(emit: EmitEvent): Promise<boolean>
  * installs the device plugin, and waits until each worker advertises its GPUs. Returns how many.
  */
 export async function setUpGpuWorkers(kube: KubeContext, emit: EmitEvent, timeoutMs = 300_000): Promise<number> {
-  const workers = (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items.map((node) => node.metadata!.name!)
+  const workers = (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items.map(
+    (node) => node.metadata!.name!,
+  )
   for (const worker of workers) {
     emit({ kind: 'progress', message: `setting up the NVIDIA Container Toolkit in ${worker}` })
     for (const argv of workerSetupCommands()) await exec('docker', ['exec', worker, ...argv])
@@ -41,12 +49,17 @@ export async function setUpGpuWorkers(kube: KubeContext, emit: EmitEvent, timeou
   emit({ kind: 'progress', message: 'installing the NVIDIA device plugin' })
   await apply(kube, devicePluginManifests())
   const { value: gpus, held } = await pollUntil(
-    async () => (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items.map((node) => Number(node.status?.allocatable?.[GPU_RESOURCE] ?? 0)),
+    async () =>
+      (await kube.core.listNode({ labelSelector: LABELS.gpuCount })).items.map((node) =>
+        Number(node.status?.allocatable?.[GPU_RESOURCE] ?? 0),
+      ),
     (counts) => counts.every((count) => count > 0),
     { timeoutMs, intervalMs: 3000 },
   )
   if (!held) {
-    throw new Error(`the NVIDIA device plugin did not advertise ${GPU_RESOURCE} on every GPU worker within ${timeoutMs / 1000} s: see \`kubectl -n kube-system logs daemonset/nvidia-device-plugin\``)
+    throw new Error(
+      `the NVIDIA device plugin did not advertise ${GPU_RESOURCE} on every GPU worker within ${timeoutMs / 1000} s: see \`kubectl -n kube-system logs daemonset/nvidia-device-plugin\``,
+    )
   }
   return gpus.reduce((a, b) => a + b, 0)
 }

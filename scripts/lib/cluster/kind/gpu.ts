@@ -33,7 +33,9 @@ export const HOST_REQUIREMENTS: Record<HostRequirement['id'], HostRequirement> =
   toolkit: {
     id: 'toolkit',
     what: `the NVIDIA Container Toolkit is installed (${TOOLKIT_CONFIG} exists)`,
-    fix: ['install nvidia-container-toolkit: https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html'],
+    fix: [
+      'install nvidia-container-toolkit: https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html',
+    ],
   },
   'docker-default-runtime': {
     id: 'docker-default-runtime',
@@ -90,7 +92,9 @@ export function workerSetupCommands(): string[][] {
     aptGet('update'),
     aptGet('install', '-y', '--no-install-recommends', 'ca-certificates', 'curl', 'gpg'),
     shell(`curl -fsSL ${TOOLKIT_REPO}/gpgkey | gpg --dearmor --yes -o ${KEYRING}`),
-    shell(`curl -fsSL ${TOOLKIT_REPO}/stable/deb/nvidia-container-toolkit.list | sed 's#deb https://#deb [signed-by=${KEYRING}] https://#g' > /etc/apt/sources.list.d/nvidia-container-toolkit.list`),
+    shell(
+      `curl -fsSL ${TOOLKIT_REPO}/stable/deb/nvidia-container-toolkit.list | sed 's#deb https://#deb [signed-by=${KEYRING}] https://#g' > /etc/apt/sources.list.d/nvidia-container-toolkit.list`,
+    ),
     aptGet('update'),
     aptGet('install', '-y', '--no-install-recommends', 'nvidia-container-toolkit'),
     ['nvidia-ctk', 'runtime', 'configure', '--runtime=containerd', '--set-as-default'],
@@ -161,7 +165,9 @@ export function devicePluginManifests(): KubernetesObject[] {
               volumeMounts: [{ name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' }],
             },
           ],
-          volumes: [{ name: 'device-plugins', hostPath: { path: '/var/lib/kubelet/device-plugins', type: 'Directory' } }],
+          volumes: [
+            { name: 'device-plugins', hostPath: { path: '/var/lib/kubelet/device-plugins', type: 'Directory' } },
+          ],
         },
       },
     },

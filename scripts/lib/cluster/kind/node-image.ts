@@ -15,7 +15,11 @@ import { KIND_NODE_IMAGE } from './config.ts'
 export async function chooseNodeImage(emit: EmitEvent): Promise<string> {
   const refused = await pullUnlessPresent(KIND_NODE_IMAGE, emit)
   if (refused === undefined) return KIND_NODE_IMAGE
-  emit({ kind: 'notice', level: 'info', message: `kindest/node could not be pulled (${refused}): using a node image built here from the lab's own parts` })
+  emit({
+    kind: 'notice',
+    level: 'info',
+    message: `kindest/node could not be pulled (${refused}): using a node image built here from the lab's own parts`,
+  })
   return ensureKindNodeImage(await defaultCni(emit), emit)
 }
 
@@ -35,6 +39,10 @@ export async function workloadBaseImage(emit: EmitEvent): Promise<string | undef
   const official = await dockerfileNodeImage()
   const refused = await pullUnlessPresent(official, emit)
   if (refused === undefined) return undefined
-  emit({ kind: 'notice', level: 'info', message: `${official} could not be pulled (${refused}): the workload image builds on a Node.js image made from this machine's Node.js ${process.version}` })
+  emit({
+    kind: 'notice',
+    level: 'info',
+    message: `${official} could not be pulled (${refused}): the workload image builds on a Node.js image made from this machine's Node.js ${process.version}`,
+  })
   return ensureNodejsImage(emit)
 }

@@ -44,7 +44,8 @@ async function probe(image: string, emit: EmitEvent): Promise<NodeJS.ProcessEnv 
   emit({
     kind: 'notice',
     level: 'info',
-    message: 'this host refuses `docker run --privileged` (its capability bounding set is short of one): kind runs its nodes with every other capability and device instead (scripts/lib/cluster/kind/docker-without-privileged.sh)',
+    message:
+      'this host refuses `docker run --privileged` (its capability bounding set is short of one): kind runs its nodes with every other capability and device instead (scripts/lib/cluster/kind/docker-without-privileged.sh)',
   })
   return { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, SERVING_LAB_REAL_DOCKER: docker }
 }

@@ -72,7 +72,13 @@ export const kind: ClusterProvider = {
     }
     // kind only warns when its wait runs out; a cluster whose nodes are not Ready runs no step.
     const context = this.contextFor(cluster)
-    await waitForNodesReady(context, fleetNodes(topology).length + 1, emit, `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`, 120_000)
+    await waitForNodesReady(
+      context,
+      fleetNodes(topology).length + 1,
+      emit,
+      `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`,
+      120_000,
+    )
     if (passthrough) {
       const gpus = await setUpGpuWorkers(connect(this.contextFor(cluster)), emit)
       emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
@@ -83,9 +89,16 @@ export const kind: ClusterProvider = {
   },
 
   async delete(cluster, emit: EmitEvent) {
-    await runKind(['delete', 'cluster', '--name', cluster], emit, { onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }) })
-    const left = (await exec('docker', ['ps', '--all', '--quiet', '--filter', `label=${CLUSTER_LABEL}=${cluster}`])).trim()
-    if (left) throw new Error(`kind delete left containers of the cluster '${cluster}': ${left.split('\n').join(', ')} (docker rm -f them)`)
+    await runKind(['delete', 'cluster', '--name', cluster], emit, {
+      onLine: (line) => line.trim() && emit({ kind: 'progress', message: line.trim() }),
+    })
+    const left = (
+      await exec('docker', ['ps', '--all', '--quiet', '--filter', `label=${CLUSTER_LABEL}=${cluster}`])
+    ).trim()
+    if (left)
+      throw new Error(
+        `kind delete left containers of the cluster '${cluster}': ${left.split('\n').join(', ')} (docker rm -f them)`,
+      )
   },
 
   workloadNodeImage: workloadBaseImage,
@@ -93,14 +106,20 @@ export const kind: ClusterProvider = {
   async loadImages(cluster, images, emit) {
     emit({ kind: 'progress', message: `loading ${images.join(', ')} into the nodes` })
     const [node] = await nodesOf(cluster, emit)
-    await runKind(['load', 'docker-image', '--name', cluster, ...images], emit, { image: node && (await imageOf(node)) })
+    await runKind(['load', 'docker-image', '--name', cluster, ...images], emit, {
+      image: node && (await imageOf(node)),
+    })
   },
 
   async nodeImages(cluster) {
     const nodes = await nodesOf(cluster, () => {})
     // ctr, not crictl: containerd's own client is in every node image, kind's and the lab's.
-    const perNode = await Promise.all(nodes.map((node) => exec('docker', ['exec', node, 'ctr', '--namespace', 'k8s.io', 'images', 'list', '--quiet'])))
-    return imagesOnEveryNode(perNode.map((list) => list.split('\n').filter((line) => line && !line.startsWith('sha256:'))))
+    const perNode = await Promise.all(
+      nodes.map((node) => exec('docker', ['exec', node, 'ctr', '--namespace', 'k8s.io', 'images', 'list', '--quiet'])),
+    )
+    return imagesOnEveryNode(
+      perNode.map((list) => list.split('\n').filter((line) => line && !line.startsWith('sha256:'))),
+    )
   },
 
   async status(cluster) {
@@ -114,7 +133,10 @@ export const kind: ClusterProvider = {
     const nodes = await nodesOf(cluster, () => {})
     if (!component) return nodes.flatMap((node) => [node, `${node}/kubelet`, `${node}/containerd`]).join('\n')
     const [node, unit] = component.split('/')
-    if (!nodes.includes(node!)) throw new EnvironmentError(`no node '${node}' in the kind cluster '${cluster}': it has ${nodes.join(', ')}`)
-    return unit ? exec('docker', ['exec', node!, 'journalctl', '--no-pager', '--unit', unit]) : exec('docker', ['logs', node!])
+    if (!nodes.includes(node!))
+      throw new EnvironmentError(`no node '${node}' in the kind cluster '${cluster}': it has ${nodes.join(', ')}`)
+    return unit
+      ? exec('docker', ['exec', node!, 'journalctl', '--no-pager', '--unit', unit])
+      : exec('docker', ['logs', node!])
   },
 }
