@@ -4,7 +4,7 @@ import {
   CoreV1Api,
   Exec,
   HttpMethod,
-  KubeConfig,
+  type KubeConfig,
   KubernetesObjectApi,
   Observable,
   PatchStrategy,
@@ -14,7 +14,8 @@ import {
   type ObservableMiddleware,
   type V1Status,
 } from '@kubernetes/client-node'
-import { EnvironmentError, errorMessage } from './errors.ts'
+import { errorMessage } from './errors.ts'
+import { loadKubeConfig } from './kubeconfig.ts'
 import { PROJECT } from './project.ts'
 
 /** A connection to one named kube context, with the API clients the lab uses. */
@@ -28,16 +29,7 @@ export interface KubeContext {
 
 /** Connects to a context of the default kubeconfig ($KUBECONFIG or ~/.kube/config), never the current one by accident. */
 export function connect(context: string): KubeContext {
-  const config = new KubeConfig()
-  config.loadFromDefault()
-  if (!config.getContextObject(context)) {
-    const known = config.getContexts().map((c) => c.name)
-    throw new EnvironmentError(
-      `kube context '${context}' does not exist (known: ${known.join(', ') || 'none'}). ` +
-        `Create the lab's cluster with 'npm run cluster:up', or name an existing context with --context.`,
-    )
-  }
-  config.setCurrentContext(context)
+  const config = loadKubeConfig(context)
   return {
     context,
     config,

@@ -11,7 +11,7 @@ import {
 } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { VERSIONS } from '../../scripts/lib/cluster/binaries.ts'
-import { installLwsCrd, LWS_CRD_NAME, startLwsController, type LwsController } from '../../scripts/lib/cluster/lws.ts'
+import { installLwsCrd, LWS_CRD_NAME, startLwsController, type LwsController } from '../support/lws.ts'
 import { GPU_RESOURCE } from '../../scripts/lib/cluster/topology.ts'
 import { errorMessage } from '../../scripts/lib/errors.ts'
 import { apply, connect, isNotFound, KWOK_NODE_ANNOTATION } from '../../scripts/lib/kube.ts'

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import {
-  applyJsonPatch,
-  controllerConfiguration,
-  labWebhookConfigurations,
-  startedControllers,
-} from '../../scripts/lib/cluster/lws.ts'
+import { controllerConfiguration, labWebhookConfigurations, startedControllers } from '../support/lws.ts'
 
 // The shape of sigs.k8s.io/lws config/webhook at v0.8.0, shortened.
 const manifests = `---
@@ -123,25 +118,6 @@ describe('labWebhookConfigurations', () => {
     const noPath = manifests.replace('path: /mutate--v1-pod }', '}')
     expect(() => labWebhookConfigurations(noPath, { ...patches, mutating: '[]' }, endpoint)).toThrow(
       /mpod.kb.io has no service path/,
-    )
-  })
-})
-
-describe('applyJsonPatch', () => {
-  it('replaces the element a pointer names, without touching the input', () => {
-    const input = { a: [{ x: 1 }, { x: 2 }], 'b/c': { '~d': 1 } }
-    const output = applyJsonPatch(input, [
-      { op: 'replace', path: '/a/1', value: { y: 3 } },
-      { op: 'replace', path: '/b~1c/~0d', value: 2 },
-    ])
-    expect(output).toEqual({ a: [{ x: 1 }, { y: 3 }], 'b/c': { '~d': 2 } })
-    expect(input.a[1]).toEqual({ x: 2 })
-  })
-
-  it('refuses operations it does not implement and paths that do not exist', () => {
-    expect(() => applyJsonPatch({ a: [] }, [{ op: 'add', path: '/a/0', value: 1 }])).toThrow(/'add' is not supported/)
-    expect(() => applyJsonPatch({ a: [] }, [{ op: 'replace', path: '/a/0', value: 1 }])).toThrow(
-      /\/a\/0 does not exist/,
     )
   })
 })

@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
-import { applyPatches, PatchError, pointerTokens } from '../../scripts/lib/mutations/patch.ts'
+import { applyJsonPatch, PatchError, pointerTokens } from '../../scripts/lib/json-patch.ts'
+import { applyPatches } from '../../scripts/lib/mutations/patch.ts'
 
 const objects = (): KubernetesObject[] => [
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'lab-09' } },
@@ -123,5 +124,23 @@ describe('applyPatches', () => {
         { kind: 'Service', name: 'llama', ops: [{ op: 'replace', path: '/metadata/name', value: 'x' }] },
       ]),
     ).toThrow('must not change')
+  })
+})
+
+describe('applyJsonPatch', () => {
+  it('applies operations to a copy, with RFC 6901 escapes in the pointer', () => {
+    const input = { a: [{ x: 1 }, { x: 2 }], 'b/c': { '~d': 1 } }
+    const output = applyJsonPatch(input, [
+      { op: 'replace', path: '/a/1', value: { y: 3 } },
+      { op: 'replace', path: '/b~1c/~0d', value: 2 },
+    ])
+    expect(output).toEqual({ a: [{ x: 1 }, { y: 3 }], 'b/c': { '~d': 2 } })
+    expect(input.a[1]).toEqual({ x: 2 })
+  })
+
+  it('names the path that does not exist', () => {
+    expect(() => applyJsonPatch({ a: [] }, [{ op: 'replace', path: '/a/0', value: 1 }])).toThrow(
+      /replace \/a\/0: index 0 is past the end of an array of 0/,
+    )
   })
 })

@@ -6,7 +6,8 @@ import { join, relative } from 'node:path'
 import { parse } from 'yaml'
 import type { Needs } from '../checks/check.ts'
 import { repoRoot } from '../project.ts'
-import type { ObjectPatch, PatchOperation } from './patch.ts'
+import type { PatchOperation } from '../json-patch.ts'
+import type { ObjectPatch } from './patch.ts'
 
 /**
  * Where a step keeps its mutations: in a folder of its own, not beside the manifests, because

@@ -15,7 +15,8 @@ import { stepNamespace, type Step } from '../steps.ts'
 import { freshNamespace } from './fresh.ts'
 import { judge, mutationNeeds, type Outcome } from './judge.ts'
 import { MUTATIONS_FILE, readMutations, type Mutation } from './mutations-file.ts'
-import { applyPatches, PatchError } from './patch.ts'
+import { PatchError } from '../json-patch.ts'
+import { applyPatches } from './patch.ts'
 import { countMutations, type MutationResult, type StepReport } from './report.ts'
 
 export interface SuiteOptions {

@@ -1,4 +1,4 @@
-// LeaderWorkerSet (sigs.k8s.io/lws) on the kwok cluster: the real CRD and the real controller,
+// Test support, used by the LeaderWorkerSet suites only. LeaderWorkerSet (sigs.k8s.io/lws) on the kwok cluster: the real CRD and the real controller,
 // both from the LWS Go module at the pinned version rather than copies in this repository.
 import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
@@ -6,18 +6,21 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ApiextensionsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node'
+import { ApiextensionsV1Api, type KubernetesObject } from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
-import { freePort } from '../workload-process.ts'
-import { EnvironmentError, errorMessage } from '../errors.ts'
-import { exec, hasProgram } from '../exec.ts'
-import { apply, isNotFound, type KubeContext } from '../kube.ts'
-import { parseManifests } from '../manifests.ts'
-import { pollUntil } from '../poll.ts'
-import type { EmitEvent } from '../output.ts'
-import { partOfLabel, PROJECT } from '../project.ts'
-import { settings } from '../settings.ts'
-import { ensureLwsController, VERSIONS } from './binaries.ts'
+import { freePort } from '../../scripts/lib/workload-process.ts'
+import { EnvironmentError, errorMessage } from '../../scripts/lib/errors.ts'
+import { exec, hasProgram } from '../../scripts/lib/exec.ts'
+import { apply, isNotFound, type KubeContext } from '../../scripts/lib/kube.ts'
+import { parseManifests } from '../../scripts/lib/manifests.ts'
+import { pollUntil } from '../../scripts/lib/poll.ts'
+import type { EmitEvent } from '../../scripts/lib/output.ts'
+import { partOfLabel, PROJECT } from '../../scripts/lib/project.ts'
+import { settings } from '../../scripts/lib/settings.ts'
+import { makeServingCertificate } from '../../scripts/lib/certificates.ts'
+import { applyJsonPatch, type PatchOperation } from '../../scripts/lib/json-patch.ts'
+import { currentContextOnly } from '../../scripts/lib/kubeconfig.ts'
+import { ensureLwsController, VERSIONS } from '../../scripts/lib/cluster/binaries.ts'
 
 export const LWS_MODULE = 'sigs.k8s.io/lws'
 export const LWS_CRD_NAME = 'leaderworkersets.leaderworkerset.x-k8s.io'
@@ -61,34 +64,6 @@ export async function installLwsCrd(kube: KubeContext, timeoutMs = 60_000): Prom
     )
 }
 
-interface JsonPatchOperation {
-  op: string
-  path: string
-  value?: unknown
-}
-
-/**
- * Applies JSON Patch (RFC 6902) `replace` operations, the only kind upstream's webhook patches
- * use: none of the project's dependencies offers JSON Patch, and kustomize is not at hand.
- */
-export function applyJsonPatch<T>(target: T, operations: readonly JsonPatchOperation[]): T {
-  const result = structuredClone(target)
-  for (const { op, path, value } of operations) {
-    if (op !== 'replace') throw new Error(`JSON Patch operation '${op}' is not supported, only 'replace'`)
-    const keys = path
-      .split('/')
-      .slice(1)
-      .map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
-    const last = keys.pop()
-    let parent = result as Record<string, unknown> | undefined
-    for (const key of keys) parent = parent?.[key] as Record<string, unknown> | undefined
-    if (parent === undefined || last === undefined || !(last in parent))
-      throw new Error(`JSON Patch path ${path} does not exist`)
-    parent[last] = structuredClone(value)
-  }
-  return result
-}
-
 /** Where the controller's webhook server listens, and the CA that signed its certificate. */
 export interface WebhookEndpoint {
   /** `https://127.0.0.1:PORT`, no path. */
@@ -123,7 +98,7 @@ export function labWebhookConfigurations(
     if (patch === undefined) throw new Error(`unexpected ${object.kind} among LWS's webhook manifests`)
     const patched = applyJsonPatch(
       object as KubernetesObject & { webhooks: Webhook[] },
-      parse(patch) as JsonPatchOperation[],
+      parse(patch) as PatchOperation[],
     )
     return {
       ...patched,
@@ -151,81 +126,6 @@ export function controllerConfiguration(port: number, certDir: string): string {
     metrics: { bindAddress: '0' },
     health: { healthProbeBindAddress: '0' },
   })
-}
-
-const OPENSSL_CONFIG = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = ${PROJECT} LWS webhook
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-`
-
-/** A CA and a serving certificate for 127.0.0.1 in `dir` (tls.crt / tls.key, as controller-runtime reads them); the CA in PEM. */
-async function makeCertificates(dir: string): Promise<string> {
-  if (!(await hasProgram('openssl')))
-    throw new EnvironmentError(
-      "the LWS webhook needs a certificate, made with the openssl CLI, which is not installed: 'apt-get install openssl'",
-    )
-  const config = join(dir, 'openssl.cnf')
-  await writeFile(config, OPENSSL_CONFIG)
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  const openssl = (args: string[]) => exec('openssl', args, { cwd: dir })
-  await openssl([
-    'req',
-    '-x509',
-    '-config',
-    config,
-    '-extensions',
-    'ca',
-    ...key,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-  ])
-  await openssl(['req', '-new', '-config', config, ...key, '-keyout', 'tls.key', '-out', 'tls.csr'])
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    'tls.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    config,
-    '-extensions',
-    'server',
-    '-out',
-    'tls.crt',
-  ])
-  return readFile(join(dir, 'ca.crt'), 'utf8')
-}
-
-/** A kubeconfig holding only the context's cluster and user, that context current. */
-function kubeconfigFor(kube: KubeContext): string {
-  const single = new KubeConfig()
-  single.loadFromOptions({
-    clusters: [kube.config.getCurrentCluster()!],
-    users: [kube.config.getCurrentUser()!],
-    contexts: [kube.config.getContextObject(kube.context)!],
-    currentContext: kube.context,
-  })
-  return single.exportConfig()
 }
 
 /** The HTTP status the webhook server answers on a path, 0 while it doesn't answer. */
@@ -301,7 +201,14 @@ export async function startLwsController(
   const moduleDir = await lwsModuleDir()
   const work = await mkdtemp(join(tmpdir(), 'serving-lab-lws-'))
   const port = await freePort()
-  const endpoint = { baseUrl: `https://127.0.0.1:${port}`, caPem: await makeCertificates(work) }
+  const endpoint = {
+    baseUrl: `https://127.0.0.1:${port}`,
+    caPem: await makeServingCertificate(work, {
+      commonName: `${PROJECT} LWS webhook`,
+      altNames: ['IP:127.0.0.1'],
+      days: 2,
+    }),
+  }
   const webhookDir = join(moduleDir, 'config', 'webhook')
   const webhooks = labWebhookConfigurations(
     await readFile(join(webhookDir, 'manifests.yaml'), 'utf8'),
@@ -312,7 +219,7 @@ export async function startLwsController(
     endpoint,
   )
   await writeFile(join(work, 'config.yaml'), controllerConfiguration(port, work))
-  await writeFile(join(work, 'kubeconfig'), kubeconfigFor(kube), { mode: 0o600 })
+  await writeFile(join(work, 'kubeconfig'), currentContextOnly(kube.config), { mode: 0o600 })
   await mkdir(join(settings.cacheDir, 'logs'), { recursive: true })
   const logFile = join(settings.cacheDir, 'logs', `lws-controller-${kube.context}.log`)
 
