@@ -1,5 +1,6 @@
 import { loadTopology } from './cluster/topology.ts'
 import type { Check, CheckResult } from './checks/check.ts'
+import { describeNamespace } from './diagnostics.ts'
 import { runChecks } from './checks/run-checks.ts'
 import { buildImage } from './image.ts'
 import { apply, clusterRunsContainers, connect, type KubeContext } from './kube.ts'
@@ -92,7 +93,7 @@ export async function verifyStep(
   return runChecks(module.checks, { kube, namespace }, { runsContainers, emit })
 }
 
-/** ensure cluster → image → apply → wait → verify → report. */
+/** ensure cluster → image → apply → wait → verify → report (with what the pods say, when a check failed). */
 export async function runStep(target: Target, step: Step, options: StepOptions): Promise<CheckResult[]> {
   const { emit } = options
   const kube = await ensureCluster(target, emit)
@@ -105,7 +106,13 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
     if (pending.length > 0)
       emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
   }
-  return verifyStep(kube, step, runsContainers, emit)
+  const results = await verifyStep(kube, step, runsContainers, emit)
+  if (runsContainers && results.some((r) => r.status === 'failed')) {
+    emit({ kind: 'phase', phase: `what step ${step.id}'s namespace holds now` })
+    for (const line of await describeNamespace(kube, await stepNamespace(step)))
+      emit({ kind: 'notice', level: 'info', message: line })
+  }
+  return results
 }
 
 /** Every step in order on one cluster, each from a fresh namespace, with a summary per step. */

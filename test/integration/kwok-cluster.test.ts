@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { GPU_RESOURCE, LABELS } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, KWOK_NODE_ANNOTATION } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
+import { describeNamespace } from '../../scripts/lib/diagnostics.ts'
 import { pollUntil } from '../../scripts/lib/poll.ts'
 
 const kube = connect(inject('kubeContext'))
@@ -190,5 +191,28 @@ describe('the kwok cluster', () => {
       .makeApiClient(AutoscalingV2Api)
       .readNamespacedHorizontalPodAutoscaler({ name: 'queue', namespace })
     expect(hpa.spec?.metrics?.[0]?.pods?.metric.name).toBe('vllm:num_requests_waiting')
+  })
+  it('describes a namespace for a failed step: each pod, the warning events, and why a log is missing', async () => {
+    await apply(kube, [restrictedPod('described', { 'app.kubernetes.io/name': 'described' })])
+    await kube.core.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { name: 'described.rank-missing', namespace },
+        involvedObject: { kind: 'Pod', name: 'described', namespace },
+        type: 'Warning',
+        reason: 'RankMissing',
+        message: 'node rank 1 never joined',
+        lastTimestamp: new Date(),
+      },
+    })
+    const lines = await describeNamespace(kube, namespace)
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^ {2}described (Pending|Running), ready \d\/1, restarts 0, node /),
+    )
+    expect(lines).toContain('  Pod/described: RankMissing: node rank 1 never joined')
+    // kwok runs no containers, so the API server cannot fetch a log: the line says why instead.
+    const log = lines.indexOf('last 12 log lines of described/app:')
+    expect(log).toBeGreaterThan(0)
+    expect(lines[log + 1]).toMatch(/^ {2}\(no log: /)
   })
 })
