@@ -40,7 +40,12 @@ export class WorkerGroup extends Group {
 
   #connect(): void {
     const { masterAddr, masterPort } = this.settings
-    const socket = connect({ host: masterAddr, port: masterPort })
+    // A connection attempt that hears nothing back (a dropped SYN while the pod network sets up
+    // the leader's route) is given up after the heartbeat timeout, not the kernel's two minutes.
+    const socket = connect({ host: masterAddr, port: masterPort, timeout: this.settings.heartbeatTimeoutMs })
+    socket.once('timeout', () =>
+      socket.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })),
+    )
     const connection = new Connection(
       socket,
       (frame) => this.#onFrame(connection, frame),
@@ -51,6 +56,7 @@ export class WorkerGroup extends Group {
     )
     this.#connection = connection
     socket.once('connect', () => {
+      socket.setTimeout(0)
       this.log.info({ leader: this.leaderAddress }, 'connected to the leader')
       this.#lastHeard = Date.now()
       this.#lastProblem = 'waiting for the leader to admit this rank'
