@@ -1,3 +1,4 @@
+import { EnvironmentError } from '../errors.ts'
 import { connect } from '../kube.ts'
 import type { EmitEvent } from '../output.ts'
 import { pollUntil } from '../poll.ts'
@@ -24,7 +25,7 @@ export async function waitForNodesReady(
     { timeoutMs, intervalMs: 2_000 },
   )
   if (!held)
-    throw new Error(
+    throw new EnvironmentError(
       `only ${ready} of ${expected} nodes became Ready in ${Math.round(timeoutMs / 1000)} s: ${whereToLook}`,
     )
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { EnvironmentError } from '../../errors.ts'
 import { exec } from '../../exec.ts'
 import { apply, type KubeContext } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
@@ -57,7 +58,7 @@ export async function setUpGpuWorkers(kube: KubeContext, emit: EmitEvent, timeou
     { timeoutMs, intervalMs: 3000 },
   )
   if (!held) {
-    throw new Error(
+    throw new EnvironmentError(
       `the NVIDIA device plugin did not advertise ${GPU_RESOURCE} on every GPU worker within ${timeoutMs / 1000} s: see \`kubectl -n kube-system logs daemonset/nvidia-device-plugin\``,
     )
   }

@@ -96,7 +96,7 @@ export const kind: ClusterProvider = {
       await exec('docker', ['ps', '--all', '--quiet', '--filter', `label=${CLUSTER_LABEL}=${cluster}`])
     ).trim()
     if (left)
-      throw new Error(
+      throw new EnvironmentError(
         `kind delete left containers of the cluster '${cluster}': ${left.split('\n').join(', ')} (docker rm -f them)`,
       )
   },
