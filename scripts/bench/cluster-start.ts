@@ -1,3 +1,4 @@
+import { createCluster } from '../lib/cluster/create.ts'
 import type { ClusterProvider } from '../lib/cluster/provider.ts'
 import { loadTopology } from '../lib/cluster/topology.ts'
 import { connect } from '../lib/kube.ts'
@@ -26,7 +27,7 @@ export async function withStep01<T>(
 ): Promise<T> {
   await provider.delete(cluster, quiet)
   const started = performance.now()
-  await provider.create(cluster, { topology: await loadTopology('lab'), emit: quiet })
+  await createCluster(provider, cluster, await loadTopology('lab'), quiet)
   const startSeconds = (performance.now() - started) / 1000
   try {
     const target = resolveTarget({ provider: provider.name, cluster })

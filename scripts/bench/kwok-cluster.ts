@@ -1,4 +1,4 @@
-import { kwok } from '../lib/cluster/kwok.ts'
+import { kwok } from '../lib/cluster/kwok/provider.ts'
 import { exec } from '../lib/exec.ts'
 import type { Benchmark } from './benchmark.ts'
 import { withStep01 } from './cluster-start.ts'

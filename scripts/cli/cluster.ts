@@ -1,5 +1,6 @@
 // npm run cluster:up | cluster:down | cluster:status | cluster:logs | cluster:build [-- --provider kind|kwok] [--topology lab|large|FILE] [component]
 import { parseArgs } from '../lib/args.ts'
+import { createCluster } from '../lib/cluster/create.ts'
 import { loadTopology } from '../lib/cluster/topology.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { createPrinter } from '../lib/output.ts'
@@ -27,14 +28,7 @@ await runCli(async () => {
         })
         return 0
       }
-      const started = Date.now()
-      emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'` })
-      await provider.create(cluster, { topology: await loadTopology(topology), emit })
-      emit({
-        kind: 'notice',
-        level: 'info',
-        message: `ready in ${Math.round((Date.now() - started) / 1000)} s: kube context ${context}`,
-      })
+      await createCluster(provider, cluster, await loadTopology(topology), emit)
       return 0
     }
     case 'down':

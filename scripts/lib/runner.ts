@@ -1,3 +1,4 @@
+import { createCluster } from './cluster/create.ts'
 import { loadTopology } from './cluster/topology.ts'
 import type { Check, CheckResult } from './checks/check.ts'
 import { describeNamespace } from './diagnostics.ts'
@@ -24,12 +25,8 @@ export async function ensureCluster(target: Target, emit: EmitEvent): Promise<Ku
   if (target.explicitContext) return connect(target.context)
   const { provider, cluster } = target
   await provider.checkTools(emit)
-  if (!(await provider.exists(cluster))) {
-    const started = Date.now()
-    emit({ kind: 'phase', phase: `creating the ${provider.name} cluster '${cluster}'`, detail: '(first run only)' })
-    await provider.create(cluster, { topology: await loadTopology(target.topology), emit })
-    emit({ kind: 'progress', message: `cluster ready in ${Math.round((Date.now() - started) / 1000)} s` })
-  }
+  if (!(await provider.exists(cluster)))
+    await createCluster(provider, cluster, await loadTopology(target.topology), emit)
   return connect(target.context)
 }
 
@@ -45,7 +42,7 @@ export async function ensureImage(target: Target, runsContainers: boolean, emit:
     return
   }
   emit({ kind: 'phase', phase: 'workload image' })
-  const image = await buildImage(emit, { nodeImage: await target.provider.workloadNodeImage?.(emit) })
+  const image = await buildImage(emit, { nodejsImage: await target.provider.workloadBaseImage?.(emit) })
   const present = await target.provider.nodeImages(target.cluster)
   // Nodes list images with their registry (docker.io/…); the content tag says whether they are current.
   if (present.some((tag) => tag === image.contentReference || tag.endsWith(`/${image.contentReference}`))) return

@@ -1,6 +1,6 @@
 import { EnvironmentError } from './errors.ts'
 import { kind } from './cluster/kind/provider.ts'
-import { kwok } from './cluster/kwok.ts'
+import { kwok } from './cluster/kwok/provider.ts'
 import { PROVIDERS, type ClusterProvider, type ProviderName } from './cluster/provider.ts'
 import { DEFAULT_CLUSTER_NAME } from './project.ts'
 import { settings } from './settings.ts'

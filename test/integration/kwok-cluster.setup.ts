@@ -2,7 +2,8 @@
 // suite. A cluster that was already running is reused and left running; one this run created
 // is deleted at the end.
 import type { TestProject } from 'vitest/node'
-import { kwok } from '../../scripts/lib/cluster/kwok.ts'
+import { createCluster } from '../../scripts/lib/cluster/create.ts'
+import { kwok } from '../../scripts/lib/cluster/kwok/provider.ts'
 import { loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { connect, serverVersion } from '../../scripts/lib/kube.ts'
 import { formatEvent } from '../../scripts/lib/output.ts'
@@ -20,7 +21,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const emit = (event: Parameters<typeof formatEvent>[0]) => console.log(formatEvent(event))
   const reused = await kwok.exists(TEST_CLUSTER)
-  if (!reused) await kwok.create(TEST_CLUSTER, { topology: await loadTopology('lab'), emit })
+  if (!reused) await createCluster(kwok, TEST_CLUSTER, await loadTopology('lab'), emit)
   const context = kwok.contextFor(TEST_CLUSTER)
   console.log(
     `integration: kwok cluster '${TEST_CLUSTER}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,

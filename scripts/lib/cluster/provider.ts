@@ -9,6 +9,16 @@ export interface CreateOptions {
   emit: EmitEvent
 }
 
+/** What a provider's `create` leaves to the steps every provider shares (create.ts). */
+export interface CreatedCluster {
+  /** How many nodes must become Ready, control plane included. */
+  nodes: number
+  /** Where to look when they don't. */
+  whereToLook: string
+  /** A device plugin already advertises real GPUs; otherwise the topology's simulated ones are advertised. */
+  gpusAdvertised: boolean
+}
+
 /** How a cluster is made and unmade. Each method is idempotent. */
 export interface ClusterProvider {
   readonly name: ProviderName
@@ -21,12 +31,13 @@ export interface ClusterProvider {
   exists(cluster: string): Promise<boolean>
   /** Builds (or pulls) what `create` needs, binaries and images, without creating a cluster. */
   build(emit: EmitEvent): Promise<void>
-  create(cluster: string, options: CreateOptions): Promise<void>
+  /** Starts the cluster's machines and its provider-specific parts; createCluster (create.ts) does the rest. */
+  create(cluster: string, options: CreateOptions): Promise<CreatedCluster>
   delete(cluster: string, emit: EmitEvent): Promise<void>
   /** Makes locally built images available to the nodes (nothing to do where nothing runs). */
   loadImages(cluster: string, images: string[], emit: EmitEvent): Promise<void>
   /** The Node.js image the workload image builds on, where the Dockerfile's default cannot be pulled. */
-  workloadNodeImage?(emit: EmitEvent): Promise<string | undefined>
+  workloadBaseImage?(emit: EmitEvent): Promise<string | undefined>
   /** The images the nodes already have, to skip loading them again. */
   nodeImages(cluster: string): Promise<string[]>
   /** One line per component or node: what is running. */

@@ -23,11 +23,11 @@ export async function chooseNodeImage(emit: EmitEvent): Promise<string> {
   return ensureKindNodeImage(await defaultCni(emit), emit)
 }
 
-/** The Node.js image the workload Dockerfile builds on by default (its `ARG NODE_IMAGE=`). */
+/** The Node.js image the workload Dockerfile builds on by default (its `ARG NODEJS_IMAGE=`). */
 async function dockerfileNodeImage(): Promise<string> {
   const dockerfile = await readFile(join(repoRoot, 'workloads', 'Dockerfile'), 'utf8')
-  const image = /^ARG NODE_IMAGE=(\S+)/m.exec(dockerfile)?.[1]
-  if (!image) throw new Error('workloads/Dockerfile has no default NODE_IMAGE')
+  const image = /^ARG NODEJS_IMAGE=(\S+)/m.exec(dockerfile)?.[1]
+  if (!image) throw new Error('workloads/Dockerfile has no default NODEJS_IMAGE')
   return image
 }
 

@@ -6,9 +6,7 @@ import { EnvironmentError } from '../../errors.ts'
 import { exec, hasProgram } from '../../exec.ts'
 import { connect } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
-import { advertiseGpus } from '../gpu-capacity.ts'
 import { imagesOnEveryNode, type ClusterProvider, type CreateOptions } from '../provider.ts'
-import { waitForNodesReady } from '../nodes-ready.ts'
 import { fleetNodes } from '../topology.ts'
 import { kindCli, runKind } from './cli.ts'
 import { kindConfig } from './config.ts'
@@ -70,22 +68,13 @@ export const kind: ClusterProvider = {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
-    // kind only warns when its wait runs out; a cluster whose nodes are not Ready runs no step.
+    const nodes = fleetNodes(topology).length + 1
     const context = this.contextFor(cluster)
-    await waitForNodesReady(
-      context,
-      fleetNodes(topology).length + 1,
-      emit,
-      `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`,
-      120_000,
-    )
-    if (passthrough) {
-      const gpus = await setUpGpuWorkers(connect(this.contextFor(cluster)), emit)
-      emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
-      return
-    }
-    const gpus = await advertiseGpus(connect(this.contextFor(cluster)))
-    emit({ kind: 'progress', message: `advertised ${gpus} simulated nvidia.com/gpu through the workers' node status` })
+    const whereToLook = `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`
+    if (!passthrough) return { nodes, whereToLook, gpusAdvertised: false }
+    const gpus = await setUpGpuWorkers(connect(context), emit)
+    emit({ kind: 'progress', message: `the NVIDIA device plugin advertises ${gpus} nvidia.com/gpu on the workers` })
+    return { nodes, whereToLook, gpusAdvertised: true }
   },
 
   async delete(cluster, emit: EmitEvent) {
@@ -101,7 +90,7 @@ export const kind: ClusterProvider = {
       )
   },
 
-  workloadNodeImage: workloadBaseImage,
+  workloadBaseImage,
 
   async loadImages(cluster, images, emit) {
     emit({ kind: 'progress', message: `loading ${images.join(', ')} into the nodes` })

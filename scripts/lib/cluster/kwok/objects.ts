@@ -1,7 +1,8 @@
+// The objects a kwok cluster starts with: the topology's nodes for KWOK to simulate, and a default StorageClass.
 import type { KubernetesObject } from '@kubernetes/client-node'
-import { KWOK_NODE_ANNOTATION } from '../kube.ts'
-import { partOfLabel } from '../project.ts'
-import { GPU_RESOURCE, type FleetNode } from './topology.ts'
+import { KWOK_NODE_ANNOTATION } from '../../kube.ts'
+import { partOfLabel } from '../../project.ts'
+import { GPU_RESOURCE, type FleetNode } from '../topology.ts'
 
 /**
  * A Node object for KWOK to simulate: KWOK keeps the capacity given here, fills in the rest of

@@ -1,15 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { exec } from '../exec.ts'
-import { apply, connect, serverVersion } from '../kube.ts'
-import type { EmitEvent } from '../output.ts'
-import { settings } from '../settings.ts'
-import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from './binaries.ts'
-import { kwokNode, standardStorageClass } from './kwok-nodes.ts'
-import type { ClusterProvider, CreateOptions } from './provider.ts'
-import { fleetNodes } from './topology.ts'
-import { waitForNodesReady } from './nodes-ready.ts'
+import { exec } from '../../exec.ts'
+import { apply, connect, serverVersion } from '../../kube.ts'
+import type { EmitEvent } from '../../output.ts'
+import { settings } from '../../settings.ts'
+import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from '../binaries.ts'
+import { kwokNode, standardStorageClass } from './objects.ts'
+import type { ClusterProvider, CreateOptions } from '../provider.ts'
+import { fleetNodes } from '../topology.ts'
 
 /** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
 export function kwokctlConfig(binaries: Binaries): string {
@@ -102,15 +101,13 @@ export const kwok: ClusterProvider = {
       })
       await kwokctl(binaries, ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '2m'], emit)
     }
-    const context = this.contextFor(cluster)
     const nodes = fleetNodes(topology)
-    await apply(connect(context), [standardStorageClass, ...nodes.map(kwokNode)])
-    await waitForNodesReady(
-      context,
-      nodes.length,
-      emit,
-      "see 'npm run cluster:logs -- --provider kwok kwok-controller'",
-    )
+    await apply(connect(this.contextFor(cluster)), [standardStorageClass, ...nodes.map(kwokNode)])
+    return {
+      nodes: nodes.length,
+      whereToLook: "see 'npm run cluster:logs -- --provider kwok kwok-controller'",
+      gpusAdvertised: false,
+    }
   },
 
   async delete(cluster, emit) {
