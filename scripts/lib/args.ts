@@ -1,4 +1,4 @@
-import { minimist } from 'zx'
+import { parseArgs as parseNodeArgs } from 'node:util'
 import { EnvironmentError } from './errors.ts'
 
 /** The options the lab's commands share; each command says which it accepts. */
@@ -21,35 +21,46 @@ const BOOLEANS = ['json', 'apply', 'reset'] as const
 const STRINGS = ['context', 'provider', 'cluster', 'topology', 'step', 'record'] as const
 type Option = (typeof BOOLEANS)[number] | (typeof STRINGS)[number]
 
-/** minimist, typed, with `--no-apply` style negation, and a clear error for an option the command does not take. */
+const spelling = (option: Option) => (option === 'apply' ? '--no-apply' : `--${option}`)
+
+/**
+ * Node.js's own parser (the one the workloads use too), strict: `--no-apply` negates, positionals
+ * stay text (step "03" is not the number 3), and an option the command does not take, or a
+ * string option without its value, is an EnvironmentError that says what the command takes.
+ */
 export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs {
-  const parsed = minimist(argv, {
-    boolean: BOOLEANS.filter((o) => accepted.includes(o)),
-    // '_' keeps positionals as written: step "03" must not become the number 3.
-    string: ['_', ...STRINGS.filter((o) => accepted.includes(o))],
-    default: { apply: true },
-    unknown: (arg: string) => {
-      if (!arg.startsWith('-')) return true
-      throw new EnvironmentError(
-        `unknown option ${arg}; this command takes: ${accepted.map((o) => (o === 'apply' ? '--no-apply' : `--${o}`)).join(', ')}`,
-      )
-    },
-  })
-  for (const option of STRINGS) {
-    const given = argv.some((arg) => arg === `--${option}` || arg.startsWith(`--${option}=`))
-    if (given && (typeof parsed[option] !== 'string' || parsed[option] === ''))
-      throw new EnvironmentError(`--${option} needs a value`)
+  const options = Object.fromEntries(
+    accepted.map((option) => [
+      option,
+      { type: (BOOLEANS as readonly string[]).includes(option) ? 'boolean' : 'string' },
+    ]),
+  ) as Record<Option, { type: 'boolean' | 'string' }>
+  let parsed: ReturnType<typeof parseNodeArgs<{ options: typeof options; allowPositionals: true; allowNegative: true }>>
+  try {
+    parsed = parseNodeArgs({ args: argv, options, allowPositionals: true, allowNegative: true, strict: true })
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string }
+    const option = message.match(/'(-{1,2}[\w-]+)/)?.[1] ?? ''
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new EnvironmentError(`unknown option ${option}; this command takes: ${accepted.map(spelling).join(', ')}`)
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new EnvironmentError(`${option} needs a value`)
+    throw new EnvironmentError(message)
   }
+  const values = parsed.values as Partial<Record<Option, string | boolean>>
+  for (const option of STRINGS) {
+    if (values[option] === '') throw new EnvironmentError(`--${option} needs a value`)
+  }
+  const text = (option: Option) => values[option] as string | undefined
   return {
-    _: parsed._.map(String),
-    json: Boolean(parsed.json),
-    apply: parsed.apply !== false,
-    reset: Boolean(parsed.reset),
-    context: parsed.context,
-    provider: parsed.provider,
-    cluster: parsed.cluster,
-    topology: parsed.topology,
-    step: parsed.step,
-    record: parsed.record,
+    _: parsed.positionals,
+    json: values.json === true,
+    apply: values.apply !== false,
+    reset: values.reset === true,
+    context: text('context'),
+    provider: text('provider'),
+    cluster: text('cluster'),
+    topology: text('topology'),
+    step: text('step'),
+    record: text('record'),
   }
 }

@@ -12,7 +12,7 @@ export interface Step {
   /** The folder name: "01-basic-statefulset". */
   folder: string
   dir: string
-  /** The zx verification script, `test-NN-*.ts`. */
+  /** The verification script, `test-NN-*.ts`: a TypeScript module exporting its checks, run by the runner or with tsx on its own. */
   testFile: string
 }
 
