@@ -77,12 +77,12 @@ export interface WorkloadImage {
 /**
  * Builds the workload image, tagged with the fixed tag and the content tag, unless an image with
  * this content tag exists already; then it only points the fixed tag at it. The workloads are
- * bundled here with esbuild; Docker gets only the bundles as its build context. `nodeImage`
+ * bundled here with esbuild; Docker gets only the bundles as its build context. `nodejsImage`
  * replaces the Dockerfile's `node:24-bookworm-slim` where no registry can be reached.
  */
 export async function buildImage(
   emit: EmitEvent,
-  options: { root?: string; nodeImage?: string } = {},
+  options: { root?: string; nodejsImage?: string } = {},
 ): Promise<WorkloadImage> {
   const root = options.root ?? repoRoot
   const contentReference = `${IMAGE_NAME}:${await imageContentTag(root)}`
@@ -97,7 +97,7 @@ export async function buildImage(
   const context = await mkdtemp(join(tmpdir(), 'serving-lab-workloads-'))
   try {
     await buildWorkloads(join(context, 'app'))
-    const base = options.nodeImage ? ['--build-arg', `NODE_IMAGE=${options.nodeImage}`] : []
+    const base = options.nodejsImage ? ['--build-arg', `NODEJS_IMAGE=${options.nodejsImage}`] : []
     await exec('docker', [
       'build',
       '-q',

@@ -28,7 +28,7 @@ describe('supported Node.js lines', () => {
 
   it('the devcontainer and the workload image run a supported line', () => {
     const devcontainer = /typescript-node:(\d+)-bookworm/.exec(readText('.devcontainer/devcontainer.json'))
-    const image = /^ARG NODE_IMAGE=node:(\d+)-bookworm-slim$/m.exec(readText('workloads/Dockerfile'))
+    const image = /^ARG NODEJS_IMAGE=node:(\d+)-bookworm-slim$/m.exec(readText('workloads/Dockerfile'))
     expect(supportedNodeMajors()).toContain(Number(devcontainer![1]))
     expect(supportedNodeMajors()).toContain(Number(image![1]))
   })
