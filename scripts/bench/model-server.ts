@@ -11,7 +11,8 @@ const concurrency = 32
 const maxRequests = 20_000
 const timeLimitMs = 10_000
 const maxTokens = 16
-const zeroLatency = [
+/** Model-server flags that turn its modelled latency off: what is measured is the servers' own cost. */
+export const zeroLatency = [
   '--time-to-first-token-ms',
   '0',
   '--inter-token-latency-ms',

@@ -9,20 +9,13 @@ import { hasProgram } from '../lib/exec.ts'
 import { freePort, startWorkload } from '../lib/workload-process.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { closedLoop, percentile, throughput, type Load } from './load.ts'
+import { zeroLatency } from './model-server.ts'
 
 const concurrencies = [1, 16, 64]
 const cellMs = 4_000
 const warmUpMs = 1_000
 const maxRequestsPerCell = 50_000
 const agent = new Agent({ keepAlive: true })
-const zeroLatency = [
-  '--time-to-first-token-ms',
-  '0',
-  '--inter-token-latency-ms',
-  '0',
-  '--prefill-time-per-token-ms',
-  '0',
-]
 
 /**
  * What the router costs: the same completions sent straight to one model server (zero modelled

@@ -130,37 +130,18 @@ function jsonBody(body: unknown): { middleware: ObservableMiddleware[]; middlewa
   return { middleware: [withBody], middlewareMergeStrategy: 'append' }
 }
 
-/** POST a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
-export async function podProxyPost(
-  kube: KubeContext,
-  namespace: string,
-  pod: string,
-  path: string,
-  body: unknown,
-): Promise<string> {
-  return asText(
-    await kube.core.connectPostNamespacedPodProxyWithPath(
-      { name: pod, namespace, path: proxyPath(path) },
-      jsonBody(body),
-    ),
-  )
-}
+type BodyMethod = 'connectPostNamespacedPodProxyWithPath' | 'connectPutNamespacedPodProxyWithPath'
 
-/** PUT a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
-export async function podProxyPut(
-  kube: KubeContext,
-  namespace: string,
-  pod: string,
-  path: string,
-  body: unknown,
-): Promise<string> {
-  return asText(
-    await kube.core.connectPutNamespacedPodProxyWithPath(
-      { name: pod, namespace, path: proxyPath(path) },
-      jsonBody(body),
-    ),
-  )
-}
+/** Sends a JSON body through the API server's pod proxy (`pod` may carry a port: `name:8000`); the answer as text. */
+const podProxyWithBody =
+  (method: BodyMethod) =>
+  async (kube: KubeContext, namespace: string, pod: string, path: string, body: unknown): Promise<string> =>
+    asText(await kube.core[method]({ name: pod, namespace, path: proxyPath(path) }, jsonBody(body)))
+
+/** POST a JSON body through the API server's pod proxy; the answer as text. */
+export const podProxyPost = podProxyWithBody('connectPostNamespacedPodProxyWithPath')
+/** PUT a JSON body through the API server's pod proxy; the answer as text. */
+export const podProxyPut = podProxyWithBody('connectPutNamespacedPodProxyWithPath')
 
 export interface ExecResult {
   stdout: string

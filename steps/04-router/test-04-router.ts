@@ -508,6 +508,16 @@ async function setFailures(env: CheckEnv, rate: number): Promise<void> {
   })
 }
 
+/** What both failover checks need before they can judge: the failing group's address, and routers. */
+function failoverSetupProblem(
+  failing: FailoverObservation['failing'],
+  routers: readonly unknown[],
+): Verdict | undefined {
+  if (!failing.address) return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
+  if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
+  return undefined
+}
+
 const isKeptOut = (backend: Backend) => backend.breaker !== 'closed' || backend.ejectedUntil !== null
 
 export const breakerOpens = check({
@@ -520,9 +530,8 @@ export const breakerOpens = check({
   act: (env) => setFailures(env, 1),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address)
-      return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
-    if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
+    const missing = failoverSetupProblem(failing, routers)
+    if (missing) return missing
     for (const router of routers) {
       const failed = failedRequest(
         router.answers,
@@ -571,9 +580,8 @@ export const trafficReturns = check({
   act: (env) => setFailures(env, 0),
   observe: throughEachRouter,
   evaluate({ failing, routers }: FailoverObservation) {
-    if (!failing.address)
-      return fail(`${FAILING} with an IP`, `${FAILING} has none`, kubectl(`describe pod ${FAILING}`))
-    if (routers.length === 0) return fail(`${REPLICAS} router pods`, 'none', 'see the first check')
+    const missing = failoverSetupProblem(failing, routers)
+    if (missing) return missing
     for (const router of routers) {
       const failed = failedRequest(router.answers, router.pod)
       if (failed) return failed
@@ -589,7 +597,7 @@ export const trafficReturns = check({
           ? 'the breaker stays open until its backoff ends, then lets a few trial requests through (half-open); ' +
               'when they all succeed it closes. The backoff grows each time it opens again: wait, or see the router log'
           : 'the router does not send it requests although its breaker is closed: ' +
-              (whyLeftOut(failing.address, [router]) ?? 'see the policy (--policy)'),
+              (whyLeftOut(failing.address!, [router]) ?? 'see the policy (--policy)'),
       )
     }
     return pass
