@@ -48,7 +48,7 @@ export default defineConfig({
       {
         text: 'Guide',
         link: '/how-this-lab-works',
-        activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations)',
+        activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations|reference/)',
       },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
     ],
@@ -64,6 +64,7 @@ export default defineConfig({
         ],
       },
       { text: 'Steps', items: steps },
+      { text: 'Reference', items: [{ text: 'Workload flags', link: '/reference/workload-flags' }] },
     ],
     outline: { level: [2, 3], label: 'On this page' },
     search: { provider: 'local' },

@@ -1,5 +1,6 @@
 // The built docs site, opened in a real browser: the home page renders, the sidebar lists the
-// eight steps, a lesson shows a manifest imported from steps/, and local search works.
+// eight steps, a lesson shows a manifest imported from steps/, the workload flags page shows the
+// tables its data loader built, and local search works.
 // It tests the output of `npm run docs:build` and builds nothing itself.
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
@@ -10,6 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { settings } from '../../scripts/lib/settings.ts'
+import * as modelServer from '../../workloads/model-server/config.ts'
+import * as router from '../../workloads/router/config.ts'
 
 const distDir = fileURLToPath(new URL('../../docs/.vitepress/dist/', import.meta.url))
 const chromiumPath = settings.chromiumPath
@@ -125,6 +128,16 @@ describe.skipIf(!hasChromium)(
       })
       await expect(block.count()).resolves.toBe(1)
       await expect(block.textContent()).resolves.toContain('kind: StatefulSet')
+      await page.close()
+    })
+
+    it('shows the workload flags built from the settings, one row each', async () => {
+      const page = await open('/reference/workload-flags')
+      const rows = page.locator('.vp-doc table tbody')
+      await expect(rows.nth(0).locator('tr').count()).resolves.toBe(modelServer.settings.length)
+      await expect(rows.nth(1).locator('tr').count()).resolves.toBe(router.settings.length)
+      const row = page.locator('.vp-doc tr', { hasText: 'MAX_NUM_SEQS' })
+      await expect(row.textContent()).resolves.toContain('--max-num-seqs')
       await page.close()
     })
 

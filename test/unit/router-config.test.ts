@@ -79,7 +79,7 @@ describe('router configuration', () => {
   })
 
   it('lists every flag with its variable and default', () => {
-    expect(usage()).toContain('--backends (env BACKENDS, default [])')
-    expect(usage()).toContain('--policy (env POLICY, default "least-outstanding")')
+    expect(usage()).toContain('--backends <list> (env BACKENDS, default [])')
+    expect(usage()).toContain('--policy <string> (env POLICY, default "least-outstanding")')
   })
 })

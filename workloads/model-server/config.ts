@@ -26,7 +26,7 @@ export interface ModelServerConfig {
   maxWaitingRequests: number
   /** echo: the answer repeats the prompt; random: words drawn with the seeded generator. */
   mode: OutputMode
-  /** `max_tokens` when a request leaves it out (OpenAI's completions default is 16). */
+  /** The longest random answer when a request sets no `max_tokens` (OpenAI's completions default is 16). */
   maxTokensDefault: number
   /** Seeds the generated text and the random draws, so runs repeat. */
   seed: number
@@ -97,54 +97,186 @@ export const defaults: ModelServerConfig = {
   heartbeatTimeoutMs: 3000,
 }
 
+const modes: OutputMode[] = ['echo', 'random']
+
 // Only MASTER_PORT ends in `_PORT` (torch's name, which manifests expect; see Setting.env).
-const settings: readonly Setting<ModelServerConfig>[] = [
-  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
-  { field: 'host', flag: 'host', env: 'HOST', kind: 'string' },
-  { field: 'model', flag: 'model', env: 'MODEL', kind: 'string' },
-  { field: 'servedModelName', flag: 'served-model-name', env: 'SERVED_MODEL_NAME', kind: 'string' },
-  { field: 'maxModelLen', flag: 'max-model-len', env: 'MAX_MODEL_LEN', kind: 'integer' },
-  { field: 'timeToFirstTokenMs', flag: 'time-to-first-token-ms', env: 'TIME_TO_FIRST_TOKEN_MS', kind: 'integer' },
+export const settings: readonly Setting<ModelServerConfig>[] = [
+  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
+  { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  {
+    field: 'model',
+    flag: 'model',
+    env: 'MODEL',
+    kind: 'string',
+    description: 'The model being simulated, by name only (no weights are loaded); /v1/models shows it as root',
+  },
+  {
+    field: 'servedModelName',
+    flag: 'served-model-name',
+    env: 'SERVED_MODEL_NAME',
+    kind: 'string',
+    description: 'The name clients must send as model (any other gets a 404); empty means the --model name',
+  },
+  {
+    field: 'maxModelLen',
+    flag: 'max-model-len',
+    env: 'MAX_MODEL_LEN',
+    kind: 'integer',
+    description: 'Context length in tokens, prompt and answer together; a request beyond it gets a 400',
+  },
+  {
+    field: 'timeToFirstTokenMs',
+    flag: 'time-to-first-token-ms',
+    env: 'TIME_TO_FIRST_TOKEN_MS',
+    kind: 'integer',
+    description: 'Base time to first token in milliseconds, before the prefill of uncached prompt tokens is added',
+  },
   {
     field: 'timeToFirstTokenStdDevMs',
     flag: 'time-to-first-token-std-dev-ms',
     env: 'TIME_TO_FIRST_TOKEN_STD_DEV_MS',
     kind: 'integer',
+    description: 'Standard deviation in milliseconds of a normal jitter on the base time to first token; 0 for none',
   },
   {
     field: 'prefillTimePerTokenMs',
     flag: 'prefill-time-per-token-ms',
     env: 'PREFILL_TIME_PER_TOKEN_MS',
     kind: 'number',
+    description: 'Milliseconds added to the time to first token per prompt token not found in the prefix cache',
   },
-  { field: 'interTokenLatencyMs', flag: 'inter-token-latency-ms', env: 'INTER_TOKEN_LATENCY_MS', kind: 'integer' },
+  {
+    field: 'interTokenLatencyMs',
+    flag: 'inter-token-latency-ms',
+    env: 'INTER_TOKEN_LATENCY_MS',
+    kind: 'integer',
+    description: 'Milliseconds between two tokens of an answer, before the load slowdown',
+  },
   {
     field: 'interTokenLatencyStdDevMs',
     flag: 'inter-token-latency-std-dev-ms',
     env: 'INTER_TOKEN_LATENCY_STD_DEV_MS',
     kind: 'integer',
+    description: 'Standard deviation in milliseconds of a normal jitter on the inter-token latency; 0 for none',
   },
-  { field: 'loadSlowdown', flag: 'load-slowdown', env: 'LOAD_SLOWDOWN', kind: 'number' },
-  { field: 'maxNumSeqs', flag: 'max-num-seqs', env: 'MAX_NUM_SEQS', kind: 'integer' },
-  { field: 'maxWaitingRequests', flag: 'max-waiting-requests', env: 'MAX_WAITING_REQUESTS', kind: 'integer' },
-  { field: 'mode', flag: 'mode', env: 'MODE', kind: 'string' },
-  { field: 'maxTokensDefault', flag: 'max-tokens-default', env: 'MAX_TOKENS_DEFAULT', kind: 'integer' },
-  { field: 'seed', flag: 'seed', env: 'SEED', kind: 'integer' },
-  { field: 'failureRate', flag: 'failure-rate', env: 'FAILURE_RATE', kind: 'number' },
-  { field: 'failureTypes', flag: 'failure-types', env: 'FAILURE_TYPES', kind: 'list' },
-  { field: 'blockSize', flag: 'block-size', env: 'BLOCK_SIZE', kind: 'integer' },
-  { field: 'numGpuBlocks', flag: 'num-gpu-blocks', env: 'NUM_GPU_BLOCKS', kind: 'integer' },
-  { field: 'maxRequestBodyBytes', flag: 'max-request-body-bytes', env: 'MAX_REQUEST_BODY_BYTES', kind: 'integer' },
-  { field: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', kind: 'integer' },
-  { field: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string' },
-  { field: 'podName', env: 'POD_NAME', kind: 'string' },
-  { field: 'podIndex', env: 'POD_INDEX', kind: 'integer' },
-  { field: 'masterAddr', flag: 'master-addr', env: 'MASTER_ADDR', aliases: ['LWS_LEADER_ADDRESS'], kind: 'string' },
+  {
+    field: 'loadSlowdown',
+    flag: 'load-slowdown',
+    env: 'LOAD_SLOWDOWN',
+    kind: 'number',
+    description: 'How much a full batch slows each token: inter-token latency × (1 + this × running / --max-num-seqs)',
+  },
+  {
+    field: 'maxNumSeqs',
+    flag: 'max-num-seqs',
+    env: 'MAX_NUM_SEQS',
+    kind: 'integer',
+    description: 'Sequences decoded at once; the others wait in the queue',
+  },
+  {
+    field: 'maxWaitingRequests',
+    flag: 'max-waiting-requests',
+    env: 'MAX_WAITING_REQUESTS',
+    kind: 'integer',
+    description: 'Sequences that may wait in the queue; a request beyond them gets a 429',
+  },
+  {
+    field: 'mode',
+    flag: 'mode',
+    env: 'MODE',
+    kind: 'string',
+    description: `The answers' text, one of ${modes.join(', ')}: echo repeats the prompt (chat: the last user message), random draws words`,
+  },
+  {
+    field: 'maxTokensDefault',
+    flag: 'max-tokens-default',
+    env: 'MAX_TOKENS_DEFAULT',
+    kind: 'integer',
+    description:
+      'Longest random answer in tokens when a request sets no max_tokens; its length is drawn from 1 to this',
+  },
+  {
+    field: 'seed',
+    flag: 'seed',
+    env: 'SEED',
+    kind: 'integer',
+    description: 'Seed of every random draw (answer words, latency jitter, injected failures), so runs repeat',
+  },
+  {
+    field: 'failureRate',
+    flag: 'failure-rate',
+    env: 'FAILURE_RATE',
+    kind: 'number',
+    description: 'Share of requests, from 0 to 1, answered with an injected error (PUT /admin/failures changes it)',
+  },
+  {
+    field: 'failureTypes',
+    flag: 'failure-types',
+    env: 'FAILURE_TYPES',
+    kind: 'list',
+    description: `Comma-separated errors to inject, among ${failureTypes.join(', ')}; empty means all`,
+  },
+  {
+    field: 'blockSize',
+    flag: 'block-size',
+    env: 'BLOCK_SIZE',
+    kind: 'integer',
+    description: 'Tokens per KV cache block, the unit of the prefix cache',
+  },
+  {
+    field: 'numGpuBlocks',
+    flag: 'num-gpu-blocks',
+    env: 'NUM_GPU_BLOCKS',
+    kind: 'integer',
+    description: 'KV cache blocks; a sequence waits until there are enough for its prompt and its whole answer',
+  },
+  {
+    field: 'maxRequestBodyBytes',
+    flag: 'max-request-body-bytes',
+    env: 'MAX_REQUEST_BODY_BYTES',
+    kind: 'integer',
+    description: 'Largest request body in bytes; a larger one gets a 413',
+  },
+  {
+    field: 'drainTimeoutMs',
+    flag: 'drain-timeout-ms',
+    env: 'DRAIN_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
+  },
+  {
+    field: 'logLevel',
+    flag: 'log-level',
+    env: 'LOG_LEVEL',
+    kind: 'string',
+    description: `Least severe level written to the log, one of ${logLevels.join(', ')}`,
+  },
+  {
+    field: 'podName',
+    env: 'POD_NAME',
+    kind: 'string',
+    description: "This pod's name (downward API metadata.name), added to log lines and /version",
+  },
+  {
+    field: 'podIndex',
+    env: 'POD_INDEX',
+    kind: 'integer',
+    description: "This pod's index (downward API label apps.kubernetes.io/pod-index), added to log lines and /version",
+  },
+  {
+    field: 'masterAddr',
+    flag: 'master-addr',
+    env: 'MASTER_ADDR',
+    aliases: ['LWS_LEADER_ADDRESS'],
+    kind: 'string',
+    description: "The leader's host (node rank 0), where the other ranks connect to join the group",
+  },
   {
     field: 'masterPort',
     flag: 'master-port',
     env: 'MASTER_PORT',
     kind: 'integer',
+    description: 'Port the leader listens on for the other ranks (nothing listens when NNODES is 1)',
     precheck: (raw, source) => {
       if (raw.startsWith('tcp://')) {
         throw new ConfigError(
@@ -159,15 +291,57 @@ const settings: readonly Setting<ModelServerConfig>[] = [
     env: 'NODE_RANK',
     aliases: ['LWS_WORKER_INDEX'],
     kind: 'integer',
+    description: "This pod's rank, from 0 to NNODES - 1; 0 is the leader, the only rank that serves the API",
     hint: "a pod's name is not its rank: take the number from the label apps.kubernetes.io/pod-index (downward API) or LeaderWorkerSet's LWS_WORKER_INDEX",
   },
-  { field: 'nnodes', flag: 'nnodes', env: 'NNODES', aliases: ['LWS_GROUP_SIZE'], kind: 'integer' },
-  { field: 'gpusPerNode', env: 'GPUS_PER_NODE', kind: 'integer' },
-  { field: 'worldSize', env: 'WORLD_SIZE', kind: 'integer' },
-  { field: 'tensorParallelSize', flag: 'tensor-parallel-size', env: 'TENSOR_PARALLEL_SIZE', kind: 'integer' },
-  { field: 'pipelineParallelSize', flag: 'pipeline-parallel-size', env: 'PIPELINE_PARALLEL_SIZE', kind: 'integer' },
-  { field: 'heartbeatIntervalMs', flag: 'heartbeat-interval-ms', env: 'HEARTBEAT_INTERVAL_MS', kind: 'integer' },
-  { field: 'heartbeatTimeoutMs', flag: 'heartbeat-timeout-ms', env: 'HEARTBEAT_TIMEOUT_MS', kind: 'integer' },
+  {
+    field: 'nnodes',
+    flag: 'nnodes',
+    env: 'NNODES',
+    aliases: ['LWS_GROUP_SIZE'],
+    kind: 'integer',
+    description: 'Pods in the group; 1 means no group',
+  },
+  {
+    field: 'gpusPerNode',
+    env: 'GPUS_PER_NODE',
+    kind: 'integer',
+    description: 'Processes (one per GPU) in each pod; every rank of the group must have the same',
+  },
+  {
+    field: 'worldSize',
+    env: 'WORLD_SIZE',
+    kind: 'integer',
+    description: 'Checked only: processes in the whole group, which must equal NNODES × GPUS_PER_NODE',
+  },
+  {
+    field: 'tensorParallelSize',
+    flag: 'tensor-parallel-size',
+    env: 'TENSOR_PARALLEL_SIZE',
+    kind: 'integer',
+    description: 'Checked only: this × --pipeline-parallel-size (1 when unset) must equal the world size',
+  },
+  {
+    field: 'pipelineParallelSize',
+    flag: 'pipeline-parallel-size',
+    env: 'PIPELINE_PARALLEL_SIZE',
+    kind: 'integer',
+    description: 'Checked only: --tensor-parallel-size (1 when unset) × this must equal the world size',
+  },
+  {
+    field: 'heartbeatIntervalMs',
+    flag: 'heartbeat-interval-ms',
+    env: 'HEARTBEAT_INTERVAL_MS',
+    kind: 'integer',
+    description: 'Milliseconds between the heartbeats the leader and each rank send each other',
+  },
+  {
+    field: 'heartbeatTimeoutMs',
+    flag: 'heartbeat-timeout-ms',
+    env: 'HEARTBEAT_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds without a heartbeat after which a rank or the leader is lost and the group breaks',
+  },
 ]
 
 export { ConfigError }
@@ -180,8 +354,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mod
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
   return config
 }
-
-const modes: OutputMode[] = ['echo', 'random']
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
 export function validateConfig(config: ModelServerConfig): string[] {
@@ -277,11 +449,7 @@ function validateGroup(config: ModelServerConfig): string[] {
   return errors
 }
 
-/** The flags with their environment variables and defaults, for `--help` and flag errors. */
+/** Every setting with its variables, default and description, for `--help` and flag errors. */
 export function usage(): string {
-  return usageOf(
-    'usage: model-server [flags]',
-    settings,
-    (s) => `default ${s.field === 'servedModelName' ? 'the model' : JSON.stringify(defaults[s.field])}`,
-  )
+  return usageOf('usage: model-server [flags]', defaults, settings)
 }

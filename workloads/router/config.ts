@@ -63,30 +63,158 @@ export const defaults: RouterConfig = {
 }
 
 // None ends in `_PORT` (see Setting.env): the target port is TARGET_PORT_NAME.
-const settings: readonly Setting<RouterConfig>[] = [
-  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer' },
-  { field: 'host', flag: 'host', env: 'HOST', kind: 'string' },
-  { field: 'backends', flag: 'backends', env: 'BACKENDS', kind: 'list' },
-  { field: 'service', flag: 'service', env: 'SERVICE', kind: 'string' },
-  { field: 'namespace', flag: 'namespace', env: 'POD_NAMESPACE', kind: 'string' },
-  { field: 'targetPort', flag: 'target-port', env: 'TARGET_PORT_NAME', kind: 'string' },
-  { field: 'policy', flag: 'policy', env: 'POLICY', kind: 'string' },
-  { field: 'affinityHeader', flag: 'affinity-header', env: 'AFFINITY_HEADER', kind: 'string' },
-  { field: 'healthPath', flag: 'health-path', env: 'HEALTH_PATH', kind: 'string' },
-  { field: 'healthIntervalMs', flag: 'health-interval-ms', env: 'HEALTH_INTERVAL_MS', kind: 'integer' },
-  { field: 'healthTimeoutMs', flag: 'health-timeout-ms', env: 'HEALTH_TIMEOUT_MS', kind: 'integer' },
-  { field: 'healthyThreshold', flag: 'healthy-threshold', env: 'HEALTHY_THRESHOLD', kind: 'integer' },
-  { field: 'unhealthyThreshold', flag: 'unhealthy-threshold', env: 'UNHEALTHY_THRESHOLD', kind: 'integer' },
-  { field: 'consecutiveErrors', flag: 'consecutive-errors', env: 'CONSECUTIVE_ERRORS', kind: 'integer' },
-  { field: 'baseEjectionMs', flag: 'base-ejection-ms', env: 'BASE_EJECTION_MS', kind: 'integer' },
-  { field: 'maxEjectionMs', flag: 'max-ejection-ms', env: 'MAX_EJECTION_MS', kind: 'integer' },
-  { field: 'halfOpenRequests', flag: 'half-open-requests', env: 'HALF_OPEN_REQUESTS', kind: 'integer' },
-  { field: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', kind: 'integer' },
-  { field: 'maxRetries', flag: 'max-retries', env: 'MAX_RETRIES', kind: 'integer' },
-  { field: 'retryBudgetPercent', flag: 'retry-budget-percent', env: 'RETRY_BUDGET_PERCENT', kind: 'number' },
-  { field: 'maxRequestBodyBytes', flag: 'max-request-body-bytes', env: 'MAX_REQUEST_BODY_BYTES', kind: 'integer' },
-  { field: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', kind: 'integer' },
-  { field: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string' },
+export const settings: readonly Setting<RouterConfig>[] = [
+  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
+  { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  {
+    field: 'backends',
+    flag: 'backends',
+    env: 'BACKENDS',
+    kind: 'list',
+    description: 'Comma-separated static backends, each http://host:port; give this or --service',
+  },
+  {
+    field: 'service',
+    flag: 'service',
+    env: 'SERVICE',
+    kind: 'string',
+    description:
+      'The Service whose EndpointSlices list the backends, watched through the Kubernetes API; or --backends',
+  },
+  {
+    field: 'namespace',
+    flag: 'namespace',
+    env: 'POD_NAMESPACE',
+    kind: 'string',
+    description: "The Service's namespace; in a pod, from the downward API",
+  },
+  {
+    field: 'targetPort',
+    flag: 'target-port',
+    env: 'TARGET_PORT_NAME',
+    kind: 'string',
+    description: "The backends' port in the EndpointSlices: the Service port's name, or a number",
+  },
+  {
+    field: 'policy',
+    flag: 'policy',
+    env: 'POLICY',
+    kind: 'string',
+    description: `How a backend is picked for each request, one of ${policyNames.join(', ')}`,
+  },
+  {
+    field: 'affinityHeader',
+    flag: 'affinity-header',
+    env: 'AFFINITY_HEADER',
+    kind: 'string',
+    description: "Request header naming the session for session-affinity (the body's user when absent); passed on",
+  },
+  {
+    field: 'healthPath',
+    flag: 'health-path',
+    env: 'HEALTH_PATH',
+    kind: 'string',
+    description: 'Path the active health check GETs on every backend; a 2xx answer passes',
+  },
+  {
+    field: 'healthIntervalMs',
+    flag: 'health-interval-ms',
+    env: 'HEALTH_INTERVAL_MS',
+    kind: 'integer',
+    description: "Milliseconds between one backend's health checks",
+  },
+  {
+    field: 'healthTimeoutMs',
+    flag: 'health-timeout-ms',
+    env: 'HEALTH_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds a health check may take before it fails',
+  },
+  {
+    field: 'healthyThreshold',
+    flag: 'healthy-threshold',
+    env: 'HEALTHY_THRESHOLD',
+    kind: 'integer',
+    description: 'Passed health checks in a row that make an unhealthy backend healthy again (a new one needs one)',
+  },
+  {
+    field: 'unhealthyThreshold',
+    flag: 'unhealthy-threshold',
+    env: 'UNHEALTHY_THRESHOLD',
+    kind: 'integer',
+    description: 'Failed health checks in a row that make a healthy backend unhealthy',
+  },
+  {
+    field: 'consecutiveErrors',
+    flag: 'consecutive-errors',
+    env: 'CONSECUTIVE_ERRORS',
+    kind: 'integer',
+    description: 'Failed requests in a row (5xx, no connection, timeout) that eject a backend: its breaker opens',
+  },
+  {
+    field: 'baseEjectionMs',
+    flag: 'base-ejection-ms',
+    env: 'BASE_EJECTION_MS',
+    kind: 'integer',
+    description: 'Milliseconds a first ejection lasts; a backend ejected n times recently stays out n times as long',
+  },
+  {
+    field: 'maxEjectionMs',
+    flag: 'max-ejection-ms',
+    env: 'MAX_EJECTION_MS',
+    kind: 'integer',
+    description: 'Milliseconds no ejection lasts longer than',
+  },
+  {
+    field: 'halfOpenRequests',
+    flag: 'half-open-requests',
+    env: 'HALF_OPEN_REQUESTS',
+    kind: 'integer',
+    description: 'Probe requests let through after an ejection; all must succeed to close the breaker',
+  },
+  {
+    field: 'requestTimeoutMs',
+    flag: 'request-timeout-ms',
+    env: 'REQUEST_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds a request may take, every attempt and the whole stream included, before a 504',
+  },
+  {
+    field: 'maxRetries',
+    flag: 'max-retries',
+    env: 'MAX_RETRIES',
+    kind: 'integer',
+    description:
+      'Retries of a failed attempt (no connection, or a 500, 502, 503 or 504), each on a backend not tried yet',
+  },
+  {
+    field: 'retryBudgetPercent',
+    flag: 'retry-budget-percent',
+    env: 'RETRY_BUDGET_PERCENT',
+    kind: 'number',
+    description: 'Retries in the last 10 s may be at most this percentage of the requests, or 10 if that is more',
+  },
+  {
+    field: 'maxRequestBodyBytes',
+    flag: 'max-request-body-bytes',
+    env: 'MAX_REQUEST_BODY_BYTES',
+    kind: 'integer',
+    description: 'Largest request body in bytes; a larger one gets a 413',
+  },
+  {
+    field: 'drainTimeoutMs',
+    flag: 'drain-timeout-ms',
+    env: 'DRAIN_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
+  },
+  {
+    field: 'logLevel',
+    flag: 'log-level',
+    env: 'LOG_LEVEL',
+    kind: 'string',
+    description: `Least severe level written to the log, one of ${logLevels.join(', ')}`,
+  },
 ]
 
 export { ConfigError }
@@ -158,11 +286,7 @@ export function validateConfig(config: RouterConfig): string[] {
   return errors
 }
 
-/** The flags with their environment variables and defaults, for `--help` and flag errors. */
+/** Every setting with its variables, default and description, for `--help` and flag errors. */
 export function usage(): string {
-  return usageOf(
-    'usage: router [flags]   (--backends URL,... or --service NAME)',
-    settings,
-    (s) => `default ${JSON.stringify(defaults[s.field])}`,
-  )
+  return usageOf('usage: router [flags]   (--backends URL,... or --service NAME)', defaults, settings)
 }

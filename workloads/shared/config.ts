@@ -19,6 +19,11 @@ export interface Setting<Config> {
   /** Other variables that set the same field when `env` is unset (e.g. LeaderWorkerSet's names). */
   aliases?: string[]
   kind: 'string' | 'integer' | 'number' | 'list'
+  /**
+   * One plain line for `--help` and the docs: what the setting does, and its unit. Not its
+   * default, which is read from the defaults literal.
+   */
+  description: string
   /** Added to the message when a value cannot be converted. */
   hint?: string
   /** A check of the raw text before conversion, for mistakes worth their own message. */
@@ -93,26 +98,54 @@ export function rangeRules<Config extends object>(config: Config, errors: string
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
-/** The flags with their environment variables and defaults, for `--help` and flag errors. */
-export function usageOf<Config>(
-  title: string,
-  settings: readonly Setting<Config>[],
-  describeDefault: (setting: Setting<Config>) => string,
-): string {
-  const flags = settings
-    .filter((s) => s.flag)
-    .map((s) => `  --${s.flag} (env ${[s.env, ...(s.aliases ?? [])].join(' or ')}, ${describeDefault(s)})`)
-  const envOnly = settings.filter((s) => !s.flag).map((s) => `  ${s.env} (${describeDefault(s)})`)
-  return [title, ...flags, ...(envOnly.length > 0 ? ['from the environment only:', ...envOnly] : [])].join('\n')
+/** One setting as `--help` and the docs' table show it. */
+export interface SettingHelp {
+  /** `--name`, or null for a setting read from the environment only. */
+  flag: string | null
+  /** The environment variable, then its aliases. */
+  env: string[]
+  kind: Setting<unknown>['kind']
+  /** The default as text: JSON, or "none" for null (unset). */
+  default: string
+  description: string
 }
 
-/** A workload's `main`: `--help` prints the usage and exits 0; a bad configuration exits 2 with its message. */
+export function settingsHelp<Config>(defaults: Config, settings: readonly Setting<Config>[]): SettingHelp[] {
+  return settings.map((s) => ({
+    flag: s.flag ? `--${s.flag}` : null,
+    env: [s.env, ...(s.aliases ?? [])],
+    kind: s.kind,
+    default: defaults[s.field] === null ? 'none' : JSON.stringify(defaults[s.field]),
+    description: s.description,
+  }))
+}
+
+/** Every setting with its environment variables, default and description, for `--help` and flag errors. */
+export function usageOf<Config>(title: string, defaults: Config, settings: readonly Setting<Config>[]): string {
+  const help = settingsHelp(defaults, settings)
+  const heading = (s: SettingHelp) =>
+    s.flag
+      ? `  ${s.flag} <${s.kind}> (env ${s.env.join(' or ')}, default ${s.default})`
+      : `  ${s.env.join(' or ')} <${s.kind}> (default ${s.default})`
+  const entries = (list: SettingHelp[]) => list.flatMap((s) => [heading(s), `      ${s.description}`])
+  const envOnly = help.filter((s) => !s.flag)
+  return [
+    title,
+    '',
+    'A flag wins over its environment variable, which wins over the default. --help (-h) prints this.',
+    '',
+    ...entries(help.filter((s) => s.flag)),
+    ...(envOnly.length > 0 ? ['', 'From the environment only:', ...entries(envOnly)] : []),
+  ].join('\n')
+}
+
+/** A workload's `main`: `--help` or `-h` prints the usage and exits 0; a bad configuration exits 2 with its message. */
 export function configFromCommandLine<Config>(
   load: (argv: readonly string[], env: NodeJS.ProcessEnv) => Config,
   usage: () => string,
 ): Config {
   const argv = process.argv.slice(2)
-  if (argv.includes('--help')) {
+  if (argv.includes('--help') || argv.includes('-h')) {
     console.log(usage())
     process.exit(0)
   }

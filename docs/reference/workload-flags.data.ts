@@ -1,0 +1,23 @@
+// The workloads' settings as their `--help` prints them, read from the same arrays and defaults
+// the workloads load their configuration with, so the page cannot drift from the code.
+import { defineLoader } from 'vitepress'
+import * as modelServer from '../../workloads/model-server/config.ts'
+import * as router from '../../workloads/router/config.ts'
+import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts'
+
+export interface WorkloadFlags {
+  modelServer: SettingHelp[]
+  router: SettingHelp[]
+}
+
+declare const data: WorkloadFlags
+export { data }
+
+export default defineLoader({
+  load(): WorkloadFlags {
+    return {
+      modelServer: settingsHelp(modelServer.defaults, modelServer.settings),
+      router: settingsHelp(router.defaults, router.settings),
+    }
+  },
+})
