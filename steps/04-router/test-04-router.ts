@@ -512,6 +512,7 @@ async function setFailures(env: CheckEnv, rate: number): Promise<void> {
     if ((error as { code?: number }).code === 404) {
       throw new Error(
         `PUT /admin/failures on ${FAILING} answered 404: failure injection is off; 20-statefulset.yaml sets ENABLE_FAILURE_INJECTION "true" for it`,
+        { cause: error },
       )
     }
     throw error
