@@ -61,6 +61,7 @@ export default defineConfig({
           { text: 'The cluster topology', link: '/topology' },
           { text: 'Benchmarks', link: '/benchmarks' },
           { text: 'The mutation suite', link: '/mutations' },
+          { text: 'The security model', link: '/security' },
         ],
       },
       { text: 'Steps', items: steps },

@@ -502,10 +502,21 @@ async function throughEachRouter(env: CheckEnv): Promise<FailoverObservation> {
 
 /** Turns the failing group's injected failures on (rate 1) or off (rate 0), at run time. */
 async function setFailures(env: CheckEnv, rate: number): Promise<void> {
-  await podProxyPut(env.kube, env.namespace, `${FAILING}:${SERVER_PORT}`, '/admin/failures', {
-    rate,
-    types: ['server_error'],
-  })
+  try {
+    await podProxyPut(env.kube, env.namespace, `${FAILING}:${SERVER_PORT}`, '/admin/failures', {
+      rate,
+      types: ['server_error'],
+    })
+  } catch (error) {
+    // The model server serves /admin/failures only when asked to (lab only).
+    if ((error as { code?: number }).code === 404) {
+      throw new Error(
+        `PUT /admin/failures on ${FAILING} answered 404: failure injection is off; 20-statefulset.yaml sets ENABLE_FAILURE_INJECTION "true" for it`,
+        { cause: error },
+      )
+    }
+    throw error
+  }
 }
 
 /** What both failover checks need before they can judge: the failing group's address, and routers. */
@@ -544,7 +555,7 @@ export const breakerOpens = check({
         return fail(
           `no answer from ${FAILING} (${failing.address})`,
           `${router.pod} returned an answer from it`,
-          `the failures did not take: GET /admin/failures on ${FAILING} shows the rate`,
+          `the failures did not take: GET /admin/failures on ${FAILING} shows the rate (it needs ENABLE_FAILURE_INJECTION "true")`,
         )
       }
       if (!router.backends)

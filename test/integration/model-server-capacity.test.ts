@@ -127,7 +127,14 @@ describe('model-server client disconnect', () => {
 describe('model-server failure injection', () => {
   let server: WorkloadProcess
   beforeAll(async () => {
-    server = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0'])
+    server = await startModelServer([
+      '--enable-failure-injection',
+      'true',
+      '--time-to-first-token-ms',
+      '0',
+      '--inter-token-latency-ms',
+      '0',
+    ])
   })
   afterAll(() => server?.stop())
 

@@ -6,7 +6,7 @@ import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
-import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
+import { complete, groupSecret, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const fastHeartbeats = ['--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '1000']
 
@@ -16,6 +16,7 @@ function startRank(nodeRank: number, env: Record<string, string>, flags: string[
     {
       MASTER_ADDR: '127.0.0.1',
       NODE_RANK: String(nodeRank),
+      GROUP_SECRET: groupSecret,
       ...env,
     },
   )
@@ -74,10 +75,10 @@ describe('model-server group of four ranks', () => {
   })
 
   it('makes every token step a round trip to every rank', async () => {
-    const before = await Promise.all(ranks.map((rank) => metric(rank, 'serving_lab:group_steps_total')))
+    const before = await Promise.all(ranks.map((rank) => metric(rank, 'serving_lab_group_steps_total')))
     const { status } = await complete(leader(), { model, prompt: 'through the group', max_tokens: 6 })
     expect(status).toBe(200)
-    const after = await Promise.all(ranks.map((rank) => metric(rank, 'serving_lab:group_steps_total')))
+    const after = await Promise.all(ranks.map((rank) => metric(rank, 'serving_lab_group_steps_total')))
     expect(after.map((steps, i) => steps - before[i]!)).toEqual([6, 6, 6, 6])
   })
 
@@ -101,7 +102,7 @@ describe('model-server group of four ranks', () => {
     const { status, json } = await complete(leader(), { model, prompt: 'anyone?', max_tokens: 2 })
     expect(status).toBe(503)
     expect(json.error).toMatchObject({ type: 'ServiceUnavailableError', code: 'group_not_ready' })
-    expect(await metric(leader(), 'serving_lab:group_ready')).toBe(0)
+    expect(await metric(leader(), 'serving_lab_group_ready')).toBe(0)
   })
 
   it('re-forms under a higher generation when the rank comes back, and serves again', async () => {
@@ -197,7 +198,12 @@ describe('model-server group membership rules', () => {
   })
 
   it('forms from LeaderWorkerSet variables', async () => {
-    const lws = { MASTER_PORT: String(await freePort()), LWS_LEADER_ADDRESS: '127.0.0.1', LWS_GROUP_SIZE: '2' }
+    const lws = {
+      MASTER_PORT: String(await freePort()),
+      LWS_LEADER_ADDRESS: '127.0.0.1',
+      LWS_GROUP_SIZE: '2',
+      GROUP_SECRET: groupSecret,
+    }
     const ranks = await Promise.all(
       [0, 1].map((index) => startModelServer(fastHeartbeats, { ...lws, LWS_WORKER_INDEX: String(index) })),
     )
@@ -226,6 +232,34 @@ describe('model-server group membership rules', () => {
     })
     expect(result.status).toBe(2)
     expect(result.stderr).toMatch(/^NODE_RANK must be an integer, got "llama-1"/)
+  })
+
+  it('exits 2 naming GROUP_SECRET when a group of several ranks has no secret', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'workloads/model-server/main.ts'], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, NNODES: '2' },
+      encoding: 'utf8',
+    })
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain('GROUP_SECRET must be set when NNODES > 1')
+  })
+
+  it('refuses a rank that does not hold the group secret, and says why on both sides', async () => {
+    const masterPort = String(await freePort())
+    const leader = await startRank(0, { MASTER_PORT: masterPort, NNODES: '2' })
+    const impostor = await startRank(1, {
+      MASTER_PORT: masterPort,
+      NNODES: '2',
+      GROUP_SECRET: 'some-other-secret-entirely',
+    })
+    processes.push(leader, impostor)
+    await waitFor('the rank to log the refusal', async () =>
+      logLines(impostor).some((line) =>
+        /the leader refused this rank: it does not hold the group secret/.test(line.msg),
+      ),
+    )
+    expect((await groupOf(leader)).members).toEqual([0])
+    expect(await readiness(leader)).toBe(503)
   })
 
   it('exits 2 when WORLD_SIZE counts pods instead of processes', () => {

@@ -7,6 +7,8 @@ import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 
 export const model = 'lab-model'
+/** What a Kubernetes Secret gives every rank of a group (GROUP_SECRET). */
+export const groupSecret = 'lab-group-secret-for-tests'
 
 /** What parse-prometheus-text-format returns (it ships no types): one family per metric name. */
 interface MetricFamily {

@@ -267,7 +267,7 @@ describe('model-server metrics', () => {
     expect(metrics.value('vllm:num_requests_running')).toBe(0)
     expect(metrics.value('vllm:num_requests_waiting')).toBe(0)
     expect(metrics.value('vllm:kv_cache_usage_perc')).toBe(0)
-    expect(metrics.value('serving_lab:group_ready')).toBe(1)
+    expect(metrics.value('serving_lab_group_ready')).toBe(1)
   })
 
   it('counts a request that reuses a cached prefix as prefix cache hits, in tokens', async () => {

@@ -12,7 +12,15 @@ import type { BackendStatus } from '../../workloads/router/backend.ts'
 import { backendHeader } from '../../workloads/router/proxy.ts'
 import { metric, model, scrape, startModelServer, waitFor } from './model-server-helpers.ts'
 
-const fastModel = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '2']
+// Failure injection on: one test makes a backend fail through /admin/failures.
+const fastModel = [
+  '--time-to-first-token-ms',
+  '0',
+  '--inter-token-latency-ms',
+  '2',
+  '--enable-failure-injection',
+  'true',
+]
 
 function startRouter(backends: string[], flags: string[] = []): Promise<WorkloadProcess> {
   return startWorkload(

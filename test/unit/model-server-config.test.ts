@@ -4,7 +4,7 @@ import { ConfigError, defaults, loadConfig, usage, validateConfig } from '../../
 describe('model-server configuration', () => {
   it('uses the defaults when nothing is set, serving the model under its own name', () => {
     const config = loadConfig([], {})
-    expect(config).toEqual({ ...defaults, servedModelName: defaults.model })
+    expect(config).toEqual({ ...defaults, servedModelName: defaults.model, rendezvousHost: defaults.host })
     expect(config.port).toBe(8000)
     expect(config.model).toBe('meta-llama/Llama-3.1-70B-Instruct')
     expect([config.nnodes, config.nodeRank, config.masterAddr, config.masterPort]).toEqual([1, 0, '127.0.0.1', 29500])
@@ -83,6 +83,7 @@ describe('model-server configuration', () => {
       'maxNumSeqs must be an integer at least 1 (got 0)',
       'mode must be one of echo, random (got loud)',
       'failureRate must be a number from 0 to 1 (got 2)',
+      'failureRate needs enableFailureInjection: --enable-failure-injection true (for the lab only)',
       expect.stringMatching(/^failureTypes must be among .*rate_limit.* \(got meteor\)$/),
       'maxModelLen (8192) is larger than the KV cache can hold (numGpuBlocks × blockSize = 160 tokens)',
     ])
@@ -105,6 +106,30 @@ describe('model-server configuration', () => {
 })
 
 describe('model-server group settings', () => {
+  const secret = 'a-group-secret-of-the-lab'
+
+  it('requires a group secret of several ranks, but not of one', () => {
+    expect(() => loadConfig([], { NNODES: '2' })).toThrow(/GROUP_SECRET must be set when NNODES > 1/)
+    expect(() => loadConfig([], { NNODES: '2', GROUP_SECRET: 'short' })).toThrow(
+      /GROUP_SECRET must be at least 16 characters \(got 5\)/,
+    )
+    expect(loadConfig([], {}).groupSecret).toBe('')
+  })
+
+  it('listens for the rendezvous on RENDEZVOUS_HOST, else on --host', () => {
+    expect(loadConfig(['--host', '127.0.0.1'], {}).rendezvousHost).toBe('127.0.0.1')
+    expect(loadConfig([], { RENDEZVOUS_HOST: '10.244.1.7' }).rendezvousHost).toBe('10.244.1.7')
+  })
+
+  it('turns failure injection on only with its flag', () => {
+    expect(loadConfig([], {}).enableFailureInjection).toBe(false)
+    expect(loadConfig(['--enable-failure-injection', 'true', '--failure-rate', '0.5'], {}).failureRate).toBe(0.5)
+    expect(() => loadConfig(['--failure-rate', '0.5'], {})).toThrow(/failureRate needs enableFailureInjection/)
+    expect(() => loadConfig([], { ENABLE_FAILURE_INJECTION: 'yes' })).toThrow(
+      /ENABLE_FAILURE_INJECTION must be true or false, got "yes"/,
+    )
+  })
+
   it('reads the group from torch-style variables and vLLM-style flags', () => {
     const env = {
       MASTER_ADDR: 'llama-0.llama',
@@ -113,6 +138,7 @@ describe('model-server group settings', () => {
       NNODES: '2',
       GPUS_PER_NODE: '4',
       WORLD_SIZE: '8',
+      GROUP_SECRET: secret,
     }
     const config = loadConfig(['--tensor-parallel-size', '4', '--pipeline-parallel-size', '2'], env)
     expect(config).toMatchObject({
@@ -133,7 +159,12 @@ describe('model-server group settings', () => {
   })
 
   it("accepts LeaderWorkerSet's variables, and lets the explicit ones win", () => {
-    const lws = { LWS_LEADER_ADDRESS: 'llama-0.llama.lab', LWS_GROUP_SIZE: '4', LWS_WORKER_INDEX: '3' }
+    const lws = {
+      LWS_LEADER_ADDRESS: 'llama-0.llama.lab',
+      LWS_GROUP_SIZE: '4',
+      LWS_WORKER_INDEX: '3',
+      GROUP_SECRET: secret,
+    }
     expect(loadConfig([], lws)).toMatchObject({ masterAddr: 'llama-0.llama.lab', nnodes: 4, nodeRank: 3 })
     expect(loadConfig([], { ...lws, MASTER_ADDR: 'other', NNODES: '5', NODE_RANK: '4' })).toMatchObject({
       masterAddr: 'other',
@@ -152,7 +183,10 @@ describe('model-server group settings', () => {
     expect(() => loadConfig(['--tensor-parallel-size', '2'], { NNODES: '2', GPUS_PER_NODE: '4' })).toThrow(
       /--tensor-parallel-size × --pipeline-parallel-size must equal the world size NNODES × GPUS_PER_NODE = 8 \(got 2 × 1 = 2\)/,
     )
-    expect(loadConfig(['--tensor-parallel-size', '8'], { NNODES: '2', GPUS_PER_NODE: '4' }).tensorParallelSize).toBe(8)
+    expect(
+      loadConfig(['--tensor-parallel-size', '8'], { NNODES: '2', GPUS_PER_NODE: '4', GROUP_SECRET: secret })
+        .tensorParallelSize,
+    ).toBe(8)
   })
 
   it('names NODE_RANK when it is not a number, such as a pod name', () => {

@@ -6,14 +6,18 @@ import type { Frame } from '../../workloads/model-server/group/frames.ts'
 
 describe('model-server group frames', () => {
   it('parses each kind of frame', () => {
-    expect(parseFrame('{"type":"hello","nodeRank":1,"nnodes":2,"gpusPerNode":4,"model":"m","generation":0}')).toEqual({
+    expect(
+      parseFrame('{"type":"hello","nodeRank":1,"nnodes":2,"gpusPerNode":4,"model":"m","generation":0,"proof":"ab"}'),
+    ).toEqual({
       type: 'hello',
       nodeRank: 1,
       nnodes: 2,
       gpusPerNode: 4,
       model: 'm',
       generation: 0,
+      proof: 'ab',
     })
+    expect(parseFrame('{"type":"challenge","nonce":"n"}')).toEqual({ type: 'challenge', nonce: 'n' })
     expect(parseFrame('{"type":"status","state":"ready","generation":3,"members":[0,1],"reason":null}')?.type).toBe(
       'status',
     )
@@ -28,6 +32,7 @@ describe('model-server group frames', () => {
       '[]',
       'null',
       '{"type":"launch"}',
+      '{"type":"hello","nodeRank":1,"nnodes":2,"gpusPerNode":4,"model":"m","generation":0}',
       '{"type":"step","id":"7"}',
       '{"type":"status","state":"ready","generation":1,"members":null}',
     ]) {

@@ -2,7 +2,7 @@
 // environment, built the way the kubelet (and LeaderWorkerSet) would build it, must give the
 // server the group the lesson describes; and the mistake the lesson has you make must be refused.
 import { join } from 'node:path'
-import type { KubernetesObject, V1Container } from '@kubernetes/client-node'
+import type { KubernetesObject, V1Container, V1Secret } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import { readManifests } from '../../scripts/lib/manifests.ts'
 import { stepsDir } from '../../scripts/lib/steps.ts'
@@ -11,20 +11,35 @@ import { ConfigError, loadConfig } from '../../workloads/model-server/config.ts'
 type PodSpec = { spec: { containers: V1Container[] } }
 const dir = join(stepsDir, '03-multi-node-tp')
 
-/** The container's environment as the kubelet gives it to pod `name` with ordinal `index`. */
+/** The Secrets of a folder's manifests, by name: key → value, as the kubelet reads them. */
+async function secretsIn(folder: string): Promise<Map<string, Record<string, string>>> {
+  const secrets = (await readManifests(folder)).filter((o) => o.kind === 'Secret') as (V1Secret & {
+    stringData?: Record<string, string>
+  })[]
+  return new Map(secrets.map((s) => [s.metadata!.name!, s.stringData ?? {}]))
+}
+
+/** The container's environment as the kubelet gives it to pod `name` with ordinal `index`, `$(VAR)` expanded. */
 function environment(
   container: V1Container,
   name: string,
   index: number,
+  secrets: Map<string, Record<string, string>>,
   extra: Record<string, string> = {},
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...extra }
   for (const variable of container.env ?? []) {
     const path = variable.valueFrom?.fieldRef?.fieldPath
+    const secretRef = variable.valueFrom?.secretKeyRef
     if (path === 'metadata.name') env[variable.name] = name
     else if (path === "metadata.labels['apps.kubernetes.io/pod-index']") env[variable.name] = String(index)
+    else if (path === 'status.podIP') env[variable.name] = `10.244.${index}.7`
     else if (path) throw new Error(`no value for fieldRef ${path} in this test`)
-    else env[variable.name] = variable.value
+    else if (secretRef) {
+      const value = secrets.get(secretRef.name!)?.[secretRef.key]
+      if (value === undefined) throw new Error(`no Secret ${secretRef.name} with key ${secretRef.key} in the step`)
+      env[variable.name] = value
+    } else env[variable.name] = variable.value!.replace(/\$\((\w+)\)/g, (_, ref: string) => env[ref] ?? `$(${ref})`)
   }
   return env
 }
@@ -36,8 +51,13 @@ describe("the StatefulSet's ranks, as the model server reads them", () => {
     }
     const container = set.spec.template.spec.containers[0]!
     for (let index = 0; index < set.spec.replicas; index++) {
-      const config = loadConfig(container.args!, environment(container, `llama-3-70b-${index}`, index))
+      const config = loadConfig(
+        container.args!,
+        environment(container, `llama-3-70b-${index}`, index, await secretsIn(dir)),
+      )
       expect(config).toMatchObject({
+        rendezvousHost: `10.244.${index}.7`,
+        groupSecret: 'lab-03-group-secret-change-me',
         nodeRank: index,
         nnodes: 2,
         gpusPerNode: 4,
@@ -56,7 +76,7 @@ describe("the StatefulSet's ranks, as the model server reads them", () => {
       spec: { template: PodSpec }
     }
     const container = set.spec.template.spec.containers[0]!
-    const env = { ...environment(container, 'llama-3-70b-1', 1), WORLD_SIZE: '2' }
+    const env = { ...environment(container, 'llama-3-70b-1', 1, await secretsIn(dir)), WORLD_SIZE: '2' }
     expect(() => loadConfig(container.args!, env)).toThrow(ConfigError)
     expect(() => loadConfig(container.args!, env)).toThrow(/WORLD_SIZE counts processes/)
   })
@@ -84,8 +104,11 @@ describe("the LeaderWorkerSet's pods, with the variables LWS injects", () => {
         LWS_GROUP_SIZE: String(size),
         LWS_WORKER_INDEX: String(index),
       }
-      const config = loadConfig(container.args!, environment(container, name, index, lwsEnv))
+      const secrets = await secretsIn(join(dir, 'leaderworkerset'))
+      const config = loadConfig(container.args!, environment(container, name, index, secrets, lwsEnv))
       expect(config, name).toMatchObject({
+        rendezvousHost: `10.244.${index}.7`,
+        groupSecret: 'lab-03-lws-group-secret-change-me',
         nodeRank: index,
         nnodes: 2,
         gpusPerNode: 4,

@@ -30,10 +30,18 @@ beforeAll(async () => {
 })
 
 describe("step 04's model servers are step 02's", () => {
-  /** An object with its namespace taken out: the one thing a step's copy may change. */
+  /**
+   * An object with its namespace taken out, and the failure-injection switch step 04's checks
+   * need: the only things a step's copy may change.
+   */
   const comparable = (object: KubernetesObject) => {
-    const copy = structuredClone(object)
+    const copy = structuredClone(object) as KubernetesObject & {
+      spec?: { template?: { spec?: { containers?: { env?: { name: string }[] }[] } } }
+    }
     delete copy.metadata?.namespace
+    for (const container of copy.spec?.template?.spec?.containers ?? []) {
+      container.env = container.env?.filter((variable) => variable.name !== 'ENABLE_FAILURE_INJECTION')
+    }
     return copy
   }
   const ofStep02 = async (kind: string) =>
@@ -43,7 +51,18 @@ describe("step 04's model servers are step 02's", () => {
     expect(comparable(find('Service', 'llama-3-70b'))).toEqual(comparable(await ofStep02('Service')))
   })
 
-  it('the StatefulSet differs only in its namespace', async () => {
+  it('turns failure injection on, which its checks use', () => {
+    const set = find<{ spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } }>(
+      'StatefulSet',
+      'llama-3-70b',
+    )
+    expect(set.spec.template.spec.containers[0]!.env).toContainEqual({
+      name: 'ENABLE_FAILURE_INJECTION',
+      value: 'true',
+    })
+  })
+
+  it('the StatefulSet differs only in its namespace and failure injection', async () => {
     expect(comparable(find('StatefulSet', 'llama-3-70b'))).toEqual(comparable(await ofStep02('StatefulSet')))
   })
 

@@ -23,8 +23,14 @@ export const streamingProperties = {
   },
   // One choice per prompt: more would need sampling several answers at once.
   n: { type: ['integer', 'null'], minimum: 1, maximum: 1 },
-  temperature: { type: ['number', 'null'] },
-  top_p: { type: ['number', 'null'] },
+  // vLLM's ranges (SamplingParams): out of them, vLLM and OpenAI answer 400.
+  temperature: { type: ['number', 'null'], minimum: 0 },
+  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1 },
+  top_k: { type: ['integer', 'null'], minimum: -1 },
+  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+  presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
+  frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
+  repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0 },
   seed: { type: ['integer', 'null'] },
 } as const
 

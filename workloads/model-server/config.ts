@@ -1,10 +1,21 @@
-import { ConfigError, logLevels, rangeRules, readSettings, usageOf, type Setting } from '../shared/config.ts'
+import {
+  ConfigError,
+  connectionLimitDefaults,
+  connectionLimitSettings,
+  logLevels,
+  rangeRules,
+  readSettings,
+  usageOf,
+  validateConnectionLimits,
+  type ConnectionLimitsConfig,
+  type Setting,
+} from '../shared/config.ts'
 import { failureTypes } from './failures.ts'
 import type { FailureType } from './failures.ts'
 
 export type OutputMode = 'echo' | 'random'
 
-export interface ModelServerConfig {
+export interface ModelServerConfig extends ConnectionLimitsConfig {
   port: number
   host: string
   /** The model being "served"; only its name matters to the simulator. */
@@ -30,6 +41,8 @@ export interface ModelServerConfig {
   maxTokensDefault: number
   /** Seeds the generated text and the random draws, so runs repeat. */
   seed: number
+  /** Serve `GET`/`PUT /admin/failures` and allow a failure rate: for the lab only, off by default. */
+  enableFailureInjection: boolean
   failureRate: number
   failureTypes: FailureType[]
   blockSize: number
@@ -56,6 +69,12 @@ export interface ModelServerConfig {
   pipelineParallelSize: number | null
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
+  /** A rank that does not acknowledge a token step within this breaks the group. */
+  stepTimeoutMs: number
+  /** Every rank presents it (as an HMAC of the leader's challenge) to join; required when nnodes > 1. */
+  groupSecret: string
+  /** Where the leader listens for the rendezvous: the pod's own address; empty means `host`. */
+  rendezvousHost: string
 }
 
 /** Every default in one place; environment variables override them, flags override both. */
@@ -76,12 +95,14 @@ export const defaults: ModelServerConfig = {
   mode: 'random',
   maxTokensDefault: 16,
   seed: 0,
+  enableFailureInjection: false,
   failureRate: 0,
   failureTypes: [],
   blockSize: 16,
   numGpuBlocks: 2048,
   maxRequestBodyBytes: 1024 * 1024,
   drainTimeoutMs: 25_000,
+  ...connectionLimitDefaults,
   logLevel: 'info',
   podName: null,
   podIndex: null,
@@ -95,6 +116,9 @@ export const defaults: ModelServerConfig = {
   pipelineParallelSize: null,
   heartbeatIntervalMs: 1000,
   heartbeatTimeoutMs: 3000,
+  stepTimeoutMs: 5000,
+  groupSecret: '',
+  rendezvousHost: '',
 }
 
 const modes: OutputMode[] = ['echo', 'random']
@@ -203,6 +227,14 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     description: 'Seed of every random draw (answer words, latency jitter, injected failures), so runs repeat',
   },
   {
+    field: 'enableFailureInjection',
+    flag: 'enable-failure-injection',
+    env: 'ENABLE_FAILURE_INJECTION',
+    kind: 'boolean',
+    description:
+      'Serve /admin/failures and allow --failure-rate: anyone who reaches the API port can then make it fail (lab only)',
+  },
+  {
     field: 'failureRate',
     flag: 'failure-rate',
     env: 'FAILURE_RATE',
@@ -244,6 +276,7 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     kind: 'integer',
     description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
   },
+  ...connectionLimitSettings<ModelServerConfig>(),
   {
     field: 'logLevel',
     flag: 'log-level',
@@ -342,6 +375,28 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     kind: 'integer',
     description: 'Milliseconds without a heartbeat after which a rank or the leader is lost and the group breaks',
   },
+  {
+    field: 'stepTimeoutMs',
+    flag: 'step-timeout-ms',
+    env: 'STEP_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds a rank has to acknowledge a step; one that does not breaks the group, which forms again',
+  },
+  {
+    field: 'groupSecret',
+    env: 'GROUP_SECRET',
+    kind: 'string',
+    description:
+      'Shared by every rank of the group (from a Kubernetes Secret): only ranks that prove they hold it may join',
+  },
+  {
+    field: 'rendezvousHost',
+    flag: 'rendezvous-host',
+    env: 'RENDEZVOUS_HOST',
+    kind: 'string',
+    description:
+      "Address the leader's rendezvous listens on: the pod's IP (status.podIP); empty means the same as --host",
+  },
 ]
 
 export { ConfigError }
@@ -350,6 +405,7 @@ export { ConfigError }
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ModelServerConfig {
   const config = readSettings(defaults, settings, argv, env, usage)
   if (config.servedModelName === '') config.servedModelName = config.model
+  if (config.rendezvousHost === '') config.rendezvousHost = config.host
   const errors = validateConfig(config)
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
   return config
@@ -382,6 +438,9 @@ export function validateConfig(config: ModelServerConfig): string[] {
   }
   integerIn('seed', 0)
   numberIn('failureRate', 0, 1)
+  if (config.failureRate > 0 && !config.enableFailureInjection) {
+    errors.push('failureRate needs enableFailureInjection: --enable-failure-injection true (for the lab only)')
+  }
   const unknown = config.failureTypes.filter((type) => !failureTypes.includes(type))
   if (unknown.length > 0)
     errors.push(`failureTypes must be among ${failureTypes.join(', ')} (got ${unknown.join(', ')})`)
@@ -395,6 +454,7 @@ export function validateConfig(config: ModelServerConfig): string[] {
   }
   integerIn('maxRequestBodyBytes', 1)
   integerIn('drainTimeoutMs', 0)
+  validateConnectionLimits(config, errors)
   if (!logLevels.includes(config.logLevel)) {
     errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
   }
@@ -402,6 +462,9 @@ export function validateConfig(config: ModelServerConfig): string[] {
   errors.push(...validateGroup(config))
   return errors
 }
+
+/** Short enough to type in a lab, long enough that guessing is no attack. */
+const minSecretLength = 16
 
 /**
  * The group's rules, in the names manifests use (the environment variables), since that is
@@ -438,6 +501,14 @@ function validateGroup(config: ModelServerConfig): string[] {
           `(got ${tp} × ${pp} = ${tp * pp})`,
       )
     }
+  }
+  positive(config.stepTimeoutMs, '--step-timeout-ms')
+  if (config.nnodes > 1 && config.groupSecret.length < minSecretLength) {
+    errors.push(
+      config.groupSecret === ''
+        ? `GROUP_SECRET must be set when NNODES > 1: every rank proves it holds it to join the group (put it in a Kubernetes Secret and pass it with env.valueFrom.secretKeyRef)`
+        : `GROUP_SECRET must be at least ${minSecretLength} characters (got ${config.groupSecret.length})`,
+    )
   }
   positive(config.heartbeatIntervalMs, '--heartbeat-interval-ms')
   if (config.heartbeatTimeoutMs <= config.heartbeatIntervalMs) {

@@ -29,6 +29,11 @@ interface EngineParts {
 export class Engine {
   constructor(private readonly parts: EngineParts) {}
 
+  /** Whether the scheduler could take these sequences at all, idle: if not, the request is a 400, not a 429. */
+  couldEverTake(specs: readonly SequenceSpec[]): boolean {
+    return this.parts.scheduler.couldEverTake(specs.map((s) => ({ totalTokens: s.prompt.length + s.output.length })))
+  }
+
   /** Queues one request's sequences, all or none; null when the waiting queue is full. */
   submit(specs: readonly SequenceSpec[]): Sequence[] | null {
     const arrival = performance.now()
@@ -63,8 +68,8 @@ export class Sequence {
       let last = this.arrival
       for (let i = 0; i < output.length; i++) {
         if (i > 0) await pause(latency.interTokenLatencyMs(scheduler.running), signal)
-        await group.step()
-        signal.throwIfAborted()
+        // A client that leaves frees its slot at once, even while a rank is slow to answer.
+        await untilAborted(group.step(), signal)
         scheduler.grow(this.ticket, prompt.length + i + 1)
         const now = performance.now()
         if (i === 0) {
@@ -101,9 +106,15 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
-    promise.then((value) => {
-      signal.removeEventListener('abort', onAbort)
-      resolve(value)
-    })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
   })
 }

@@ -46,6 +46,15 @@ export async function generate(
     throw new HttpError(404, 'NotFoundError', `The model \`${call.model}\` does not exist.`, 'model', 'model_not_found')
   }
   const specs = call.prompts.map((prompt) => planAnswer(prompt, call.maxTokens, parts.answers))
+  if (!parts.engine.couldEverTake(specs)) {
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      `This request's ${specs.length} sequences can never fit: more than the server runs at once (max-num-seqs) plus its waiting queue (max-waiting-requests). Send fewer prompts per request.`,
+      'prompt',
+      'too_many_sequences',
+    )
+  }
   if (request.server.draining) throw unavailable('The server is shutting down.', 'draining')
   if (!parts.group.ready) throw unavailable(`The model's group is not ready: ${parts.group.reason}.`, 'group_not_ready')
 

@@ -48,6 +48,11 @@ export class KvCache {
     return Math.ceil(tokens / this.#blockSize)
   }
 
+  /** Blocks of the whole cache, in use or not. */
+  get size(): number {
+    return this.#numBlocks
+  }
+
   /** Blocks that can still be promised: free ones (cached or not) minus the reservations. */
   get available(): number {
     return this.#empty.length + this.#evictable.size - this.#reserved

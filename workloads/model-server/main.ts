@@ -7,7 +7,8 @@ import { buildModelServer } from './server.ts'
 const config = configFromCommandLine(loadConfig, usage)
 
 const { app, group } = buildModelServer(config, seededRandom(config.seed))
-app.log.info({ config }, 'model server starting')
+// The group's secret stays out of the log.
+app.log.info({ config: { ...config, groupSecret: config.groupSecret ? '(set)' : '' } }, 'model server starting')
 try {
   await serveUntilSignal(app, { port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs })
   await group.start()

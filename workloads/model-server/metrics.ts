@@ -82,21 +82,23 @@ export function createModelServerMetrics(registry: Registry, modelName: string, 
   )
 
   // The lab's own metrics, not vLLM's: the state of the multi-node group this process is in.
+  // Every lab metric is `serving_lab_…` (the router's too): Prometheus keeps colons for
+  // recording rules, so only vLLM's own names, copied as they are, have one.
   gauge(
-    'serving_lab:group_generation',
+    'serving_lab_group_generation',
     "Generation of the group: increases each time the group forms. (The lab's, not vLLM's.)",
     sources.groupGeneration,
   )
-  gauge('serving_lab:group_ready', "1 when every rank of the group has joined, else 0. (The lab's, not vLLM's.)", () =>
+  gauge('serving_lab_group_ready', "1 when every rank of the group has joined, else 0. (The lab's, not vLLM's.)", () =>
     Number(sources.groupReady()),
   )
   gauge(
-    'serving_lab:group_members',
+    'serving_lab_group_members',
     "Node ranks currently in the group. (The lab's, not vLLM's.)",
     sources.groupMembers,
   )
   new Counter({
-    name: 'serving_lab:group_steps_total',
+    name: 'serving_lab_group_steps_total',
     help: "Token steps this rank completed with every rank of the group (leader) or took part in (others). (The lab's, not vLLM's.)",
     labelNames,
     registers,

@@ -55,12 +55,20 @@ export class Scheduler {
    * queue. Those that fit start at once (their `admitted` resolves).
    */
   submit(sequences: readonly { prompt: readonly string[]; totalTokens: number }[]): Ticket[] | null {
-    const startNow = this.#waiting.length === 0 ? this.#startable(sequences) : 0
+    const startNow = this.#waiting.length === 0 ? this.#startable(sequences, this.#running.size, this.kv.available) : 0
     if (this.#waiting.length + sequences.length - startNow > this.limits.maxWaitingRequests) return null
     const tickets = sequences.map((s) => new Ticket(s.prompt, s.totalTokens))
     this.#waiting.push(...tickets)
     this.#schedule()
     return tickets
+  }
+
+  /**
+   * Whether these sequences could ever be queued, even on an idle server with an empty cache:
+   * those that would start at once plus the waiting queue. If not, retrying cannot help.
+   */
+  couldEverTake(sequences: readonly { totalTokens: number }[]): boolean {
+    return sequences.length - this.#startable(sequences, 0, this.kv.size) <= this.limits.maxWaitingRequests
   }
 
   /** Grows a running sequence to `tokens` tokens. */
@@ -95,12 +103,12 @@ export class Scheduler {
    * How many of these would start at once, counting blocks as if none were cached: a lower
    * bound, so the waiting queue never ends up longer than its limit.
    */
-  #startable(sequences: readonly { totalTokens: number }[]): number {
-    let blocks = this.kv.available
+  #startable(sequences: readonly { totalTokens: number }[], running: number, available: number): number {
+    let blocks = available
     let count = 0
     for (const sequence of sequences) {
       const needed = this.kv.blocksFor(sequence.totalTokens)
-      if (this.#running.size + count >= this.limits.maxNumSeqs || needed > blocks) break
+      if (running + count >= this.limits.maxNumSeqs || needed > blocks) break
       blocks -= needed
       count++
     }

@@ -30,6 +30,7 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const app = createServer({
     bodyLimit: config.maxRequestBodyBytes,
     logLevel: config.logLevel,
+    limits: config,
     logBindings: {
       pod: config.podName ?? undefined,
       podIndex: config.podIndex ?? undefined,
@@ -117,6 +118,15 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
     pod_index: config.podIndex,
   }))
 
+  // Failure injection lets anyone who reaches the API port make it fail: only where asked for.
+  if (config.enableFailureInjection) registerFailureRoutes(app, failures)
+
+  registerMetricsRoute(app, registry)
+  app.addHook('onClose', () => group.leave())
+  return { app, group }
+}
+
+function registerFailureRoutes(app: FastifyInstance, failures: FailureInjector): void {
   app.get('/admin/failures', async () => failures.settings)
   app.put<{ Body: { rate: number; types?: FailureSettings['types'] } }>(
     '/admin/failures',
@@ -127,8 +137,4 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
       return failures.settings
     },
   )
-
-  registerMetricsRoute(app, registry)
-  app.addHook('onClose', () => group.leave())
-  return { app, group }
 }

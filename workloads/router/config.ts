@@ -1,9 +1,20 @@
-import { ConfigError, logLevels, rangeRules, readSettings, usageOf, type Setting } from '../shared/config.ts'
+import {
+  ConfigError,
+  connectionLimitDefaults,
+  connectionLimitSettings,
+  logLevels,
+  rangeRules,
+  readSettings,
+  usageOf,
+  validateConnectionLimits,
+  type ConnectionLimitsConfig,
+  type Setting,
+} from '../shared/config.ts'
 import { addressOf } from './discovery/static.ts'
 import { policyNames } from './policies/policy.ts'
 import type { PolicyName } from './policies/policy.ts'
 
-export interface RouterConfig {
+export interface RouterConfig extends ConnectionLimitsConfig {
   port: number
   host: string
   /** Static backends (`http://host:port`), for a laptop; or else `service`. */
@@ -59,6 +70,7 @@ export const defaults: RouterConfig = {
   retryBudgetPercent: 20,
   maxRequestBodyBytes: 1024 * 1024,
   drainTimeoutMs: 25_000,
+  ...connectionLimitDefaults,
   logLevel: 'info',
 }
 
@@ -208,6 +220,7 @@ export const settings: readonly Setting<RouterConfig>[] = [
     kind: 'integer',
     description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
   },
+  ...connectionLimitSettings<RouterConfig>(),
   {
     field: 'logLevel',
     flag: 'log-level',
@@ -281,6 +294,7 @@ export function validateConfig(config: RouterConfig): string[] {
   numberIn('retryBudgetPercent', 0, 100)
   integerIn('maxRequestBodyBytes', 1)
   integerIn('drainTimeoutMs', 0)
+  validateConnectionLimits(config, errors)
   if (!logLevels.includes(config.logLevel))
     errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
   return errors

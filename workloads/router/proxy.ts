@@ -5,6 +5,7 @@ import type { RouterConfig } from './config.ts'
 import type { RouterMetrics } from './metrics.ts'
 import type { Policy } from './policies/policy.ts'
 import type { BackendPool } from './pool.ts'
+import { rawBodyOf } from './raw-body.ts'
 import { routeRequest } from './request-info.ts'
 import type { RetryBudget } from './retry-budget.ts'
 import { Exchange } from './upstream.ts'
@@ -38,6 +39,7 @@ const forwardedAnswerHeaders = ['content-type', 'cache-control', 'x-request-id']
 export function createProxyHandler({ config, pool, policy, budget, metrics }: ProxyParts) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const route = routeRequest(request.headers, request.body, config.affinityHeader)
+    const body = rawBodyOf(request)
     const controller = new AbortController()
     const abort = (reason: AbortReason) => controller.abort(reason)
     const deadline = setTimeout(abort, config.requestTimeoutMs, 'timeout')
@@ -47,9 +49,9 @@ export function createProxyHandler({ config, pool, policy, budget, metrics }: Pr
     })
     const upstream = {
       method: request.method,
-      path: request.url,
+      path: upstreamPath(request),
       headers: forwardedHeaders(request, config.affinityHeader),
-      body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
+      body: request.method === 'POST' ? (body ?? Buffer.alloc(0)) : undefined,
       signal: controller.signal,
     }
 
@@ -89,6 +91,15 @@ export function createProxyHandler({ config, pool, policy, budget, metrics }: Pr
   }
 }
 
+/**
+ * The route's own path and the query string: never the raw request target, which may be in
+ * absolute form (`POST http://host/v1/completions`) and would make no URL on the backend.
+ */
+function upstreamPath(request: FastifyRequest): string {
+  const query = request.url.indexOf('?')
+  return request.routeOptions.url + (query >= 0 ? request.url.slice(query) : '')
+}
+
 function forwardedHeaders(request: FastifyRequest, affinityHeader: string): Record<string, string> {
   const headers: Record<string, string> = { accept: request.headers.accept ?? '*/*', 'x-forwarded-for': request.ip }
   if (request.method === 'POST') headers['content-type'] = 'application/json'
@@ -113,6 +124,9 @@ function answer(reply: FastifyReply, backend: Backend, result: Answer) {
 
 function answerFailure(reply: FastifyReply, tried: ReadonlySet<Backend>, failure: Failure, config: RouterConfig) {
   const last = [...tried].at(-1)!
+  if (failure.notSent) {
+    throw new HttpError(500, 'InternalServerError', `The router could not send the request: ${failure.reason}.`)
+  }
   if (failure.answer) return answer(reply, last, failure.answer)
   if (failure.outcome === 'timeout') {
     throw new HttpError(

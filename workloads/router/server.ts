@@ -7,6 +7,7 @@ import { createRouterMetrics } from './metrics.ts'
 import { createPolicy } from './policies/index.ts'
 import { BackendPool } from './pool.ts'
 import { createProxyHandler } from './proxy.ts'
+import { keepRawJsonBodies } from './raw-body.ts'
 import { RetryBudget } from './retry-budget.ts'
 
 export interface Router {
@@ -18,9 +19,8 @@ export interface Router {
 
 /** The router's parts, and its routes, all in one table. Discovery is made with the router's logger. */
 export function buildRouter(config: RouterConfig, createDiscovery: (log: FastifyBaseLogger) => Discovery): Router {
-  const app = createServer({ bodyLimit: config.maxRequestBodyBytes, logLevel: config.logLevel })
-  // Bodies are JSON or nothing: a text/plain body is refused with 415 rather than sent on as a string.
-  app.removeContentTypeParser('text/plain')
+  const app = createServer({ bodyLimit: config.maxRequestBodyBytes, logLevel: config.logLevel, limits: config })
+  keepRawJsonBodies(app)
   // While draining, a keep-alive connection whose last answer (a long stream, say) ends after the
   // drain began would otherwise stay open until its keep-alive timeout and hold the exit back.
   app.addHook('onResponse', async () => {

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { PassThrough } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { Backend } from './backend.ts'
 import type { Permit } from './breaker.ts'
@@ -12,7 +13,8 @@ export interface UpstreamRequest {
   method: string
   path: string
   headers: Record<string, string>
-  body?: string
+  /** The client's body, byte for byte. */
+  body?: Buffer
   /** Aborted with an AbortReason when the request's time is up or its client went away. */
   signal: AbortSignal
 }
@@ -31,7 +33,20 @@ export interface Failure {
   reason: string
   /** The backend's own error answer (a 5xx), passed on if no retry replaces it. */
   answer?: Answer & { kind: 'whole' }
+  /** The router could not even send it (a request Node's client refuses): not the backend's fault. */
+  notSent?: boolean
 }
+
+/** Errors Node's client raises before anything is sent: the request's own fault, never the backend's. */
+const notSentCodes = new Set([
+  'ERR_INVALID_URL',
+  'ERR_UNESCAPED_CHARACTERS',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+])
 
 const retryableStatuses = new Set([500, 502, 503, 504])
 
@@ -58,11 +73,15 @@ export class Exchange {
     backend.outstanding++
   }
 
-  finish(outcome: Exclude<Outcome, 'rejected'>): void {
+  finish(outcome: Exclude<Outcome, 'rejected'> | 'not sent'): void {
     if (this.#done) return
     this.#done = true
     const { backend, permit, metrics } = this
     backend.outstanding--
+    if (outcome === 'not sent') {
+      backend.breaker.release(permit)
+      return
+    }
     if (outcome === 'success') backend.breaker.success(permit)
     else if (outcome === 'cancelled') backend.breaker.release(permit)
     else backend.breaker.failure(permit)
@@ -101,6 +120,11 @@ export class Exchange {
         answer,
       }
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code && notSentCodes.has(code)) {
+        this.finish('not sent')
+        return { kind: 'failed', outcome: 'error', retryable: false, reason: (error as Error).message, notSent: true }
+      }
       const outcome = signal.aborted ? (signal.reason === 'timeout' ? 'timeout' : 'cancelled') : 'error'
       this.finish(outcome)
       return {
@@ -129,15 +153,51 @@ export class Exchange {
     })
   }
 
-  /** The answer as a stream that finishes the exchange when it ends, fails, or is cut off. */
+  /**
+   * The answer as a stream that finishes the exchange when it ends, fails, or is cut off. A
+   * stream the backend cuts (or the time limit ends) still ends cleanly for the client, with
+   * an OpenAI-style error event and `[DONE]`, as the model server ends a stream its group broke.
+   */
   #pipeable(response: IncomingMessage, signal: AbortSignal): Readable {
+    const events = new PassThrough()
     let ended = false
-    response.once('end', () => (ended = true))
-    response.once('close', () => {
-      if (ended) this.finish('success')
-      else if (signal.aborted) this.finish(signal.reason === 'timeout' ? 'timeout' : 'cancelled')
-      else this.finish('error')
+    let lastBytes = ''
+    response.on('data', (chunk: Buffer) => {
+      lastBytes = (lastBytes + chunk.toString('latin1')).slice(-2)
+      if (!events.write(chunk)) response.pause()
     })
-    return response
+    events.on('drain', () => response.resume())
+    response.once('end', () => (ended = true))
+    response.once('error', () => {})
+    response.once('close', () => {
+      if (ended) {
+        this.finish('success')
+        events.end()
+        return
+      }
+      const outcome = signal.aborted ? (signal.reason === 'timeout' ? 'timeout' : 'cancelled') : 'error'
+      this.finish(outcome)
+      if (outcome === 'cancelled') {
+        events.destroy()
+        return
+      }
+      // A cut can fall inside an event: close it first, so the error is an event of its own.
+      const separator = lastBytes === '\n\n' ? '' : '\n\n'
+      const error =
+        outcome === 'timeout'
+          ? streamError('GatewayTimeoutError', 'The stream did not finish within the time limit.', 'upstream_timeout')
+          : streamError(
+              'BadGatewayError',
+              `The backend ${this.backend.address} broke off the stream.`,
+              'upstream_stream_cut',
+            )
+      events.end(`${separator}data: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`)
+    })
+    return events
   }
+}
+
+/** The error event in OpenAI's error shape, as the model server sends one. */
+function streamError(type: string, message: string, code: string) {
+  return { error: { message, type, param: null, code } }
 }

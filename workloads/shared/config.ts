@@ -18,7 +18,7 @@ export interface Setting<Config> {
   env: string
   /** Other variables that set the same field when `env` is unset (e.g. LeaderWorkerSet's names). */
   aliases?: string[]
-  kind: 'string' | 'integer' | 'number' | 'list'
+  kind: 'string' | 'integer' | 'number' | 'list' | 'boolean'
   /**
    * One plain line for `--help` and the docs: what the setting does, and its unit. Not its
    * default, which is read from the defaults literal.
@@ -30,7 +30,7 @@ export interface Setting<Config> {
   precheck?: (raw: string, source: string) => void
 }
 
-function convert<Config>(raw: string, setting: Setting<Config>, source: string): string | number | string[] {
+function convert<Config>(raw: string, setting: Setting<Config>, source: string): string | number | boolean | string[] {
   setting.precheck?.(raw, source)
   const hint = setting.hint ? ` (${setting.hint})` : ''
   switch (setting.kind) {
@@ -44,6 +44,10 @@ function convert<Config>(raw: string, setting: Setting<Config>, source: string):
     case 'number':
       if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${source} must be a number, got "${raw}"${hint}`)
       return Number(raw)
+    case 'boolean':
+      if (raw !== 'true' && raw !== 'false')
+        throw new ConfigError(`${source} must be true or false, got "${raw}"${hint}`)
+      return raw === 'true'
     case 'integer':
       if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be an integer, got "${raw}"${hint}`)
       return Number(raw)
@@ -155,5 +159,74 @@ export function configFromCommandLine<Config>(
     if (!(error instanceof ConfigError)) throw error
     console.error(error.message)
     process.exit(2)
+  }
+}
+
+/** How long a client may take, and how many connections it may hold, on every workload's HTTP server. */
+export interface ConnectionLimitsConfig {
+  /** Time to receive a request's headers; a slower client gets a 408 and the connection is closed. */
+  headersTimeoutMs: number
+  /** Time to receive a whole request, headers and body; a slower client gets a 408. */
+  bodyTimeoutMs: number
+  /** How long a kept-alive connection may sit idle between requests before it is closed. */
+  idleTimeoutMs: number
+  /** Connections open at once; the server closes any beyond them as soon as they are accepted. */
+  maxConnections: number
+}
+
+/** nginx's 60 s header and body timeouts are for the open internet; clients in a cluster need less. */
+export const connectionLimitDefaults: ConnectionLimitsConfig = {
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  // Longer than the keep-alive of the clients in front (Node's agent: 5 s idle sockets reused
+  // at once), so the server never closes a connection a client is about to reuse.
+  idleTimeoutMs: 72_000,
+  maxConnections: 1024,
+}
+
+export function connectionLimitSettings<Config extends ConnectionLimitsConfig>(): Setting<Config>[] {
+  return [
+    {
+      field: 'headersTimeoutMs',
+      flag: 'headers-timeout-ms',
+      env: 'HEADERS_TIMEOUT_MS',
+      kind: 'integer',
+      description: 'Milliseconds a client has to send its request headers before it gets a 408',
+    },
+    {
+      field: 'bodyTimeoutMs',
+      flag: 'body-timeout-ms',
+      env: 'BODY_TIMEOUT_MS',
+      kind: 'integer',
+      description: 'Milliseconds a client has to send its whole request, body included, before it gets a 408',
+    },
+    {
+      field: 'idleTimeoutMs',
+      flag: 'idle-timeout-ms',
+      env: 'IDLE_TIMEOUT_MS',
+      kind: 'integer',
+      description: 'Milliseconds a kept-alive connection may stay idle between requests before it is closed',
+    },
+    {
+      field: 'maxConnections',
+      flag: 'max-connections',
+      env: 'MAX_CONNECTIONS',
+      kind: 'integer',
+      description: 'Connections open at once; more are closed as soon as they are accepted',
+    },
+  ] as Setting<Config>[]
+}
+
+/** The limits' rules: Node refuses a headers timeout longer than the request's. */
+export function validateConnectionLimits(config: ConnectionLimitsConfig, errors: string[]): void {
+  const { integerIn } = rangeRules(config, errors)
+  integerIn('headersTimeoutMs', 1)
+  integerIn('bodyTimeoutMs', 1)
+  integerIn('idleTimeoutMs', 1)
+  integerIn('maxConnections', 1)
+  if (config.headersTimeoutMs > config.bodyTimeoutMs) {
+    errors.push(
+      `headersTimeoutMs must not exceed bodyTimeoutMs (${config.headersTimeoutMs} > ${config.bodyTimeoutMs}): the body timeout counts from the start of the request`,
+    )
   }
 }

@@ -2,6 +2,8 @@ import { hostname } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
+import { connectionLimitDefaults } from './config.ts'
+import type { ConnectionLimitsConfig } from './config.ts'
 import { HttpError, toOpenAIError } from './errors.ts'
 
 declare module 'fastify' {
@@ -14,6 +16,8 @@ declare module 'fastify' {
 export interface ServerOptions {
   /** Largest request body accepted, in bytes; larger ones get a 413. */
   bodyLimit?: number
+  /** How long a client may take, and how many connections it may hold. */
+  limits?: ConnectionLimitsConfig
   logLevel?: string
   /** Fields added to every log line, such as the pod's name and index. */
   logBindings?: Record<string, unknown>
@@ -24,6 +28,7 @@ export interface ServerOptions {
  * failure, including unknown routes, in OpenAI's error shape.
  */
 export function createServer(options: ServerOptions = {}): FastifyInstance {
+  const limits = options.limits ?? connectionLimitDefaults
   const app = Fastify({
     logger: {
       level: options.logLevel ?? 'info',
@@ -39,7 +44,21 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     // Where a schema forbids other properties, one is refused rather than silently dropped, so
     // a misspelt field is reported.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // Node's own timers, as nginx's client_header_timeout and client_body_timeout: a client that
+    // trickles its request in, or never finishes it, gets a 408 rather than a connection held open.
+    requestTimeout: limits.bodyTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.bodyTimeoutMs,
+      // How often Node looks for requests past those timeouts (its default, 30 s, would let a
+      // short timeout run 30 s over).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
   })
+  app.server.maxConnections = limits.maxConnections
+  // Bodies are JSON or nothing: a text/plain body is refused with 415 rather than read as a string.
+  app.removeContentTypeParser('text/plain')
   app.decorate('draining', false)
   // A keep-alive connection would hold the drain open after its last answer: close it instead.
   app.addHook('onSend', async (_request, reply) => {
@@ -54,10 +73,32 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     else request.log.info({ statusCode, error: body.error.message }, 'request rejected')
     return reply.code(statusCode).send(body)
   })
-  app.setNotFoundHandler((request) => {
-    throw new HttpError(404, 'invalid_request_error', `Invalid URL (${request.method} ${request.url})`)
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(app, request.url)
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '))
+      throw new HttpError(405, 'invalid_request_error', `Method Not Allowed (${request.method} ${pathOf(request.url)})`)
+    }
+    throw new HttpError(404, 'invalid_request_error', `Invalid URL (${request.method} ${pathOf(request.url)})`)
   })
   return app
+}
+
+const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
+
+/** The methods a path has routes for: a path that exists, asked with another method, is a 405 (RFC 9110), not a 404. */
+function allowedMethods(app: FastifyInstance, url: string): string[] {
+  const path = pathOf(url)
+  return methods.filter((method) => app.hasRoute({ method, url: path }))
+}
+
+/** The path of a request target, whether origin-form (`/v1/models?x`) or absolute-form (`http://host/v1/models`). */
+export function pathOf(url: string): string {
+  try {
+    return new URL(url, 'http://placeholder').pathname
+  } catch {
+    return url.split('?')[0]!
+  }
 }
 
 export interface ServeOptions {

@@ -3,8 +3,18 @@ import type { GroupState } from './group.ts'
 
 /** The rendezvous protocol: one JSON object per line, over one TCP connection per worker rank. */
 export type Frame =
-  /** worker → leader, first: who it is and what it expects the group to be. */
-  | { type: 'hello'; nodeRank: number; nnodes: number; gpusPerNode: number; model: string; generation: number }
+  /** leader → worker, first: a fresh nonce the worker proves it holds the group's secret with. */
+  | { type: 'challenge'; nonce: string }
+  /** worker → leader, in answer: who it is, what it expects the group to be, and its proof. */
+  | {
+      type: 'hello'
+      nodeRank: number
+      nnodes: number
+      gpusPerNode: number
+      model: string
+      generation: number
+      proof: string
+    }
   /** leader → worker, then the leader closes: the worker does not fit this group. */
   | { type: 'refused'; reason: string }
   /** leader → every worker whenever the group changes. */
@@ -17,7 +27,15 @@ export type Frame =
   | { type: 'goodbye'; reason: string }
 
 const fields: Record<Frame['type'], Record<string, string>> = {
-  hello: { nodeRank: 'number', nnodes: 'number', gpusPerNode: 'number', model: 'string', generation: 'number' },
+  challenge: { nonce: 'string' },
+  hello: {
+    nodeRank: 'number',
+    nnodes: 'number',
+    gpusPerNode: 'number',
+    model: 'string',
+    generation: 'number',
+    proof: 'string',
+  },
   refused: { reason: 'string' },
   status: { state: 'string', generation: 'number', members: 'array' },
   heartbeat: {},

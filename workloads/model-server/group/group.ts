@@ -33,6 +33,9 @@ export type GroupSettings = Pick<
   | 'servedModelName'
   | 'heartbeatIntervalMs'
   | 'heartbeatTimeoutMs'
+  | 'stepTimeoutMs'
+  | 'groupSecret'
+  | 'rendezvousHost'
 >
 
 /** A request cannot go on: the group lost a rank (or never formed). Answers as a 503. */

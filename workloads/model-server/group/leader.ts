@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Connection } from './frames.ts'
 import type { Frame } from './frames.ts'
 import { Group, GroupBrokenError } from './group.ts'
+import { newNonce, provesSecret } from './secret.ts'
 
 interface Member {
   connection: Connection
@@ -12,6 +13,7 @@ interface Member {
 
 interface PendingStep {
   waitingFor: Set<number>
+  timer: NodeJS.Timeout
   resolve: () => void
   reject: (error: Error) => void
 }
@@ -40,8 +42,9 @@ export class LeaderGroup extends Group {
     const server = createServer((socket) => this.#accept(socket))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      // No host: all interfaces, since the other ranks reach this pod through its own address.
-      server.listen(this.settings.masterPort, () => {
+      // Only the pod's own address (RENDEZVOUS_HOST, from status.podIP), where the other ranks
+      // reach it: never every interface whatever --host says.
+      server.listen(this.settings.masterPort, this.settings.rendezvousHost, () => {
         server.off('error', reject)
         resolve()
       })
@@ -49,7 +52,10 @@ export class LeaderGroup extends Group {
     server.on('error', (error) => this.log.error({ err: error }, 'rendezvous server error'))
     this.#server = server
     this.#timer = setInterval(() => this.#tick(), this.settings.heartbeatIntervalMs).unref()
-    this.log.info({ port: this.settings.masterPort, nnodes: this.settings.nnodes }, 'group leader waiting for ranks')
+    this.log.info(
+      { host: this.settings.rendezvousHost, port: this.settings.masterPort, nnodes: this.settings.nnodes },
+      'group leader waiting for ranks',
+    )
   }
 
   async step(): Promise<void> {
@@ -59,9 +65,12 @@ export class LeaderGroup extends Group {
       return
     }
     const id = this.#nextStep++
-    const done = new Promise<void>((resolve, reject) =>
-      this.#pending.set(id, { waitingFor: new Set(this.#members.keys()), resolve, reject }),
-    )
+    const done = new Promise<void>((resolve, reject) => {
+      // A rank that heartbeats but never acknowledges would hang every request: like a
+      // collective's timeout in torch.distributed, the ranks still missing break the group.
+      const timer = setTimeout(() => this.#stepTimedOut(id), this.settings.stepTimeoutMs)
+      this.#pending.set(id, { waitingFor: new Set(this.#members.keys()), timer, resolve, reject })
+    })
     for (const member of this.#members.values()) member.connection.send({ type: 'step', id })
     return done
   }
@@ -81,12 +90,18 @@ export class LeaderGroup extends Group {
 
   #accept(socket: Socket): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`
+    const nonce = newNonce()
     let rank: number | null = null
+    let helloSeen = false
     const connection = new Connection(
       socket,
       (frame) => {
         if (rank === null) {
-          if (frame.type === 'hello') rank = this.#hello(frame, connection, peer)
+          // One hello per connection: a refused peer gets no second guess at the secret.
+          if (frame.type === 'hello' && !helloSeen) {
+            helloSeen = true
+            rank = this.#hello(frame, connection, peer, nonce)
+          }
           return
         }
         this.#onFrame(rank, frame)
@@ -102,11 +117,14 @@ export class LeaderGroup extends Group {
     })
     // A peer that connects but never says hello is dropped after the heartbeat timeout.
     setTimeout(() => rank === null && socket.destroy(), this.settings.heartbeatTimeoutMs).unref()
+    connection.send({ type: 'challenge', nonce })
   }
 
   /** Admits a worker rank and returns it, or refuses it and returns null. */
-  #hello(hello: Extract<Frame, { type: 'hello' }>, connection: Connection, peer: string): number | null {
-    const refusal = this.#refusal(hello)
+  #hello(hello: Extract<Frame, { type: 'hello' }>, connection: Connection, peer: string, nonce: string): number | null {
+    const refusal = provesSecret(this.settings.groupSecret, nonce, hello.proof)
+      ? this.#refusal(hello)
+      : 'it does not hold the group secret (GROUP_SECRET differs, or it is not a rank of this group)'
     if (refusal) {
       this.log.warn({ peer, rank: hello.nodeRank, reason: refusal }, `refused node rank ${hello.nodeRank}: ${refusal}`)
       void connection.close({ type: 'refused', reason: refusal }, 1000)
@@ -138,6 +156,9 @@ export class LeaderGroup extends Group {
       return `node rank ${hello.nodeRank} is not a worker rank of this group (1 to ${nnodes - 1})`
     }
     if (this.#members.has(hello.nodeRank)) return `node rank ${hello.nodeRank} has already joined`
+    if (!Number.isSafeInteger(hello.generation) || hello.generation < 0 || hello.generation > maxGeneration) {
+      return `generation ${hello.generation} is not one a group can have reached (0 to ${maxGeneration})`
+    }
     return null
   }
 
@@ -149,12 +170,21 @@ export class LeaderGroup extends Group {
       const step = this.#pending.get(frame.id)
       step?.waitingFor.delete(rank)
       if (step && step.waitingFor.size === 0) {
+        clearTimeout(step.timer)
         this.#pending.delete(frame.id)
         this.steps++
         step.resolve()
       }
     } else if (frame.type === 'goodbye') {
       this.#lose(rank, `left the group (${frame.reason})`)
+    }
+  }
+
+  #stepTimedOut(id: number): void {
+    const step = this.#pending.get(id)
+    if (!step) return
+    for (const rank of [...step.waitingFor]) {
+      this.#lose(rank, `did not acknowledge step ${id} within ${this.settings.stepTimeoutMs} ms`)
     }
   }
 
@@ -196,7 +226,10 @@ export class LeaderGroup extends Group {
   }
 
   #failSteps(why: string): void {
-    for (const step of this.#pending.values()) step.reject(new GroupBrokenError(why))
+    for (const step of this.#pending.values()) {
+      clearTimeout(step.timer)
+      step.reject(new GroupBrokenError(why))
+    }
     this.#pending.clear()
   }
 
@@ -215,6 +248,12 @@ export class LeaderGroup extends Group {
     for (const member of this.#members.values()) member.connection.send(status)
   }
 }
+
+/**
+ * A generation a group could really reach (one a second for 30 years): a rank that claims more
+ * would pin the group's generation, so it is refused.
+ */
+const maxGeneration = 1_000_000_000
 
 /** "node rank 2", "node ranks 1, 3". */
 function ranks(list: number[]): string {

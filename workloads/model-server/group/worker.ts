@@ -2,6 +2,7 @@ import { connect } from 'node:net'
 import { Connection } from './frames.ts'
 import type { Frame } from './frames.ts'
 import { Group, GroupBrokenError } from './group.ts'
+import { proofOf } from './secret.ts'
 
 /** Reconnection waits double from the first to the cap: a leader that is not up yet is normal at start. */
 const firstRetryMs = 200
@@ -60,15 +61,6 @@ export class WorkerGroup extends Group {
       this.log.info({ leader: this.leaderAddress }, 'connected to the leader')
       this.#lastHeard = Date.now()
       this.#lastProblem = 'waiting for the leader to admit this rank'
-      const { nodeRank, nnodes, gpusPerNode, servedModelName } = this.settings
-      connection.send({
-        type: 'hello',
-        nodeRank,
-        nnodes,
-        gpusPerNode,
-        model: servedModelName,
-        generation: this.generation,
-      })
       this.#heartbeat = setInterval(() => this.#tick(connection), this.settings.heartbeatIntervalMs).unref()
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -85,6 +77,19 @@ export class WorkerGroup extends Group {
   #onFrame(connection: Connection, frame: Frame): void {
     this.#lastHeard = Date.now()
     switch (frame.type) {
+      case 'challenge': {
+        const { nodeRank, nnodes, gpusPerNode, servedModelName, groupSecret } = this.settings
+        connection.send({
+          type: 'hello',
+          nodeRank,
+          nnodes,
+          gpusPerNode,
+          model: servedModelName,
+          generation: this.generation,
+          proof: proofOf(groupSecret, frame.nonce),
+        })
+        break
+      }
       case 'step':
         this.steps++
         connection.send({ type: 'ack', id: frame.id })
