@@ -1,7 +1,7 @@
 import {
   ConfigError,
   connectionLimitDefaults,
-  connectionLimitSettings,
+  serverSettings,
   logLevels,
   rangeRules,
   readSettings,
@@ -262,28 +262,7 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     kind: 'integer',
     description: 'KV cache blocks; a sequence waits until there are enough for its prompt and its whole answer',
   },
-  {
-    field: 'maxRequestBodyBytes',
-    flag: 'max-request-body-bytes',
-    env: 'MAX_REQUEST_BODY_BYTES',
-    kind: 'integer',
-    description: 'Largest request body in bytes; a larger one gets a 413',
-  },
-  {
-    field: 'drainTimeoutMs',
-    flag: 'drain-timeout-ms',
-    env: 'DRAIN_TIMEOUT_MS',
-    kind: 'integer',
-    description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
-  },
-  ...connectionLimitSettings<ModelServerConfig>(),
-  {
-    field: 'logLevel',
-    flag: 'log-level',
-    env: 'LOG_LEVEL',
-    kind: 'string',
-    description: `Least severe level written to the log, one of ${logLevels.join(', ')}`,
-  },
+  ...serverSettings<ModelServerConfig>(),
   {
     field: 'podName',
     env: 'POD_NAME',

@@ -1,7 +1,7 @@
 import {
   ConfigError,
   connectionLimitDefaults,
-  connectionLimitSettings,
+  serverSettings,
   logLevels,
   rangeRules,
   readSettings,
@@ -206,28 +206,7 @@ export const settings: readonly Setting<RouterConfig>[] = [
     kind: 'number',
     description: 'Retries in the last 10 s may be at most this percentage of the requests, or 10 if that is more',
   },
-  {
-    field: 'maxRequestBodyBytes',
-    flag: 'max-request-body-bytes',
-    env: 'MAX_REQUEST_BODY_BYTES',
-    kind: 'integer',
-    description: 'Largest request body in bytes; a larger one gets a 413',
-  },
-  {
-    field: 'drainTimeoutMs',
-    flag: 'drain-timeout-ms',
-    env: 'DRAIN_TIMEOUT_MS',
-    kind: 'integer',
-    description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
-  },
-  ...connectionLimitSettings<RouterConfig>(),
-  {
-    field: 'logLevel',
-    flag: 'log-level',
-    env: 'LOG_LEVEL',
-    kind: 'string',
-    description: `Least severe level written to the log, one of ${logLevels.join(', ')}`,
-  },
+  ...serverSettings<RouterConfig>(),
 ]
 
 export { ConfigError }

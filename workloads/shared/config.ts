@@ -184,8 +184,30 @@ export const connectionLimitDefaults: ConnectionLimitsConfig = {
   maxConnections: 1024,
 }
 
-export function connectionLimitSettings<Config extends ConnectionLimitsConfig>(): Setting<Config>[] {
+/** What every workload's HTTP server takes besides its port and host. */
+export interface ServerSettingsConfig extends ConnectionLimitsConfig {
+  maxRequestBodyBytes: number
+  drainTimeoutMs: number
+  logLevel: string
+}
+
+/** The settings of every workload's HTTP server, in one place so both workloads describe them alike. */
+export function serverSettings<Config extends ServerSettingsConfig>(): Setting<Config>[] {
   return [
+    {
+      field: 'maxRequestBodyBytes',
+      flag: 'max-request-body-bytes',
+      env: 'MAX_REQUEST_BODY_BYTES',
+      kind: 'integer',
+      description: 'Largest request body in bytes; a larger one gets a 413',
+    },
+    {
+      field: 'drainTimeoutMs',
+      flag: 'drain-timeout-ms',
+      env: 'DRAIN_TIMEOUT_MS',
+      kind: 'integer',
+      description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
+    },
     {
       field: 'headersTimeoutMs',
       flag: 'headers-timeout-ms',
@@ -213,6 +235,13 @@ export function connectionLimitSettings<Config extends ConnectionLimitsConfig>()
       env: 'MAX_CONNECTIONS',
       kind: 'integer',
       description: 'Connections open at once; more are closed as soon as they are accepted',
+    },
+    {
+      field: 'logLevel',
+      flag: 'log-level',
+      env: 'LOG_LEVEL',
+      kind: 'string',
+      description: `Least severe level written to the log, one of ${logLevels.join(', ')}`,
     },
   ] as Setting<Config>[]
 }
