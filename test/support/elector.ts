@@ -49,9 +49,9 @@ const elector = new LeaderElector({
   retryPeriodMs: ms(values['retry-period-ms']),
   log: { info: logAt('info'), warn: logAt('warn'), debug: logAt('debug') },
   callbacks: {
-    onStartedLeading: ({ token }) => emit('started-leading', { token }),
-    onStoppedLeading: () => emit('stopped-leading', { token: elector.token }),
-    onNewLeader: (leader) => emit('new-leader', { leader }),
+    onStartedLeading: ({ token }) => void emit('started-leading', { token }),
+    onStoppedLeading: () => void emit('stopped-leading', { token: elector.token }),
+    onNewLeader: (leader) => void emit('new-leader', { leader }),
   },
 })
 
