@@ -1,5 +1,5 @@
 // Leader election against the kwok cluster's real API server: candidates as processes
-// (test/support/elector.ts), each printing a timeline of what it did, with short timings so the
+// (test/support/elector.ts, bundled), each printing a timeline of what it did, with short timings so the
 // suite stays short. Lease 3 s, renew deadline 2 s, retry 0.5 s.
 //
 // Clock-skew bound: every process runs on this machine and stamps its events with the same wall
@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CoordinationV1Api, type KubernetesObject } from '@kubernetes/client-node'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { bundleEntries } from '../../scripts/lib/build/workloads.ts'
 import { apply, connect } from '../../scripts/lib/kube.ts'
 import { currentContextOnly } from '../../scripts/lib/kubeconfig.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
@@ -39,7 +40,7 @@ const flags = [
 ]
 /** Timers that fire a little late and timestamps rounded to the millisecond. */
 const toleranceMs = 100
-/** A candidate takes a free Lease within 2.2 retry periods (client-go's jitter); a process needs a few seconds to start. */
+/** A candidate takes a free Lease within 2.2 retry periods (client-go's jitter); a process needs a moment to start. */
 const startMs = 20_000
 /** Long enough for a lease to expire and the next attempt to follow. */
 const takeOverMs = timings.leaseDurationMs + 3 * timings.retryPeriodMs * 2.2 + 2000
@@ -74,19 +75,8 @@ class Candidate {
   static start(identity: string, lease: string, kubeconfig: string): Candidate {
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        'test/support/elector.ts',
-        '--namespace',
-        namespace,
-        '--lease',
-        lease,
-        '--identity',
-        identity,
-        ...flags,
-      ],
-      { cwd: repoRoot, env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig }, stdio: 'pipe' },
+      [electorBundle, '--namespace', namespace, '--lease', lease, '--identity', identity, ...flags],
+      { cwd: dir, env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig }, stdio: 'pipe' },
     ).on('error', quiet)
     const candidate = new Candidate(identity, child)
     running.push(candidate)
@@ -113,6 +103,7 @@ class Candidate {
 let running: Candidate[] = []
 let directKubeconfig = ''
 let dir = ''
+let electorBundle = ''
 
 /** The event once some candidate has printed it, within `timeoutMs`. */
 async function eventFrom(candidates: Candidate[], event: string, timeoutMs: number, where?: (e: Event) => boolean) {
@@ -152,6 +143,9 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fenced', namespace }, data: {} } as KubernetesObject,
   ])
   dir = await mkdtemp(join(tmpdir(), 'leader-election-'))
+  // Bundled once: a process then starts in well under a second, where tsx takes several on a busy machine.
+  await bundleEntries([{ in: join(repoRoot, 'test', 'support', 'elector.ts'), out: 'elector' }], dir)
+  electorBundle = join(dir, 'elector.mjs')
   directKubeconfig = join(dir, 'direct.yaml')
   await writeFile(directKubeconfig, currentContextOnly(kube.config))
 })
