@@ -56,6 +56,7 @@ interface Event {
   ok?: boolean
   value?: string
   error?: string
+  renewTime?: string
 }
 
 class Candidate {
@@ -217,8 +218,10 @@ describe('leader election on a Lease', () => {
       const stopped = await eventFrom([cutOff], 'stopped-leading', takeOverMs)
       const next = await eventFrom(others, 'started-leading', takeOverMs)
       const gap = next.at - stopped.at
+      const lastRenew = Date.parse(String(cutOff.events.findLast((e) => e.message === 'lease renewed')?.renewTime))
       console.log(
-        `partition: the cut-off leader stopped ${stopped.at - cutAt} ms after the cut; ${next.identity} started ${gap} ms after that`,
+        `partition: the cut-off leader stopped ${stopped.at - cutAt} ms after the cut (${stopped.at - lastRenew} ms after its last renew); ` +
+          `${next.identity} started ${gap} ms after that`,
       )
       expect(stopped.at).toBeLessThan(next.at)
       expect(gap).toBeGreaterThanOrEqual(timings.leaseDurationMs - timings.renewDeadlineMs - toleranceMs)

@@ -1,9 +1,11 @@
 // The leader election's pure rules: timings validated as client-go does, and a Lease held
 // only while its record keeps changing by the candidate's own clock.
+import { KubeConfig } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../workloads/shared/config.ts'
 import {
   defaultTimings,
+  LeaderElector,
   LeaseObservation,
   validateTimings,
   type LeaseRecord,
@@ -36,6 +38,20 @@ describe('leader election timings', () => {
   ])('refuses %o, naming the field', (timings, message) => {
     expect(() => validateTimings(timings)).toThrow(ConfigError)
     expect(() => validateTimings(timings)).toThrow(message)
+  })
+
+  it('the elector refuses them before it touches the API server', () => {
+    const elector = () =>
+      new LeaderElector({
+        kubeConfig: new KubeConfig(),
+        namespace: 'default',
+        name: 'lease',
+        identity: 'a',
+        leaseDurationMs: 10_000,
+        log: { info: () => {}, warn: () => {}, debug: () => {} },
+        callbacks: { onStartedLeading: () => {}, onStoppedLeading: () => {} },
+      })
+    expect(elector).toThrow('leaseDurationMs must be greater than renewDeadlineMs (got 10000 and 10000)')
   })
 
   it('reports every broken rule at once', () => {

@@ -20,9 +20,9 @@
  * Beyond client-go: a fencing token, the Lease's `leaseTransitions` once this elector holds it,
  * handed to onStartedLeading; see fencing.ts for the writes that carry and check it.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { CoordinationV1Api, Observable, V1MicroTime } from '@kubernetes/client-node'
 import type { KubeConfig, ObservableMiddleware, V1Lease } from '@kubernetes/client-node'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfigError } from './config.ts'
 
 export interface LeaderElectionTimings {
@@ -34,7 +34,11 @@ export interface LeaderElectionTimings {
   retryPeriodMs: number
 }
 
-export const defaultTimings: LeaderElectionTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }
+export const defaultTimings: LeaderElectionTimings = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+}
 
 /** client-go's JitterFactor: candidates wait between 1 and 1 + 1.2 retry periods between attempts. */
 export const jitterFactor = 1.2
@@ -139,7 +143,10 @@ export interface ElectionLog {
 }
 
 /** The Lease calls the elector makes; CoordinationV1Api by default. */
-export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>
+export type LeaseApi = Pick<
+  CoordinationV1Api,
+  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
+>
 
 export interface LeaderElectionOptions extends Partial<LeaderElectionTimings> {
   kubeConfig: KubeConfig
@@ -237,7 +244,8 @@ export class LeaderElector {
     const { retryPeriodMs, log } = this.#options
     while (!this.#stop.signal.aborted) {
       const acquired = await this.#tryAcquireOrRenew(this.#stop.signal).catch((error: unknown) => {
-        if (!this.#stop.signal.aborted) log.warn({ err: error, lease: this.#options.name }, 'acquiring the lease failed')
+        if (!this.#stop.signal.aborted)
+          log.warn({ err: error, lease: this.#options.name }, 'acquiring the lease failed')
         return false
       })
       if (acquired) return this.#observation.record!.leaseTransitions
@@ -262,12 +270,16 @@ export class LeaderElector {
       await sleep(retryPeriodMs, undefined, { signal: leading.signal }).catch(() => {})
       if (leading.signal.aborted) break
       try {
-        if (await this.#tryAcquireOrRenew(leading.signal, true)) {
+        const renewed = await this.#tryAcquireOrRenew(leading.signal, true)
+        if (leading.signal.aborted) break
+        const holder = this.#observation.record?.holderIdentity
+        if (renewed) {
           this.#armDeadline(this.#writtenSentAt)
           log.debug({ lease: name, renewTime: recordOf(this.#lease!).renewTime }, 'lease renewed')
-        } else {
-          this.#stopLeading(`the lease is held by ${this.#observation.record?.holderIdentity || 'nobody'}`)
+        } else if (holder !== identity) {
+          this.#stopLeading(`the lease is held by ${holder || 'nobody'}`)
         }
+        // Else a lost race or a missing Lease: retried until the deadline decides.
       } catch (error) {
         if (!leading.signal.aborted) log.warn({ err: error, lease: name }, 'renewing the lease failed; retrying')
       }
@@ -321,6 +333,7 @@ export class LeaderElector {
     // Observed once the answer is in: a renew that landed while the read was on its way is then not seen as older.
     if (current) this.#see(current)
     if (current && this.#observation.heldByAnother(identity, performance.now())) return false
+    // A leader never creates the Lease again: a new Lease counts transitions from 0, and its token would go back.
     if (renewing && current?.spec?.holderIdentity !== identity) return false
 
     const previous = current ? recordOf(current) : undefined
