@@ -261,7 +261,7 @@ export class LeaderElector {
     this.#leading = leading
     this.#token = token
     this.#armDeadline(this.#writtenSentAt)
-    log.info({ lease: name, identity, token }, 'started leading')
+    log.info({ lease: name, identity, token, renewTime: recordOf(this.#lease!).renewTime }, 'started leading')
     void Promise.resolve()
       .then(() => callbacks.onStartedLeading({ token, signal: leading.signal }))
       .catch((error: unknown) => log.warn({ err: error }, 'onStartedLeading failed'))
