@@ -29,8 +29,17 @@ export function workloadNames(): string[] {
 /** Builds every workload into `outDir`; returns the bundles' paths. */
 export async function buildWorkloads(outDir: string = defaultOutDir): Promise<string[]> {
   const names = workloadNames()
+  await bundleEntries(
+    names.map((name) => ({ in: join(workloadsDir, name, 'main.ts'), out: name })),
+    outDir,
+  )
+  return names.map((name) => join(outDir, `${name}.mjs`))
+}
+
+/** Bundles TypeScript entry points into `<outDir>/<out>.mjs`, each a self-contained ES module for plain `node`. */
+export async function bundleEntries(entryPoints: { in: string; out: string }[], outDir: string): Promise<void> {
   await build({
-    entryPoints: names.map((name) => ({ in: join(workloadsDir, name, 'main.ts'), out: name })),
+    entryPoints,
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -40,5 +49,4 @@ export async function buildWorkloads(outDir: string = defaultOutDir): Promise<st
     banner: { js: requireShim },
     logLevel: 'warning',
   })
-  return names.map((name) => join(outDir, `${name}.mjs`))
 }
