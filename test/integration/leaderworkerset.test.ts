@@ -10,7 +10,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { VERSIONS } from '../../scripts/lib/cluster/binaries.ts'
+import { VERSIONS } from '../../scripts/lib/build/binaries.ts'
 import { installLwsCrd, LWS_CRD_NAME, startLwsController, type LwsController } from '../support/lws.ts'
 import { GPU_RESOURCE } from '../../scripts/lib/cluster/topology.ts'
 import { errorMessage } from '../../scripts/lib/errors.ts'

@@ -30,7 +30,7 @@ async function lookUp(bin: string) {
   vi.stubEnv('SERVING_LAB_CACHE', mkdtempSync(join(tmpdir(), 'serving-lab-empty-cache-')))
   vi.stubEnv('PATH', `${bin}:/usr/bin:/bin`)
   vi.resetModules()
-  const { cachedBinaries } = await import('../../scripts/lib/cluster/binaries.ts')
+  const { cachedBinaries } = await import('../../scripts/lib/build/binaries.ts')
   return cachedBinaries()
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { consumerGoMod, VERSIONS, versionLdflags } from '../../scripts/lib/cluster/binaries.ts'
+import { consumerGoMod, VERSIONS, versionLdflags } from '../../scripts/lib/build/binaries.ts'
 
 const upstreamGoMod = `module k8s.io/kubernetes
 

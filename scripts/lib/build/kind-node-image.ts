@@ -7,13 +7,7 @@ import { imageExists, imageId } from '../docker.ts'
 import { exec } from '../exec.ts'
 import type { EmitEvent } from '../output.ts'
 import { repoRoot } from '../project.ts'
-import {
-  ensureBinaries,
-  ensureCoredns,
-  ensureLocalPathProvisioner,
-  VERSIONS,
-  type Binaries,
-} from '../cluster/binaries.ts'
+import { ensureBinaries, ensureCoredns, ensureLocalPathProvisioner, VERSIONS, type Binaries } from './binaries.ts'
 import { buildImage, ensureBaseImage, ensurePauseImage, PAUSE_IMAGE, REGISTRY } from './images.ts'
 import { KIND_VERSION } from '../cluster/kind/config.ts'
 import { goStringConstant } from './go-constants.ts'

@@ -1,6 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ensureKubeRouter, VERSIONS } from '../cluster/binaries.ts'
+import { ensureKubeRouter, VERSIONS } from './binaries.ts'
 import { BASE_IMAGE, buildImage, ensureBaseImage } from './images.ts'
 import { imageExists, imageId } from '../docker.ts'
 import { hashImageInputs, type ImageInput } from '../image.ts'

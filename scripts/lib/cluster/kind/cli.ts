@@ -1,7 +1,7 @@
 import { EnvironmentError } from '../../errors.ts'
 import { exec, hasProgram, type ExecOptions } from '../../exec.ts'
 import type { EmitEvent } from '../../output.ts'
-import { ensureKindCli } from '../binaries.ts'
+import { ensureKindCli } from '../../build/binaries.ts'
 import { KIND_VERSION } from './config.ts'
 import { kindEnvironment } from './privileged.ts'
 

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { EnvironmentError } from './errors.ts'
-import { exec, hasProgram } from './exec.ts'
+import { EnvironmentError } from '../errors.ts'
+import { exec, hasProgram } from '../exec.ts'
 
 export interface ServingCertificate {
   /** Who the certificate is for, in its subject and its CA's. */
