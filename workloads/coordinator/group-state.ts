@@ -54,6 +54,9 @@ export function groupsOf(pods: Iterable<V1Pod>): Map<string, Map<number, V1Pod>>
   return groups
 }
 
+/** The reason of a True condition; kwok's pod-ready stage sets readiness gates True without one. */
+export const readyReason = 'GroupReady'
+
 /** Rank 0's answer, or why there is none. */
 export type ProbeResult = { ok: true; status: GroupStatus } | { ok: false; error: string }
 
@@ -86,7 +89,7 @@ export function verdictOf(ranks: Map<number, V1Pod>, probe: ProbeResult | undefi
   const notJoined = expected.filter((rank) => !members.includes(rank))
   if (notJoined.length > 0)
     return { ready: false, reason: 'RankNotJoined', message: `rank ${list(notJoined)} of ${nnodes} has not joined` }
-  return { ready: true, reason: 'GroupReady', message: `all ${nnodes} ranks joined, group generation ${generation}` }
+  return { ready: true, reason: readyReason, message: `all ${nnodes} ranks joined, group generation ${generation}` }
 }
 
 /** The pod's group-ready condition as it stands, if set. */

@@ -11,6 +11,7 @@ import {
   groupsOf,
   verdictOf,
   type ProbeResult,
+  readyReason,
   type Verdict,
 } from './group-state.ts'
 import type { CoordinatorMetrics } from './metrics.ts'
@@ -122,7 +123,12 @@ export class ReadinessGates {
     const verdict = verdictOf(ranks, probe)
     this.verdicts.set(name, verdict)
     // A new leader takes the last state from the pods, so it does not report a group formed twice.
-    const wasReady = this.#ready.get(name) ?? [...ranks.values()].every((pod) => conditionOf(pod)?.status === 'True')
+    // Only a condition a coordinator wrote counts: kwok's pod-ready stage sets every readiness gate True.
+    const wasReady =
+      this.#ready.get(name) ??
+      [...ranks.values()].every(
+        (pod) => conditionOf(pod)?.status === 'True' && conditionOf(pod)?.reason === readyReason,
+      )
     this.#ready.set(name, verdict.ready)
 
     await Promise.all([...ranks.values()].map((pod) => this.#setCondition(pod, verdict, signal)))
