@@ -1,7 +1,7 @@
 // The coordinator against the kwok cluster's real API server: replicas in-process, each with its
 // own elector, sharing one Lease. Model-server groups run as processes on loopback, and their
 // pods live in kwok (where no container runs), so the group probe is pointed at the processes.
-import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod } from '@kubernetes/client-node'
+import type { CoreV1Event, KubernetesObject, V1Pod } from '@kubernetes/client-node'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import { apply, connect } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
