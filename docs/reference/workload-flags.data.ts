@@ -1,6 +1,7 @@
 // The workloads' settings as their `--help` prints them, read from the same arrays and defaults
 // the workloads load their configuration with, so the page cannot drift from the code.
 import { defineLoader } from 'vitepress'
+import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts'
@@ -8,6 +9,7 @@ import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts
 export interface WorkloadFlags {
   modelServer: SettingHelp[]
   router: SettingHelp[]
+  coordinator: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -18,6 +20,7 @@ export default defineLoader({
     return {
       modelServer: settingsHelp(modelServer.defaults, modelServer.settings),
       router: settingsHelp(router.defaults, router.settings),
+      coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
     }
   },
 })

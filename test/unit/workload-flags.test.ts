@@ -1,6 +1,7 @@
 // Every workload setting says what it does, and `--help` shows each one: its flag, its
 // environment variables, its default and that description.
 import { describe, expect, it } from 'vitest'
+import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import { settingsHelp } from '../../workloads/shared/config.ts'
@@ -8,6 +9,7 @@ import { settingsHelp } from '../../workloads/shared/config.ts'
 const workloads = [
   { name: 'model-server', ...modelServer },
   { name: 'router', ...router },
+  { name: 'coordinator', ...coordinator },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {
