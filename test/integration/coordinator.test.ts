@@ -292,6 +292,13 @@ describe('coordinator: readiness gates', () => {
     const brokenEvent = await waitFor('a GroupBroken Event', async () => (await events('GroupBroken'))[0])
     expect(brokenEvent.type).toBe('Warning')
 
+    // A rank's pod going is enough, whatever rank 0 says.
+    await kube.core.deleteNamespacedPod({ name: 'llama-0-1', namespace })
+    await waitFor('rank 0 False with RankMissing', async () => {
+      const pod = await kube.core.readNamespacedPod({ name: 'llama-0-0', namespace })
+      return conditionOf(pod)?.reason === 'RankMissing'
+    })
+
     // Every write came from the leader: the standby never touched a pod.
     const updates = async (replica: Replica) =>
       (await replica.metrics.conditionUpdates.get()).values.reduce((sum, v) => sum + v.value, 0)
