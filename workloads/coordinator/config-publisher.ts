@@ -4,7 +4,7 @@ import type { Leadership } from '../shared/leader-election.ts'
 import { EventReasons, type EventRecorder } from './events.ts'
 import type { CoordinatorMetrics } from './metrics.ts'
 import { sameServingData, validateServingConfig, type ServingData } from './serving-config.ts'
-import { listAndWatch, type WatchLog } from './watch.ts'
+import { listAndWatch, type WatchLog } from '../shared/list-and-watch.ts'
 
 /** Increases by one with each accepted version; what model servers and routers report they run. */
 export const GENERATION_ANNOTATION = 'serving-lab.io/generation'

@@ -15,7 +15,7 @@ import {
   type Verdict,
 } from './group-state.ts'
 import type { CoordinatorMetrics } from './metrics.ts'
-import { listAndWatch, type WatchLog } from './watch.ts'
+import { listAndWatch, type WatchLog } from '../shared/list-and-watch.ts'
 
 /** Asks a group's rank 0 for its `GET /group` answer. Tests point it at processes on loopback. */
 export type GroupProbe = (leader: V1Pod, signal: AbortSignal) => Promise<GroupStatus>

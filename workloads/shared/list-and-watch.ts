@@ -31,8 +31,10 @@ const minWatchMs = 1000
  * A list then a watch from the list's resourceVersion, in a loop: whenever a watch ends (the API
  * server's timeout, 410 Gone, an error, or the relist interval) the collection is listed again
  * and replaces what was known, so a missed deletion is repaired. A failed list keeps what was
- * known and is retried with a capped backoff. The router's EndpointSlice discovery does the same
- * for its slices. Resolves once `signal` is aborted.
+ * known and is retried with a capped backoff. Resolves once `signal` is aborted.
+ *
+ * Written as a loop rather than with client-node's informer: its ListWatch relists only after
+ * a 410 and stops on any other watch error, while here every watch ends in a full relist.
  */
 export async function listAndWatch<T extends KubernetesObject>(options: ListWatchOptions<T>): Promise<void> {
   const { signal, log, path } = options
