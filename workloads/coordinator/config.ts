@@ -1,6 +1,7 @@
 import {
   ConfigError,
   connectionLimitDefaults,
+  listenSettings,
   serverSettings,
   logLevels,
   rangeRules,
@@ -63,8 +64,7 @@ export const defaults: CoordinatorConfig = {
 
 // None ends in `_PORT` (see Setting.env): the model server's port is GROUP_HTTP_PORT_NUMBER.
 export const settings: readonly Setting<CoordinatorConfig>[] = [
-  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
-  { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  ...listenSettings<CoordinatorConfig>(),
   {
     field: 'namespace',
     flag: 'namespace',

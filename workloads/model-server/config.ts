@@ -1,6 +1,7 @@
 import {
   ConfigError,
   connectionLimitDefaults,
+  listenSettings,
   serverSettings,
   logLevels,
   rangeRules,
@@ -125,8 +126,7 @@ const modes: OutputMode[] = ['echo', 'random']
 
 // Only MASTER_PORT ends in `_PORT` (torch's name, which manifests expect; see Setting.env).
 export const settings: readonly Setting<ModelServerConfig>[] = [
-  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
-  { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  ...listenSettings<ModelServerConfig>(),
   {
     field: 'model',
     flag: 'model',

@@ -1,6 +1,7 @@
 import {
   ConfigError,
   connectionLimitDefaults,
+  listenSettings,
   serverSettings,
   logLevels,
   rangeRules,
@@ -76,8 +77,7 @@ export const defaults: RouterConfig = {
 
 // None ends in `_PORT` (see Setting.env): the target port is TARGET_PORT_NAME.
 export const settings: readonly Setting<RouterConfig>[] = [
-  { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
-  { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  ...listenSettings<RouterConfig>(),
   {
     field: 'backends',
     flag: 'backends',

@@ -184,6 +184,14 @@ export const connectionLimitDefaults: ConnectionLimitsConfig = {
   maxConnections: 1024,
 }
 
+/** Where every workload's HTTP server listens; first in each workload's list, as `--help` shows it. */
+export function listenSettings<Config extends { port: number; host: string }>(): Setting<Config>[] {
+  return [
+    { field: 'port', flag: 'port', env: 'PORT', kind: 'integer', description: 'Port the HTTP server listens on' },
+    { field: 'host', flag: 'host', env: 'HOST', kind: 'string', description: 'Address the HTTP server listens on' },
+  ] as Setting<Config>[]
+}
+
 /** What every workload's HTTP server takes besides its port and host. */
 export interface ServerSettingsConfig extends ConnectionLimitsConfig {
   maxRequestBodyBytes: number
