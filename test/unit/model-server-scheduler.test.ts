@@ -17,6 +17,18 @@ describe('model-server scheduler', () => {
     expect(tickets.map((t) => t.state)).toEqual(['running', 'done', 'running', 'waiting'])
   })
 
+  it('follows limits changed in place: more may run at once, fewer may wait', () => {
+    const limits = { maxNumSeqs: 1, maxWaitingRequests: 10 }
+    const scheduler = new Scheduler(limits, new KvCache(16, 100))
+    const tickets = ['a', 'b', 'c'].map((name) => scheduler.submit([sequence(name, 4, 8)])![0]!)
+    expect(tickets.map((t) => t.state)).toEqual(['running', 'waiting', 'waiting'])
+    limits.maxNumSeqs = 2
+    scheduler.limitsChanged()
+    expect(tickets.map((t) => t.state)).toEqual(['running', 'running', 'waiting'])
+    limits.maxWaitingRequests = 1
+    expect(scheduler.submit([sequence('d', 4, 8)])).toBeNull()
+  })
+
   it('turns a request away when the waiting queue is full, counting what starts at once', () => {
     const scheduler = new Scheduler({ maxNumSeqs: 1, maxWaitingRequests: 1 }, new KvCache(16, 100))
     expect(scheduler.submit([sequence('a', 4, 8)])).not.toBeNull() // runs

@@ -45,4 +45,12 @@ describe('retry budget', () => {
     clock.now = 30_000
     expect(retriesAllowed(budget)).toBe(0)
   })
+
+  it('takes a new percentage at once, keeping what the window counted', () => {
+    const { budget } = setup()
+    for (let i = 0; i < 100; i++) budget.request()
+    expect(retriesAllowed(budget)).toBe(20)
+    budget.setPercent(50)
+    expect(retriesAllowed(budget)).toBe(30)
+  })
 })

@@ -5,9 +5,9 @@ import { EventReasons, type EventRecorder } from './events.ts'
 import type { CoordinatorMetrics } from './metrics.ts'
 import { sameServingData, validateServingConfig, type ServingData } from './serving-config.ts'
 import { listAndWatch, type WatchLog } from '../shared/list-and-watch.ts'
+import { GENERATION_ANNOTATION } from '../shared/accepted-config.ts'
 
-/** Increases by one with each accepted version; what model servers and routers report they run. */
-export const GENERATION_ANNOTATION = 'serving-lab.io/generation'
+export { GENERATION_ANNOTATION }
 /** The desired ConfigMap's resourceVersion the accepted version was taken from. */
 export const SOURCE_ANNOTATION = 'serving-lab.io/desired-resource-version'
 

@@ -24,23 +24,14 @@ interface Workload<Config extends object> {
 const workloads = [
   {
     name: 'model-server',
-    keys: [
-      'max-num-seqs',
-      'max-waiting-requests',
-      'time-to-first-token-ms',
-      'time-to-first-token-std-dev-ms',
-      'prefill-time-per-token-ms',
-      'inter-token-latency-ms',
-      'inter-token-latency-std-dev-ms',
-      'load-slowdown',
-    ],
+    keys: modelServer.liveKeys,
     base: { ...modelServer.defaults, servedModelName: modelServer.defaults.model, rendezvousHost: '0.0.0.0' },
     settings: modelServer.settings,
     validate: modelServer.validateConfig,
   } satisfies Workload<modelServer.ModelServerConfig>,
   {
     name: 'router',
-    keys: ['policy', 'max-retries', 'retry-budget-percent', 'request-timeout-ms'],
+    keys: router.liveKeys,
     // A router needs backends or a Service to be valid; neither is shared here.
     base: { ...router.defaults, service: 'model-server', namespace: 'lab' },
     settings: router.settings,

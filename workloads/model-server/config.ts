@@ -76,7 +76,26 @@ export interface ModelServerConfig extends ConnectionLimitsConfig {
   groupSecret: string
   /** Where the leader listens for the rendezvous: the pod's own address; empty means `host`. */
   rendezvousHost: string
+  /** The accepted serving configuration's ConfigMap to follow live; empty: none. */
+  acceptedConfig: string
+  /** The pod's namespace (downward API), where the accepted ConfigMap is. */
+  namespace: string
+  /** Only wait until the leader's rendezvous accepts a connection, then exit: an init container. */
+  waitForRendezvous: boolean
+  waitTimeoutMs: number
 }
+
+/** The settings the accepted serving configuration may change live, by flag. */
+export const liveKeys: readonly string[] = [
+  'max-num-seqs',
+  'max-waiting-requests',
+  'time-to-first-token-ms',
+  'time-to-first-token-std-dev-ms',
+  'prefill-time-per-token-ms',
+  'inter-token-latency-ms',
+  'inter-token-latency-std-dev-ms',
+  'load-slowdown',
+]
 
 /** Every default in one place; environment variables override them, flags override both. */
 export const defaults: ModelServerConfig = {
@@ -120,6 +139,10 @@ export const defaults: ModelServerConfig = {
   stepTimeoutMs: 5000,
   groupSecret: '',
   rendezvousHost: '',
+  acceptedConfig: '',
+  namespace: '',
+  waitForRendezvous: false,
+  waitTimeoutMs: 300_000,
 }
 
 const modes: OutputMode[] = ['echo', 'random']
@@ -376,6 +399,35 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     description:
       "Address the leader's rendezvous listens on: the pod's IP (status.podIP); empty means the same as --host",
   },
+  {
+    field: 'acceptedConfig',
+    flag: 'accepted-config',
+    env: 'ACCEPTED_CONFIG',
+    kind: 'string',
+    description: `ConfigMap in --namespace whose serving configuration (${liveKeys.join(', ')}) is applied live, watched through the API; empty for none`,
+  },
+  {
+    field: 'namespace',
+    flag: 'namespace',
+    env: 'POD_NAMESPACE',
+    kind: 'string',
+    description: "This pod's namespace (downward API metadata.namespace), where --accepted-config is read",
+  },
+  {
+    field: 'waitForRendezvous',
+    flag: 'wait-for-rendezvous',
+    env: 'WAIT_FOR_RENDEZVOUS',
+    kind: 'boolean',
+    description:
+      'Init container mode: wait until MASTER_ADDR:MASTER_PORT accepts a TCP connection, then exit 0 (rank 0 at once); serve nothing',
+  },
+  {
+    field: 'waitTimeoutMs',
+    flag: 'wait-timeout-ms',
+    env: 'WAIT_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Milliseconds --wait-for-rendezvous waits for the leader before it gives up and exits 1',
+  },
 ]
 
 export { ConfigError }
@@ -438,6 +490,9 @@ export function validateConfig(config: ModelServerConfig): string[] {
     errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
   }
   if (config.podIndex !== null) integerIn('podIndex', 0)
+  if (config.acceptedConfig !== '' && config.namespace === '')
+    errors.push('namespace is required with acceptedConfig: --namespace NS, or POD_NAMESPACE from the downward API')
+  integerIn('waitTimeoutMs', 1)
   errors.push(...validateGroup(config))
   return errors
 }

@@ -76,6 +76,11 @@ export class Scheduler {
     if (ticket.allocation) this.kv.grow(ticket.allocation, tokens)
   }
 
+  /** Starts what the limits now allow, after they changed (more sequences may run). */
+  limitsChanged(): void {
+    this.#schedule()
+  }
+
   /** Ends a sequence wherever it is: frees its slot and blocks, or takes it out of the queue. */
   release(ticket: Ticket): void {
     if (ticket.state === 'running') {

@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import packageJson from '../../package.json' with { type: 'json' }
 import { HttpError } from '../shared/errors.ts'
+import { registerConfigReport } from '../shared/accepted-config.ts'
+import { LiveConfig } from '../shared/live-config.ts'
 import { createMetricsRegistry, registerMetricsRoute } from '../shared/metrics.ts'
 import { createServer } from '../shared/server.ts'
 import { chatCompletionRequestSchema, createChatCompletionHandler } from './chat.ts'
 import { completionRequestSchema, createCompletionHandler } from './completions.ts'
+import { liveKeys, settings, validateConfig } from './config.ts'
 import type { ModelServerConfig } from './config.ts'
 import { Engine } from './engine.ts'
 import { FailureInjector, failureSettingsSchema } from './failures.ts'
@@ -23,6 +26,10 @@ export interface ModelServer {
   app: FastifyInstance
   /** Started by the caller once the HTTP server listens; left when the app closes. */
   group: Group
+  /** The scheduler limits and latency model, which the accepted serving configuration changes in place. */
+  live: LiveConfig<ModelServerConfig>
+  /** Called once live fields changed. */
+  liveChanged(): void
 }
 
 /** The model server's parts, and its routes, all in one table: the API vLLM's OpenAI-compatible server offers, and the lab's own. */
@@ -40,7 +47,9 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const groupLog = app.log.child({ component: 'group' })
   const group: Group = config.nodeRank === 0 ? new LeaderGroup(config, groupLog) : new WorkerGroup(config, groupLog)
   const kv = new KvCache(config.blockSize, config.numGpuBlocks)
+  // The scheduler and the latency model read `config` at each decision, so a change applies at once.
   const scheduler = new Scheduler(config, kv)
+  const live = new LiveConfig({ config, keys: liveKeys, settings, validate: validateConfig })
   const registry = createMetricsRegistry()
   const metrics = createModelServerMetrics(registry, config.servedModelName, {
     running: () => scheduler.running,
@@ -110,6 +119,8 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
 
   app.get('/group', async () => group.status())
 
+  registerConfigReport(app, registry, live)
+
   app.get('/version', async () => ({
     version: packageJson.version,
     model: config.model,
@@ -123,7 +134,7 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
 
   registerMetricsRoute(app, registry)
   app.addHook('onClose', () => group.leave())
-  return { app, group }
+  return { app, group, live, liveChanged: () => scheduler.limitsChanged() }
 }
 
 function registerFailureRoutes(app: FastifyInstance, failures: FailureInjector): void {

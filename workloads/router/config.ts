@@ -45,7 +45,12 @@ export interface RouterConfig extends ConnectionLimitsConfig {
   maxRequestBodyBytes: number
   drainTimeoutMs: number
   logLevel: string
+  /** The accepted serving configuration's ConfigMap to follow live; empty: none. */
+  acceptedConfig: string
 }
+
+/** The settings the accepted serving configuration may change live, by flag. */
+export const liveKeys: readonly string[] = ['policy', 'max-retries', 'retry-budget-percent', 'request-timeout-ms']
 
 /** Every default in one place; environment variables override them, flags override both. */
 export const defaults: RouterConfig = {
@@ -73,6 +78,7 @@ export const defaults: RouterConfig = {
   drainTimeoutMs: 25_000,
   ...connectionLimitDefaults,
   logLevel: 'info',
+  acceptedConfig: '',
 }
 
 // None ends in `_PORT` (see Setting.env): the target port is TARGET_PORT_NAME.
@@ -98,7 +104,7 @@ export const settings: readonly Setting<RouterConfig>[] = [
     flag: 'namespace',
     env: 'POD_NAMESPACE',
     kind: 'string',
-    description: "The Service's namespace; in a pod, from the downward API",
+    description: "The Service's namespace, and --accepted-config's; in a pod, from the downward API",
   },
   {
     field: 'targetPort',
@@ -207,6 +213,13 @@ export const settings: readonly Setting<RouterConfig>[] = [
     description: 'Retries in the last 10 s may be at most this percentage of the requests, or 10 if that is more',
   },
   ...serverSettings<RouterConfig>(),
+  {
+    field: 'acceptedConfig',
+    flag: 'accepted-config',
+    env: 'ACCEPTED_CONFIG',
+    kind: 'string',
+    description: `ConfigMap in --namespace whose serving configuration (${liveKeys.join(', ')}) is applied live, watched through the API; empty for none`,
+  },
 ]
 
 export { ConfigError }
@@ -267,6 +280,8 @@ export function validateConfig(config: RouterConfig): string[] {
   if (config.maxEjectionMs < config.baseEjectionMs) {
     errors.push(`maxEjectionMs must be at least baseEjectionMs (${config.maxEjectionMs} < ${config.baseEjectionMs})`)
   }
+  if (config.acceptedConfig !== '' && config.namespace === '')
+    errors.push('namespace is required with acceptedConfig: --namespace NS, or POD_NAMESPACE from the downward API')
   integerIn('halfOpenRequests', 1)
   integerIn('requestTimeoutMs', 1)
   integerIn('maxRetries', 0, 10)

@@ -1,5 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyBaseLogger } from 'fastify'
+import { acceptedConfigFollower } from '../shared/accepted-config.ts'
 import { serveUntilSignal } from '../shared/server.ts'
 import { configFromCommandLine } from '../shared/config.ts'
 import { loadConfig, usage } from './config.ts'
@@ -26,9 +27,19 @@ function createDiscovery(log: FastifyBaseLogger): Discovery {
 
 const router = buildRouter(config, createDiscovery)
 router.app.log.info({ config }, 'router starting')
+const followConfig = config.acceptedConfig
+  ? acceptedConfigFollower(router.app, {
+      name: config.acceptedConfig,
+      namespace: config.namespace,
+      live: router.live,
+      log: router.app.log.child({ component: 'config' }),
+      onChange: router.liveChanged,
+    })
+  : () => {}
 try {
   await serveUntilSignal(router.app, { port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs })
   router.start()
+  followConfig()
 } catch (error) {
   router.app.log.fatal({ err: error }, 'router could not start')
   process.exit(1)

@@ -15,7 +15,7 @@ const buckets = 10
  * multiply the load on the ones left. Counts in ten buckets across the window.
  */
 export class RetryBudget {
-  readonly #settings: RetryBudgetSettings
+  #settings: RetryBudgetSettings
   readonly #now: () => number
   readonly #requests = new Array<number>(buckets).fill(0)
   readonly #retries = new Array<number>(buckets).fill(0)
@@ -26,6 +26,11 @@ export class RetryBudget {
     this.#settings = settings
     this.#now = now
     this.#bucketStart = now()
+  }
+
+  /** Changes the share allowed from now on; what the window counted stays. */
+  setPercent(percent: number): void {
+    this.#settings = { ...this.#settings, percent }
   }
 
   /** Counts a request from a client (not a retry). */

@@ -1,10 +1,14 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { registerConfigReport } from '../shared/accepted-config.ts'
+import { LiveConfig } from '../shared/live-config.ts'
 import { createMetricsRegistry, registerMetricsRoute } from '../shared/metrics.ts'
 import { createServer } from '../shared/server.ts'
+import { liveKeys, settings, validateConfig } from './config.ts'
 import type { RouterConfig } from './config.ts'
 import type { Discovery } from './discovery/discovery.ts'
 import { createRouterMetrics } from './metrics.ts'
 import { createPolicy } from './policies/index.ts'
+import type { Policy } from './policies/policy.ts'
 import { BackendPool } from './pool.ts'
 import { createProxyHandler } from './proxy.ts'
 import { keepRawJsonBodies } from './raw-body.ts'
@@ -15,6 +19,10 @@ export interface Router {
   pool: BackendPool
   /** Starts discovery; called once the HTTP server listens. Stopped when the app closes. */
   start(): void
+  /** The policy, retries, budget and timeout, which the accepted serving configuration changes in place. */
+  live: LiveConfig<RouterConfig>
+  /** Called once live fields changed. */
+  liveChanged(changed: string[]): void
 }
 
 /** The router's parts, and its routes, all in one table. Discovery is made with the router's logger. */
@@ -49,13 +57,21 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
     app.log.child({ component: 'pool' }),
     (address) => metrics.forget(address),
   )
-  const proxy = createProxyHandler({
-    config,
-    pool,
-    policy: createPolicy(config.policy),
-    budget: new RetryBudget({ percent: config.retryBudgetPercent, minRetries: 10, windowMs: 10_000 }),
-    metrics,
-  })
+  // The proxy reads `config` for each request; the policy and the budget are told of a change.
+  const live = new LiveConfig({ config, keys: liveKeys, settings, validate: validateConfig })
+  let policy = createPolicy(config.policy)
+  const currentPolicy: Policy = {
+    get name() {
+      return policy.name
+    },
+    pick: (candidates, route) => policy.pick(candidates, route),
+  }
+  const budget = new RetryBudget({ percent: config.retryBudgetPercent, minRetries: 10, windowMs: 10_000 })
+  const liveChanged = (changed: string[]) => {
+    if (changed.includes('policy')) policy = createPolicy(config.policy)
+    if (changed.includes('retryBudgetPercent')) budget.setPercent(config.retryBudgetPercent)
+  }
+  const proxy = createProxyHandler({ config, pool, policy: currentPolicy, budget, metrics })
 
   app.post('/v1/completions', proxy)
   app.post('/v1/chat/completions', proxy)
@@ -75,6 +91,8 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
 
   app.get('/backends', async () => pool.all.map((backend) => backend.status()))
 
+  registerConfigReport(app, registry, live)
+
   registerMetricsRoute(app, registry)
   app.addHook('onClose', async () => {
     await discovery.stop()
@@ -84,5 +102,7 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
     app,
     pool,
     start: () => discovery.start((backends) => pool.update(backends)),
+    live,
+    liveChanged,
   }
 }
