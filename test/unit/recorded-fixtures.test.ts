@@ -9,6 +9,7 @@ import { checks as step01 } from '../../steps/01-basic-statefulset/test-01-state
 import { checks as step02 } from '../../steps/02-headless-service/test-02-headless.ts'
 import { checks as step03 } from '../../steps/03-multi-node-tp/test-03-multi-node.ts'
 import { checks as step04 } from '../../steps/04-router/test-04-router.ts'
+import { checks as step05 } from '../../steps/05-coordination/test-05-coordination.ts'
 
 const dir = join(import.meta.dirname, 'fixtures')
 const checksFor: Record<string, readonly Check[]> = {
@@ -16,6 +17,7 @@ const checksFor: Record<string, readonly Check[]> = {
   'step-02': step02,
   'step-03': step03,
   'step-04': step04,
+  'step-05': step05,
   network: networkPolicyChecks,
 }
 // The .process.json files hold answers of the workloads run as processes, keyed by scenario.
