@@ -3,7 +3,7 @@
 // watching EndpointSlices, spreads requests over them and keeps a failing one out.
 // Runs alone (`npx tsx steps/04-router/test-04-router.ts [--context NAME] [--json]`)
 // and is what `npm run step 04` runs after applying the step.
-import { AuthorizationV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
+import { AuthorizationV1Api, type V1Pod } from '@kubernetes/client-node'
 import {
   check,
   fail,
@@ -13,7 +13,18 @@ import {
   type CheckEnv,
   type Verdict,
 } from '../../scripts/lib/checks/check.ts'
-import { isReady, kubectl, list, nameOf, orNull, podsOf } from '../../scripts/lib/checks/kit.ts'
+import {
+  budgetMissing,
+  budgetRule,
+  isReady,
+  kubectl,
+  list,
+  nameOf,
+  observeBudget,
+  orNull,
+  podsOf,
+  type BudgetObservation,
+} from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPut, proxyAnswer, proxyPost, type ProxyResponse } from '../../scripts/lib/kube.ts'
 import type { BackendStatus } from '../../workloads/router/backend.ts'
@@ -240,54 +251,15 @@ export const leastPrivilege = check({
   },
 })
 
-export interface BudgetObservation {
-  minAvailable?: number | string
-  maxUnavailable?: number | string
-  /** The pods the budget selects, how many of them are Ready, and how many may be evicted now. */
-  expectedPods: number
-  currentHealthy: number
-  disruptionsAllowed: number
-}
-
 export const budget = check({
   id: 'budget',
   title: 'its disruption budget allows an eviction',
   needs: 'api',
-  async observe(env): Promise<BudgetObservation | null> {
-    const policy = env.kube.config.makeApiClient(PolicyV1Api)
-    const pdb = await orNull(policy.readNamespacedPodDisruptionBudget({ name: ROUTER, namespace: env.namespace }))
-    if (!pdb) return null
-    const { minAvailable, maxUnavailable } = pdb.spec ?? {}
-    return {
-      ...(minAvailable !== undefined ? { minAvailable } : {}),
-      ...(maxUnavailable !== undefined ? { maxUnavailable } : {}),
-      expectedPods: pdb.status?.expectedPods ?? 0,
-      currentHealthy: pdb.status?.currentHealthy ?? 0,
-      disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
-    }
-  },
+  observe: (env) => observeBudget(env, ROUTER),
   evaluate(pdb: BudgetObservation | null) {
-    if (pdb === null) {
-      return fail(
-        `a PodDisruptionBudget named ${ROUTER}`,
-        'no such PodDisruptionBudget',
-        `is 60-router-pdb.yaml applied? ${kubectl(`get pdb ${ROUTER}`)}`,
-      )
-    }
-    if (pdb.expectedPods === 0) {
-      return fail(
-        `the budget to cover the ${REPLICAS} router pods`,
-        'it selects no pods',
-        `its selector must match the router pods' labels (app.kubernetes.io/name: ${ROUTER})`,
-      )
-    }
+    if (!pdb || pdb.expectedPods === 0) return budgetMissing(pdb, ROUTER, '60-router-pdb.yaml', REPLICAS)
     if (pdb.disruptionsAllowed >= 1) return pass
-    const rule =
-      pdb.minAvailable !== undefined
-        ? `minAvailable: ${pdb.minAvailable}`
-        : pdb.maxUnavailable !== undefined
-          ? `maxUnavailable: ${pdb.maxUnavailable}`
-          : 'no minAvailable or maxUnavailable'
+    const rule = budgetRule(pdb)
     const seen = `0 disruptions allowed (${rule}, ${pdb.currentHealthy} of ${pdb.expectedPods} pods healthy)`
     if (pdb.currentHealthy < pdb.expectedPods) {
       return fail(

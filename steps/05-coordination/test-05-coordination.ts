@@ -3,9 +3,20 @@
 // serving configuration and sets the model-server group's readiness gate; rank 1 starts after rank 0.
 // Runs alone (`npx tsx steps/05-coordination/test-05-coordination.ts [--context NAME] [--json]`)
 // and is what `npm run step 05` runs after applying the step.
-import { AuthorizationV1Api, CoordinationV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
+import { AuthorizationV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
-import { isReady, kubectl, list, nameOf, orNull, podsOf } from '../../scripts/lib/checks/kit.ts'
+import {
+  budgetMissing,
+  budgetRule,
+  isReady,
+  kubectl,
+  list,
+  nameOf,
+  observeBudget,
+  orNull,
+  podsOf,
+  type BudgetObservation,
+} from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, proxyAnswer } from '../../scripts/lib/kube.ts'
 import { GROUP_READY_CONDITION, readyReason } from '../../workloads/coordinator/group-state.ts'
@@ -280,52 +291,14 @@ export const leastPrivilege = check({
 
 // ---------- the disruption budget ----------
 
-export interface BudgetObservation {
-  minAvailable?: number | string
-  maxUnavailable?: number | string
-  expectedPods: number
-  currentHealthy: number
-  disruptionsAllowed: number
-}
-
 export const budget = check({
   id: 'budget',
   title: 'the coordinators’ disruption budget allows one eviction at a time',
   needs: 'api',
-  async observe(env): Promise<BudgetObservation | null> {
-    const policy = env.kube.config.makeApiClient(PolicyV1Api)
-    const pdb = await orNull(policy.readNamespacedPodDisruptionBudget({ name: COORDINATOR, namespace: env.namespace }))
-    if (!pdb) return null
-    const { minAvailable, maxUnavailable } = pdb.spec ?? {}
-    return {
-      ...(minAvailable !== undefined ? { minAvailable } : {}),
-      ...(maxUnavailable !== undefined ? { maxUnavailable } : {}),
-      expectedPods: pdb.status?.expectedPods ?? 0,
-      currentHealthy: pdb.status?.currentHealthy ?? 0,
-      disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
-    }
-  },
+  observe: (env) => observeBudget(env, COORDINATOR),
   evaluate(pdb: BudgetObservation | null) {
-    if (pdb === null) {
-      return fail(
-        `a PodDisruptionBudget named ${COORDINATOR}`,
-        'no such PodDisruptionBudget',
-        `is 45-coordinator-pdb.yaml applied? ${kubectl(`get pdb ${COORDINATOR}`)}`,
-      )
-    }
-    if (pdb.expectedPods === 0) {
-      return fail(
-        `the budget to cover the ${REPLICAS} coordinator pods`,
-        'it selects no pods',
-        `its selector must match the coordinator pods' labels (app.kubernetes.io/name: ${COORDINATOR})`,
-      )
-    }
-    const rule =
-      pdb.minAvailable !== undefined
-        ? `minAvailable: ${pdb.minAvailable}`
-        : pdb.maxUnavailable !== undefined
-          ? `maxUnavailable: ${pdb.maxUnavailable}`
-          : 'no rule'
+    if (!pdb || pdb.expectedPods === 0) return budgetMissing(pdb, COORDINATOR, '45-coordinator-pdb.yaml', REPLICAS)
+    const rule = budgetRule(pdb)
     const seen = `${pdb.disruptionsAllowed} disruptions allowed (${rule}, ${pdb.currentHealthy} of ${pdb.expectedPods} healthy)`
     if (pdb.disruptionsAllowed === 1) return pass
     if (pdb.disruptionsAllowed > 1) {

@@ -3,6 +3,7 @@
 // the pods ones written to look like what the checks see on kind (answers through the API
 // server's proxies, with the router's x-serving-lab-backend header, and its GET /backends),
 // and recorded from real model-server and router processes (fixtures/step-04-router.process.json).
+import type { BudgetObservation } from '../../scripts/lib/checks/kit.ts'
 import { describe, expect, it } from 'vitest'
 import {
   breakerOpens,
@@ -16,7 +17,6 @@ import {
   trafficReturns,
   type AccessObservation,
   type Backend,
-  type BudgetObservation,
   type FailoverObservation,
   type RouterObservation,
   type Routed,

@@ -2,6 +2,7 @@
 // (fixtures/step-05-observations.kwok.json) and changed into the mistakes the hints name; the
 // pods ones written to look like what the checks see on kind (the Lease, GET /health of the
 // coordinators, GET /config of the model servers and routers, the ranks' pod status).
+import type { BudgetObservation } from '../../scripts/lib/checks/kit.ts'
 import { describe, expect, it } from 'vitest'
 import {
   budget,
@@ -24,7 +25,6 @@ import {
   startupOrder,
   timingsOf,
   type AccessObservation,
-  type BudgetObservation,
   type ConfigObservation,
   type CoordinatorsObservation,
   type FailoverObservation,

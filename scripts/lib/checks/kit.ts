@@ -1,8 +1,8 @@
 // What the step scripts' checks share: finding a workload's pods, reading an object that may
 // not exist, and writing hints a learner can paste.
-import type { V1Pod } from '@kubernetes/client-node'
+import { PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
 import { isNotFound } from '../kube.ts'
-import { NAMESPACE, type CheckEnv } from './check.ts'
+import { fail, NAMESPACE, type CheckEnv, type Verdict } from './check.ts'
 
 /** The pods of a workload (label `app.kubernetes.io/name`), leaving out those being deleted. */
 export async function podsOf(env: CheckEnv, workload: string): Promise<V1Pod[]> {
@@ -38,3 +38,52 @@ export const list = (items: readonly string[]): string => (items.length ? items.
 
 /** A kubectl command in the step's namespace, for a hint: `kubectl(\`logs ${pod}\`)`. */
 export const kubectl = (command: string): string => `kubectl -n ${NAMESPACE} ${command}`
+
+/** A PodDisruptionBudget as the checks judge it: its rule, and what its status says it allows now. */
+export interface BudgetObservation {
+  minAvailable?: number | string
+  maxUnavailable?: number | string
+  /** The pods the budget selects, how many of them are Ready, and how many may be evicted now. */
+  expectedPods: number
+  currentHealthy: number
+  disruptionsAllowed: number
+}
+
+/** The PodDisruptionBudget `name` of the step's namespace, or null when there is none. */
+export async function observeBudget(env: CheckEnv, name: string): Promise<BudgetObservation | null> {
+  const policy = env.kube.config.makeApiClient(PolicyV1Api)
+  const pdb = await orNull(policy.readNamespacedPodDisruptionBudget({ name, namespace: env.namespace }))
+  if (!pdb) return null
+  const { minAvailable, maxUnavailable } = pdb.spec ?? {}
+  return {
+    ...(minAvailable !== undefined ? { minAvailable } : {}),
+    ...(maxUnavailable !== undefined ? { maxUnavailable } : {}),
+    expectedPods: pdb.status?.expectedPods ?? 0,
+    currentHealthy: pdb.status?.currentHealthy ?? 0,
+    disruptionsAllowed: pdb.status?.disruptionsAllowed ?? 0,
+  }
+}
+
+/** Why a budget cannot be judged (missing, or selecting no pods), for the workload `name` written in `file`. */
+export function budgetMissing(pdb: BudgetObservation | null, name: string, file: string, replicas: number): Verdict {
+  if (pdb === null) {
+    return fail(
+      `a PodDisruptionBudget named ${name}`,
+      'no such PodDisruptionBudget',
+      `is ${file} applied? ${kubectl(`get pdb ${name}`)}`,
+    )
+  }
+  return fail(
+    `the budget to cover the ${replicas} ${name} pods`,
+    'it selects no pods',
+    `its selector must match the ${name} pods' labels (app.kubernetes.io/name: ${name})`,
+  )
+}
+
+/** A budget's rule as written: `minAvailable: 2`, `maxUnavailable: 1`, or none. */
+export const budgetRule = (pdb: BudgetObservation): string =>
+  pdb.minAvailable !== undefined
+    ? `minAvailable: ${pdb.minAvailable}`
+    : pdb.maxUnavailable !== undefined
+      ? `maxUnavailable: ${pdb.maxUnavailable}`
+      : 'no minAvailable or maxUnavailable'
