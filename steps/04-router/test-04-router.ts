@@ -3,7 +3,7 @@
 // watching EndpointSlices, spreads requests over them and keeps a failing one out.
 // Runs alone (`npx tsx steps/04-router/test-04-router.ts [--context NAME] [--json]`)
 // and is what `npm run step 04` runs after applying the step.
-import { AuthorizationV1Api, type V1Pod } from '@kubernetes/client-node'
+import type { V1Pod } from '@kubernetes/client-node'
 import {
   check,
   fail,
@@ -14,6 +14,7 @@ import {
   type Verdict,
 } from '../../scripts/lib/checks/check.ts'
 import {
+  accountMay,
   budgetMissing,
   budgetRule,
   isReady,
@@ -185,35 +186,19 @@ export const leastPrivilege = check({
   title: 'the router may watch EndpointSlices and nothing more',
   needs: 'api',
   async observe(env): Promise<AccessObservation> {
-    // A SubjectAccessReview asks the authorizer about any user; a SelfSubjectAccessReview would
-    // ask about whoever runs this check, an administrator who may do everything.
-    const user = `system:serviceaccount:${env.namespace}:${ROUTER}`
-    const groups = ['system:serviceaccounts', `system:serviceaccounts:${env.namespace}`, 'system:authenticated']
-    const authorization = env.kube.config.makeApiClient(AuthorizationV1Api)
     const where = { 'this namespace': env.namespace, 'every namespace': '', 'kube-system': 'kube-system' }
     const answers = await Promise.all(
-      [...mayDo, ...mayNotDo].map(async (access) => {
-        const review = await authorization.createSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: {
-              user,
-              groups,
-              resourceAttributes: {
-                verb: access.verb,
-                group: access.group,
-                resource: access.resource,
-                namespace: where[access.scope],
-              },
-            },
-          },
-        })
-        const reason = review.status?.reason
-        return { ...access, allowed: review.status?.allowed ?? false, ...(reason ? { reason } : {}) }
-      }),
+      [...mayDo, ...mayNotDo].map(async (access) => ({
+        ...access,
+        ...(await accountMay(env, ROUTER, {
+          verb: access.verb,
+          group: access.group,
+          resource: access.resource,
+          namespace: where[access.scope],
+        })),
+      })),
     )
-    return { user, answers }
+    return { user: `system:serviceaccount:${env.namespace}:${ROUTER}`, answers }
   },
   evaluate({ user, answers }: AccessObservation) {
     const answerTo = (access: Access) => {

@@ -3,9 +3,10 @@
 // serving configuration and sets the model-server group's readiness gate; rank 1 starts after rank 0.
 // Runs alone (`npx tsx steps/05-coordination/test-05-coordination.ts [--context NAME] [--json]`)
 // and is what `npm run step 05` runs after applying the step.
-import { AuthorizationV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node'
+import { CoordinationV1Api, type V1Pod } from '@kubernetes/client-node'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import {
+  accountMay,
   budgetMissing,
   budgetRule,
   isReady,
@@ -218,30 +219,18 @@ export const leastPrivilege = check({
   title: 'the coordinator, model servers and router may do what they need and nothing more',
   needs: 'api',
   async observe(env): Promise<AccessObservation> {
-    const authorization = env.kube.config.makeApiClient(AuthorizationV1Api)
     const answers = await Promise.all(
-      [...mayDo, ...mayNotDo].map(async (access) => {
-        const review = await authorization.createSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: {
-              user: `system:serviceaccount:${env.namespace}:${access.account}`,
-              groups: ['system:serviceaccounts', `system:serviceaccounts:${env.namespace}`, 'system:authenticated'],
-              resourceAttributes: {
-                verb: access.verb,
-                group: access.group,
-                resource: access.resource,
-                namespace: access.namespace ?? env.namespace,
-                ...(access.subresource ? { subresource: access.subresource } : {}),
-                ...(access.name ? { name: access.name } : {}),
-              },
-            },
-          },
-        })
-        const reason = review.status?.reason
-        return { ...access, allowed: review.status?.allowed ?? false, ...(reason ? { reason } : {}) }
-      }),
+      [...mayDo, ...mayNotDo].map(async (access) => ({
+        ...access,
+        ...(await accountMay(env, access.account, {
+          verb: access.verb,
+          group: access.group,
+          resource: access.resource,
+          namespace: access.namespace ?? env.namespace,
+          ...(access.subresource ? { subresource: access.subresource } : {}),
+          ...(access.name ? { name: access.name } : {}),
+        })),
+      })),
     )
     return { answers }
   },

@@ -1,6 +1,6 @@
 // What the step scripts' checks share: finding a workload's pods, reading an object that may
 // not exist, and writing hints a learner can paste.
-import { PolicyV1Api, type V1Pod } from '@kubernetes/client-node'
+import { AuthorizationV1Api, PolicyV1Api, type V1Pod, type V1ResourceAttributes } from '@kubernetes/client-node'
 import { isNotFound } from '../kube.ts'
 import { fail, NAMESPACE, type CheckEnv, type Verdict } from './check.ts'
 
@@ -87,3 +87,28 @@ export const budgetRule = (pdb: BudgetObservation): string =>
     : pdb.maxUnavailable !== undefined
       ? `maxUnavailable: ${pdb.maxUnavailable}`
       : 'no minAvailable or maxUnavailable'
+
+/**
+ * What the API server's authorizer answers for the ServiceAccount `account` of the step's
+ * namespace. A SubjectAccessReview asks about any user; a SelfSubjectAccessReview would ask about
+ * whoever runs the check, an administrator who may do everything.
+ */
+export async function accountMay(
+  env: CheckEnv,
+  account: string,
+  attributes: V1ResourceAttributes,
+): Promise<{ allowed: boolean; reason?: string }> {
+  const review = await env.kube.config.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${env.namespace}:${account}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${env.namespace}`, 'system:authenticated'],
+        resourceAttributes: attributes,
+      },
+    },
+  })
+  const reason = review.status?.reason
+  return { allowed: review.status?.allowed ?? false, ...(reason ? { reason } : {}) }
+}
