@@ -5,9 +5,10 @@
 // check that must fail waits only that long.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { connect } from '../../scripts/lib/kube.ts'
 import { mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
+import { awaitLabDeletions } from '../../scripts/lib/namespaces.ts'
 import { MUTATIONS_FILE, readMutations } from '../../scripts/lib/mutations/mutations-file.ts'
 import type { StepReport } from '../../scripts/lib/mutations/report.ts'
 import { loadChecks, runStepMutations } from '../../scripts/lib/mutations/suite.ts'
@@ -37,6 +38,9 @@ const steps = await Promise.all(
       return { step, mutations }
     }),
 )
+
+// Each step's copies are left terminating in the background; the next suites get a clean cluster.
+afterAll(() => awaitLabDeletions(kube))
 
 describe.each(steps.map(({ step, mutations }) => [step.folder, step, mutations] as const))(
   'steps/%s: mutations on the kwok cluster',
