@@ -12,6 +12,16 @@ export async function labNamespaces(kube: KubeContext): Promise<string[]> {
   return list.items.map((ns) => ns.metadata!.name!)
 }
 
+/** Whether the namespace is being deleted: until it is gone, nothing can be created in it. */
+export async function isTerminating(kube: KubeContext, name: string): Promise<boolean> {
+  try {
+    return (await kube.core.readNamespace({ name })).metadata?.deletionTimestamp !== undefined
+  } catch (error) {
+    if (isNotFound(error)) return false
+    throw error
+  }
+}
+
 /** Deletes namespaces and waits until they are gone, so their pods no longer hold GPUs. */
 export async function deleteNamespaces(
   kube: KubeContext,
