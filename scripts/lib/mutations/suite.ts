@@ -14,7 +14,7 @@ import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
 import { asInStep, copyNamespace, inNamespace } from './namespace-copy.ts'
-import { judge, mutationNeeds, type Outcome } from './judge.ts'
+import { checksToRun, judge, mutationNeeds, type Outcome } from './judge.ts'
 import { MUTATIONS_FILE, readMutations, type Mutation } from './mutations-file.ts'
 import { PatchError } from '../json-patch.ts'
 import { applyPatches } from './patch.ts'
@@ -99,12 +99,12 @@ function resultInStep(result: CheckResult, inStep: (text: string) => string): Ch
 
 interface Runner {
   /** Applies the objects to a fresh copy of the step in the namespace `copy`, waits for the rollout, runs the checks. */
-  run(objects: readonly KubernetesObject[], copy: string): Promise<Outcome>
+  run(objects: readonly KubernetesObject[], copy: string, checks: readonly Check[]): Promise<Outcome>
   /** A dry run into `copy`, which holds the unmutated step. */
   dryRun(objects: readonly KubernetesObject[], copy: string): Promise<Outcome>
 }
 
-function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[], options: SuiteOptions): Runner {
+function runnerFor(kube: KubeContext, namespace: string, options: SuiteOptions): Runner {
   const settings = { ...SUITE_DEFAULTS, ...options }
   // The checks of a run are judged together, not printed one by one; progress still shows.
   const emit = (event: LabEvent) => {
@@ -118,7 +118,7 @@ function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[
     return { applied: true, results: outcome.results.map((result) => resultInStep(result, inStep)) }
   }
   return {
-    async run(objects, copy) {
+    async run(objects, copy, checks) {
       // A copy left by an earlier run of the suite is deleted first; usually there is none.
       await freshNamespace(kube, copy, quiet, FORCE)
       const refused = await applyOrRefusal(kube, inNamespace(objects, namespace, copy), false)
@@ -191,7 +191,7 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   const held = await labNamespaces(kube)
   if (held.length > 0) emit({ kind: 'progress', message: `freeing the GPUs: removing ${held.join(', ')}` })
   for (const name of held) await releaseNamespace(kube, name, FORCE)
-  const runner = runnerFor(kube, namespace, checks, options)
+  const runner = runnerFor(kube, namespace, options)
   const unmutated = copyNamespace(namespace, 'unmutated')
 
   // A dry run needs the unmutated step on the cluster, so a step with one runs it again.
@@ -204,7 +204,7 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   emit({ kind: 'phase', phase: `step ${step.id}: the unmutated step`, detail })
   const baselineOutcome: Outcome = verified
     ? { applied: true, results: [...verified] }
-    : await runner.run(objects, unmutated)
+    : await runner.run(objects, unmutated, checks)
   if (!baselineOutcome.applied)
     throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)
   const baseline: CheckResult[] = baselineOutcome.results
@@ -262,7 +262,7 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   for (const i of checked) {
     const started = Date.now()
     const copy = copyNamespace(namespace, mutations[i]!.name)
-    const outcome = await runner.run(patched[i]!, copy)
+    const outcome = await runner.run(patched[i]!, copy, checksToRun(mutations[i]!, checks))
     await releaseNamespace(kube, copy, FORCE)
     judged(i, outcome, started)
   }
