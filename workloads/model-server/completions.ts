@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { HttpError } from '../shared/errors.ts'
+import { completionPrompts } from '../shared/prompt.ts'
 import { generate } from './generate.ts'
 import type { GenerationParts } from './generate.ts'
 import { completionFormat } from './openai-format.ts'
@@ -71,13 +72,12 @@ export function streamSettings(body: {
 export function createCompletionHandler(parts: GenerationParts) {
   return async (request: FastifyRequest<{ Body: CompletionRequest }>, reply: FastifyReply) => {
     const body = request.body
-    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt
     return generate(
       parts,
       completionFormat,
       {
         model: body.model ?? parts.servedModelName,
-        prompts: prompts.map((text) => ({ text, echo: text })),
+        prompts: completionPrompts(body.prompt).map((text) => ({ text, echo: text })),
         maxTokens: body.max_tokens ?? null,
         ...streamSettings(body),
       },

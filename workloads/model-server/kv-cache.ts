@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { blockHashes } from '../shared/block-hashes.ts'
 
 interface Block {
   readonly id: number
@@ -68,7 +68,7 @@ export class KvCache {
    * `totalTokens`; null (and nothing changed) when the cache cannot hold them.
    */
   allocate(prompt: readonly string[], totalTokens: number): KvAllocation | null {
-    const hashes = this.#hashChain(prompt)
+    const hashes = blockHashes(prompt, this.#blockSize)
     // The last prompt token is always computed, to produce the first output token, so a
     // prompt that is all cached still leaves its last block to prefill (as in vLLM).
     const lookups = Math.floor(Math.max(0, prompt.length - 1) / this.#blockSize)
@@ -140,21 +140,5 @@ export class KvCache {
     }
     block.refs = 1
     return block
-  }
-
-  /** One hash per full block of the prompt, each covering its tokens and the previous hash. */
-  #hashChain(prompt: readonly string[]): string[] {
-    const hashes: string[] = []
-    let parent = ''
-    for (let start = 0; start + this.#blockSize <= prompt.length; start += this.#blockSize) {
-      // Tokens never contain whitespace, so joining with a space is unambiguous.
-      parent = createHash('sha256')
-        .update(parent)
-        .update('\n')
-        .update(prompt.slice(start, start + this.#blockSize).join(' '))
-        .digest('base64')
-      hashes.push(parent)
-    }
-    return hashes
   }
 }
