@@ -112,3 +112,45 @@ export async function accountMay(
   const reason = review.status?.reason
   return { allowed: review.status?.allowed ?? false, ...(reason ? { reason } : {}) }
 }
+
+/** An access question with the authorizer's answer beside it. */
+export type Answered<A> = A & { allowed: boolean; reason?: string }
+
+/** Puts every question to the authorizer at once; `ask` says which account and what it would do. */
+export async function askAuthorizer<A extends object>(
+  env: CheckEnv,
+  questions: readonly A[],
+  ask: (question: A) => { account: string; attributes: V1ResourceAttributes },
+): Promise<Answered<A>[]> {
+  return Promise.all(
+    questions.map(async (question) => {
+      const { account, attributes } = ask(question)
+      return { ...question, ...(await accountMay(env, account, attributes)) }
+    }),
+  )
+}
+
+/**
+ * Least privilege judged from recorded answers: the needed accesses that were refused, and the
+ * forbidden ones that were allowed. `describe` names a question, and so matches it to its answer.
+ */
+export function judgeAccess<A>(
+  answers: readonly Answered<A>[],
+  needed: readonly A[],
+  forbidden: readonly A[],
+  describe: (access: A) => string,
+): { refused: A[]; granted: Answered<A>[] } {
+  const answerTo = (access: A) => {
+    const answer = answers.find((a) => describe(a) === describe(access))
+    if (!answer) throw new Error(`no answer recorded for: ${describe(access)}`)
+    return answer
+  }
+  return {
+    refused: needed.filter((access) => !answerTo(access).allowed),
+    granted: forbidden.map(answerTo).filter((answer) => answer.allowed),
+  }
+}
+
+/** Granted accesses as a hint lists them, each with the authorizer's reason, which names the rule. */
+export const listGranted = <A>(granted: readonly Answered<A>[], describe: (access: A) => string): string[] =>
+  granted.map((a) => describe(a) + (a.reason ? ` (${a.reason})` : ''))
