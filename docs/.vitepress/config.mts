@@ -35,6 +35,7 @@ const learn: DefaultTheme.SidebarItem[] = [
   { text: 'How this lab works', link: '/how-this-lab-works' },
   { text: 'The cluster topology', link: '/topology' },
   { text: 'Glossary', link: '/glossary' },
+  { text: 'GPU memory calculator', link: '/gpu-memory' },
 ]
 
 /** Pages for those who change the lab, at the end of the sidebar. */
@@ -102,7 +103,11 @@ export default defineConfig({
   themeConfig: {
     logo: '/favicon.svg',
     nav: [
-      { text: 'Start here', link: '/start-here', activeMatch: '^/(start-here|how-this-lab-works|topology|glossary)' },
+      {
+        text: 'Start here',
+        link: '/start-here',
+        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory)',
+      },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
       {
         text: 'Contributing',
