@@ -299,7 +299,7 @@ describe('scheduler: a trace of arrivals and departures on 64 nodes', () => {
     let arrived = 0
     let boundPods = 0
     let bindingMs = 0
-    const waves = 8
+    const waves = 5
     // Gangs that cannot fit settle with a FailedScheduling Event; the Events are read every half second.
     const refresher = setInterval(() => void refreshFailed().catch(() => {}), 500)
     onTestFinished(() => clearInterval(refresher))
@@ -325,11 +325,13 @@ describe('scheduler: a trace of arrivals and departures on 64 nodes', () => {
       const after = [...seen.values()].filter((p) => p.spec?.nodeName).length
       boundPods += after - before
       bindingMs += Date.now() - started
-      for (const name of live.keys()) {
-        const bound = boundOf(name).length
-        if (bound !== 0 && bound !== podsOf(name).length)
-          violations.push(`${name}: ${bound} of ${podsOf(name).length} bound`)
-      }
+      // Binding is per pod, so a gang is in part bound while its binds are in flight; once the
+      // scheduler is quiet, none may be.
+      const partial = (name: string) => ![0, podsOf(name).length].includes(boundOf(name).length)
+      await until('no gang bound in part', () => ![...live.keys()].some(partial), 5_000).catch(() => {
+        for (const name of [...live.keys()].filter(partial))
+          violations.push(`${name}: ${boundOf(name).length} of ${podsOf(name).length} bound`)
+      })
       for (const gang of gangs.filter((g) => g.pods > 1 && boundOf(g.name).length === g.pods)) {
         const placed = boundOf(gang.name).map((p) => p.spec!.nodeName!)
         if (new Set(placed).size === 1) placedWithin.node++
@@ -370,7 +372,9 @@ describe('scheduler: a trace of arrivals and departures on 64 nodes', () => {
 
 const failedNames = new Set<string>()
 async function refreshFailed(): Promise<void> {
-  for (const e of await eventsFor('FailedScheduling')) failedNames.add(e.involvedObject.name ?? '')
+  // A gang waiting for its pods to be created is not settled: it is about to be placed.
+  for (const e of await eventsFor('FailedScheduling'))
+    if (!e.message?.includes('waiting for members')) failedNames.add(e.involvedObject.name ?? '')
 }
 
 describe('scheduler: two replicas and a leader change', () => {
