@@ -135,7 +135,9 @@ describe('docs.yml', () => {
       DOCS_BASE: '${{ steps.pages.outputs.base_path }}/',
       DOCS_REPOSITORY_URL: '${{ github.server_url }}/${{ github.repository }}',
     })
-    expect(readText('docs/.vitepress/config.mts')).toContain("base: process.env.DOCS_BASE ?? '/'")
+    expect(readText('docs/.vitepress/config.mts')).toMatch(
+      /const BASE = process.env.DOCS_BASE \?\? '\/'[\s\S]*base: BASE,/,
+    )
     expect(readText('docs/.vitepress/config.mts')).toContain('process.env.DOCS_REPOSITORY_URL')
     // VitePress' default output folder: the config sets no outDir.
     expect(readText('docs/.vitepress/config.mts')).not.toMatch(/outDir/)
