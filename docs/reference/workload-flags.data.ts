@@ -4,12 +4,14 @@ import { defineLoader } from 'vitepress'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
+import * as scheduler from '../../workloads/scheduler/config.ts'
 import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts'
 
 export interface WorkloadFlags {
   modelServer: SettingHelp[]
   router: SettingHelp[]
   coordinator: SettingHelp[]
+  scheduler: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -21,6 +23,7 @@ export default defineLoader({
       modelServer: settingsHelp(modelServer.defaults, modelServer.settings),
       router: settingsHelp(router.defaults, router.settings),
       coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
+      scheduler: settingsHelp(scheduler.defaults, scheduler.settings),
     }
   },
 })

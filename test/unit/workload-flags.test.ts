@@ -4,12 +4,14 @@ import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
+import * as scheduler from '../../workloads/scheduler/config.ts'
 import { settingsHelp } from '../../workloads/shared/config.ts'
 
 const workloads = [
   { name: 'model-server', ...modelServer },
   { name: 'router', ...router },
   { name: 'coordinator', ...coordinator },
+  { name: 'scheduler', ...scheduler },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {
