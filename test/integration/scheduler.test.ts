@@ -2,13 +2,24 @@
 // nodes (8 GPUs each, 8 racks, 2 zones), added for this suite and removed after it. Replicas run
 // in-process, each with its own elector on one Lease; the test watches the pods rather than
 // polling them, and checks its invariants on every change it sees.
-import { CustomObjectsApi, type KubernetesObject, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  CustomObjectsApi,
+  ResourceV1Api,
+  type KubernetesObject,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { installPodGroupCrd } from '../../scripts/lib/build/pod-group-crd.ts'
 import { kwokNode } from '../../scripts/lib/cluster/kwok/objects.ts'
 import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
+import { GpuInventoryAgent } from '../../workloads/gpu-inventory/agent.ts'
+import { gpusOfSlice, INVENTORY_DRIVER, sliceName } from '../../workloads/gpu-inventory/resource-slice.ts'
 import { defaults } from '../../workloads/scheduler/config.ts'
 import { GPU_MEMORY_ANNOTATION, podKey, POD_GROUP_LABEL } from '../../workloads/scheduler/gangs.ts'
 import { oversubscribed } from '../../workloads/scheduler/gpu-state.ts'
@@ -155,11 +166,14 @@ async function eventsFor(reason: string) {
 
 let running: Scheduler[] = []
 
-function startReplicas(identities: string[]): { identity: string; scheduler: Scheduler; metrics: SchedulerMetrics }[] {
+function startReplicas(
+  identities: string[],
+  overrides: Partial<typeof settings> = {},
+): { identity: string; scheduler: Scheduler; metrics: SchedulerMetrics }[] {
   return identities.map((identity) => {
     const metrics = createSchedulerMetrics()
     const scheduler = new Scheduler({
-      settings: { ...settings, identity },
+      settings: { ...settings, ...overrides, identity },
       kubeConfig: kube.config,
       metrics,
       log: silent,
@@ -272,6 +286,74 @@ describe('scheduler: gangs', () => {
     expect(held).toBe(8)
     await deleteGangs(['huge-model', 'fits'])
     await until('both gone', () => podsOf('huge-model').length + podsOf('fits').length === 0)
+  })
+})
+
+describe('scheduler: the live GPU inventory', () => {
+  const resource = kube.config.makeApiClient(ResourceV1Api)
+  const agents: GpuInventoryAgent[] = []
+  const startAgent = (nodeName: string, source: 'nvidia-smi' | 'pods', nvidiaSmi = 'nvidia-smi') => {
+    const agent = new GpuInventoryAgent({
+      settings: { nodeName, source, nvidiaSmi, pollIntervalMs: 200, relistIntervalMs: 30_000 },
+      kubeConfig: kube.config,
+      log: silent,
+    })
+    agent.start()
+    agents.push(agent)
+  }
+  const sliceOf = (node: string) =>
+    resource.readResourceSlice({ name: sliceName(node) }).catch((e: unknown) => {
+      if (isNotFound(e)) return undefined
+      throw e
+    })
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()))
+    for (const node of ['h100-0', 'h100-1'])
+      await resource.deleteResourceSlice({ name: sliceName(node) }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e
+      })
+  })
+
+  it('publishes nvidia-smi figures as a ResourceSlice; the scheduler refuses a need the free memory does not hold', async () => {
+    // A stand-in nvidia-smi on h100-0: six GPUs mostly taken by something Kubernetes knows nothing of.
+    const dir = await mkdtemp(join(tmpdir(), 'nvidia-smi-'))
+    onTestFinished(() => rm(dir, { recursive: true, force: true }))
+    const used = [71_000, 71_000, 71_000, 71_000, 71_000, 71_000, 4, 4]
+    const lines = used.map((u, i) => `${i}, GPU-0000000${i}-aaaa-bbbb-cccc-dddddddddddd, 81559, ${u}`)
+    await writeFile(join(dir, 'nvidia-smi'), `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')}\n`, {
+      mode: 0o755,
+    })
+    startAgent('h100-0', 'nvidia-smi', join(dir, 'nvidia-smi'))
+    const slice = await waitFor('the ResourceSlice of h100-0', () => sliceOf('h100-0'))
+    expect(slice.spec).toMatchObject({ driver: INVENTORY_DRIVER, nodeName: 'h100-0', pool: { name: 'h100-0' } })
+    expect(gpusOfSlice(slice).map((g) => g.freeMiB)).toEqual(used.map((u) => 81559 - u))
+    startReplicas(['solo'], { nodeSelector: 'kubernetes.io/hostname=h100-0' })
+    await createGangs([{ name: 'needs-four', pods: 1, gpusPerPod: 4, memoryMiB: 40_000 }])
+    const failed = await waitFor('a FailedScheduling Event naming the inventory', async () =>
+      (await eventsFor('FailedScheduling')).find((e) => e.involvedObject.name === 'needs-four-0'),
+    )
+    expect(failed.message).toContain('1 whose GPU inventory shows too few GPUs with 40000 MiB free')
+    await createGangs([{ name: 'needs-two', pods: 1, gpusPerPod: 2, memoryMiB: 40_000 }])
+    await until('needs-two bound', () => boundOf('needs-two').length === 1)
+    expect(boundOf('needs-four')).toEqual([])
+    await deleteGangs(['needs-four', 'needs-two'])
+    await until('both gone', () => podsOf('needs-four').length + podsOf('needs-two').length === 0)
+  })
+
+  it('computes the figures from the pods bound to a node where nvidia-smi is absent', async () => {
+    startAgent('h100-1', 'pods')
+    await waitFor('the ResourceSlice of h100-1', () => sliceOf('h100-1'))
+    const body = podOf({ name: 'held', pods: 1, gpusPerPod: 3, memoryMiB: 30_000 }, 0)
+    body.spec!.nodeName = 'h100-1'
+    await kube.core.createNamespacedPod({ namespace, body })
+    const free = await waitFor('the slice of h100-1 to show the pod', async () => {
+      const slice = await sliceOf('h100-1')
+      const gpus = slice ? gpusOfSlice(slice) : []
+      return gpus.some((g) => g.freeMiB < 81559) && gpus.map((g) => g.freeMiB)
+    })
+    expect(free).toEqual([51559, 51559, 51559, 81559, 81559, 81559, 81559, 81559])
+    expect((await sliceOf('h100-1'))!.spec.devices![0]!.attributes!.source!.string).toBe('pods')
+    await deleteGangs(['held'])
   })
 })
 

@@ -13,15 +13,17 @@
  * mates', those keep their nodes and the rest of the gang is placed next cycle.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
-import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, ResourceV1Api } from '@kubernetes/client-node'
+import type { KubeConfig, V1Node, V1Pod, V1ResourceSlice } from '@kubernetes/client-node'
+import type { Gpu } from '../gpu-inventory/nvidia-smi.ts'
+import { gpusOfSlice } from '../gpu-inventory/resource-slice.ts'
 import { FENCING_ANNOTATION } from '../shared/fencing.ts'
 import { LeaderElector, type ElectionLog, type Leadership } from '../shared/leader-election.ts'
 import { listAndWatch } from '../shared/list-and-watch.ts'
 import type { SchedulerConfig } from './config.ts'
 import { EventReasons, PodEvents } from './events.ts'
 import { assembleGangs, podKey, type Gang, type PodGroup } from './gangs.ts'
-import { acceptsPods, gpuState, type NodeGpus } from './gpu-state.ts'
+import { acceptsPods, gpuState, takeGpus, type NodeGpus } from './gpu-state.ts'
 import type { SchedulerMetrics } from './metrics.ts'
 import { placeGang, type Placement } from './placement.ts'
 
@@ -40,6 +42,7 @@ export type SchedulerSettings = Pick<
   | 'renewDeadlineMs'
   | 'retryPeriodMs'
   | 'nodeSelector'
+  | 'inventoryDriver'
   | 'batchDelayMs'
   | 'relistIntervalMs'
 >
@@ -70,11 +73,14 @@ export class Scheduler {
   readonly #options: SchedulerOptions
   readonly #core: CoreV1Api
   readonly #custom: CustomObjectsApi
+  readonly #resource: ResourceV1Api
   readonly #events: PodEvents
   readonly #watching = new AbortController()
   #pods = new Map<string, V1Pod>()
   #nodes = new Map<string, V1Node>()
   #podGroups = new Map<string, PodGroup>()
+  /** The live GPU inventory: each node's GPUs from its ResourceSlice, by node name. */
+  #inventory = new Map<string, Gpu[]>()
   readonly #listed = new Set<string>()
   /** Pods bound (or being bound) by this replica that the watch has not shown on a node yet: key → node. */
   readonly #assumed = new Map<string, string>()
@@ -94,6 +100,7 @@ export class Scheduler {
     this.#options = options
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api)
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi)
+    this.#resource = options.kubeConfig.makeApiClient(ResourceV1Api)
     const { settings, log } = options
     this.#events = new PodEvents(
       this.#core,
@@ -110,13 +117,18 @@ export class Scheduler {
       role: leading ? 'leader' : 'standby',
       leader: this.#leader,
       token: leading ? this.#leadership!.token : null,
-      synced: this.#listed.size === 3,
+      synced: this.#synced(),
     }
   }
 
   /** The GPUs free per node as this replica sees them now. */
   gpus(): NodeGpus[] {
-    return gpuState(this.#nodes.values(), this.#podsWithAssumed())
+    return gpuState(this.#nodes.values(), this.#podsWithAssumed(), this.#inventory)
+  }
+
+  /** Whether every collection watched has been listed once. */
+  #synced(): boolean {
+    return this.#listed.size === (this.#options.settings.inventoryDriver ? 4 : 3)
   }
 
   start(): void {
@@ -164,6 +176,22 @@ export class Scheduler {
         log: log.child({ watch: 'podgroups' }),
         onChange: (groups) => this.#changed('podgroups', () => (this.#podGroups = groups)),
       }),
+      settings.inventoryDriver &&
+        listAndWatch<V1ResourceSlice>({
+          ...common,
+          path: '/apis/resource.k8s.io/v1/resourceslices',
+          fieldSelector: `spec.driver=${settings.inventoryDriver}`,
+          list: () => this.#resource.listResourceSlice({ fieldSelector: `spec.driver=${settings.inventoryDriver}` }),
+          log: log.child({ watch: 'resourceslices' }),
+          onChange: (slices) =>
+            this.#changed('resourceslices', () => {
+              this.#inventory = new Map(
+                [...slices.values()]
+                  .filter((slice) => slice.spec.nodeName)
+                  .map((slice) => [slice.spec.nodeName!, gpusOfSlice(slice)]),
+              )
+            }),
+        }),
     ])
   }
 
@@ -223,9 +251,9 @@ export class Scheduler {
     const woken = () => new Promise<void>((resolve) => (this.#wake = resolve))
     signal.addEventListener('abort', () => this.#wake?.())
     while (!signal.aborted && !this.#stopped) {
-      if (!this.#dirty || this.#listed.size < 3) await woken()
+      if (!this.#dirty || !this.#synced()) await woken()
       if (signal.aborted || this.#stopped) break
-      if (this.#listed.size < 3) continue
+      if (!this.#synced()) continue
       await sleep(settings.batchDelayMs)
       this.#dirty = false
       try {
@@ -241,7 +269,7 @@ export class Scheduler {
   async #cycle(leadership: Leadership): Promise<void> {
     const { settings, metrics } = this.#options
     const pods = this.#podsWithAssumed()
-    const state = gpuState(this.#nodes.values(), pods)
+    const state = gpuState(this.#nodes.values(), pods, this.#inventory)
     const ours = pods.filter((p) => p.spec?.schedulerName === settings.schedulerName)
     const pending = ours.filter((p) => !p.spec?.nodeName && !p.metadata?.deletionTimestamp)
     const bound = ours.filter((p) => p.spec?.nodeName)
@@ -263,7 +291,7 @@ export class Scheduler {
       }
       for (const member of gang.pending) {
         const node = state.find((n) => n.name === placement.nodes.get(member.key))!
-        node.free -= member.gpus
+        takeGpus(node, member.gpus, member.gpuMemoryMiB)
         this.#assumed.set(member.key, node.name)
       }
       binds.push(this.#bindGang(gang, placement, leadership))
