@@ -158,6 +158,13 @@ const podsOf = (gang: string) => [...seen.values()].filter((p) => p.metadata?.la
 const boundOf = (gang: string) => podsOf(gang).filter((p) => p.spec?.nodeName)
 const nodeLabels = (name: string) => nodes.find((n) => n.metadata?.name === name)?.metadata?.labels ?? {}
 
+async function podGroupStatus(name: string): Promise<{ phase?: string; scheduleStartTime?: string } | undefined> {
+  const group = (await custom.getNamespacedCustomObject({ ...POD_GROUPS, namespace, name })) as {
+    status?: { phase?: string; scheduleStartTime?: string }
+  }
+  return group.status
+}
+
 async function eventsFor(reason: string) {
   return (await kube.core.listNamespacedEvent({ namespace, fieldSelector: `reason=${reason}` })).items
 }
@@ -253,6 +260,9 @@ describe('scheduler: gangs', () => {
       /^Successfully assigned scheduler\/tp32-\d to h100-\d+ \(gang scheduler\/tp32: 4 pods in one rack, 4 NVLink domains\)$/,
     )
     expect(await boundCount(replica!.metrics)).toBe(4)
+    expect((await waitFor('the PodGroup phase', async () => (await podGroupStatus('tp32'))?.phase)) as string).toBe(
+      'Scheduling',
+    )
     await deleteGangs(['tp32'])
     await until('tp32 gone', () => podsOf('tp32').length === 0)
   })
@@ -278,6 +288,16 @@ describe('scheduler: gangs', () => {
     )
     expect(failed.type).toBe('Warning')
     expect(failed.message).toMatch(/: (\d+) with GPUs of less than 150000 MiB \(or unknown\); 0 GPUs are free/)
+    // As under kube-scheduler, the pod itself says why: PodScheduled=False, Unschedulable, the same message.
+    const condition = await waitFor('PodScheduled=False on the pod', async () => {
+      const pod = await kube.core.readNamespacedPod({ namespace, name: 'huge-model-1' })
+      return pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+    })
+    expect(condition).toMatchObject({ reason: 'Unschedulable', message: failed.message })
+    expect(await podGroupStatus('huge-model')).toMatchObject({
+      phase: 'Pending',
+      scheduleStartTime: expect.any(String),
+    })
     // A gang that does fit, created after, still binds: the one that cannot fit reserved nothing.
     await createGangs([{ name: 'fits', pods: 1, gpusPerPod: 8 }])
     await until('fits bound', () => boundOf('fits').length === 1)

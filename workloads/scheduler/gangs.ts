@@ -14,6 +14,9 @@ import { GPU_MEMORY_ANNOTATION, memoryNeed, podGpus } from '../shared/pod-gpus.t
 
 export { GPU_MEMORY_ANNOTATION }
 
+/** scheduler-plugins' PodGroup API, for the custom-objects calls. */
+export const POD_GROUPS = { group: 'scheduling.x-k8s.io', version: 'v1alpha1', plural: 'podgroups' } as const
+
 export const POD_GROUP_LABEL = 'scheduling.x-k8s.io/pod-group'
 
 export interface PodGroup extends KubernetesObject {

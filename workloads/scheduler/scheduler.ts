@@ -22,15 +22,16 @@ import { LeaderElector, type ElectionLog, type Leadership } from '../shared/lead
 import { listAndWatch } from '../shared/list-and-watch.ts'
 import type { SchedulerConfig } from './config.ts'
 import { EventReasons, PodEvents } from './events.ts'
-import { assembleGangs, podKey, type Gang, type PodGroup } from './gangs.ts'
+import { assembleGangs, POD_GROUPS, podKey, type Gang, type PodGroup } from './gangs.ts'
 import { acceptsPods, gpuState, takeGpus, type NodeGpus } from './gpu-state.ts'
 import type { SchedulerMetrics } from './metrics.ts'
 import { placeGang, type Placement } from './placement.ts'
+import { StatusWriter } from './status.ts'
 
 /** On every pod this scheduler binds: which replica bound it (the fencing token is beside it). */
 export const SCHEDULED_BY_ANNOTATION = 'serving-lab.io/scheduled-by'
 
-export const POD_GROUPS = { group: 'scheduling.x-k8s.io', version: 'v1alpha1', plural: 'podgroups' } as const
+export { POD_GROUPS }
 
 export type SchedulerSettings = Pick<
   SchedulerConfig,
@@ -75,6 +76,7 @@ export class Scheduler {
   readonly #custom: CustomObjectsApi
   readonly #resource: ResourceV1Api
   readonly #events: PodEvents
+  readonly #status: StatusWriter
   readonly #watching = new AbortController()
   #pods = new Map<string, V1Pod>()
   #nodes = new Map<string, V1Node>()
@@ -108,6 +110,7 @@ export class Scheduler {
       settings.identity,
       log.child({ component: 'events' }),
     )
+    this.#status = new StatusWriter(this.#core, this.#custom, log.child({ component: 'status' }))
   }
 
   status(): SchedulerStatus {
@@ -304,11 +307,12 @@ export class Scheduler {
     if (this.#lastFailure.get(gang.key) === reason) return
     this.#lastFailure.set(gang.key, reason)
     const what = gang.podGroup ? `gang ${gang.key}` : 'pod'
-    await Promise.all(
-      gang.pending.map((m) =>
-        this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, `${what}: ${reason}`),
-      ),
-    )
+    const message = `${what}: ${reason}`
+    await Promise.all([
+      ...gang.pending.map((m) => this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, message)),
+      ...gang.pending.map((m) => this.#status.unschedulable(m.pod, message)),
+      gang.podGroup ? this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Pending') : undefined,
+    ])
   }
 
   async #bindGang(gang: Gang, placement: Extract<Placement, { ok: true }>, leadership: Leadership): Promise<void> {
@@ -347,6 +351,7 @@ export class Scheduler {
       }),
     )
     if (results.every(Boolean)) {
+      if (gang.podGroup) await this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Scheduling')
       const seconds = (performance.now() - (this.#firstSeen.get(gang.key) ?? performance.now())) / 1000
       metrics.placementLatency.observe({ level: placement.level }, seconds)
       this.#firstSeen.delete(gang.key)
