@@ -29,7 +29,7 @@ export type Placement =
     }
   | { ok: false; reason: string }
 
-function domainOf(level: Level, node: NodeGpus): string {
+export function domainOf(level: Level, node: NodeGpus): string {
   switch (level) {
     case 'nvlink':
       return node.nvlinkDomain

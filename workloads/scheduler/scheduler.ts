@@ -23,9 +23,10 @@ import { listAndWatch } from '../shared/list-and-watch.ts'
 import type { SchedulerConfig } from './config.ts'
 import { EventReasons, PodEvents } from './events.ts'
 import { assembleGangs, POD_GROUPS, podKey, type Gang, type PodGroup } from './gangs.ts'
-import { acceptsPods, gpuState, takeGpus, type NodeGpus } from './gpu-state.ts'
+import { planCycle, type Reservation } from './cycle.ts'
+import { acceptsPods, gpuState, type NodeGpus } from './gpu-state.ts'
 import type { SchedulerMetrics } from './metrics.ts'
-import { placeGang, type Placement } from './placement.ts'
+import type { Placement } from './placement.ts'
 import { StatusWriter } from './status.ts'
 
 /** On every pod this scheduler binds: which replica bound it (the fencing token is beside it). */
@@ -88,6 +89,8 @@ export class Scheduler {
   readonly #assumed = new Map<string, string>()
   /** When each pending gang was first seen, by this replica's monotonic clock. */
   readonly #firstSeen = new Map<string, number>()
+  /** The nodes held for the oldest waiting gang, as the last cycle left them (cycle.ts). */
+  #reservation: Reservation | undefined
   /** The last FailedScheduling message per gang, so an unchanged reason is not recorded again. */
   readonly #lastFailure = new Map<string, string>()
   #dirty = true
@@ -250,6 +253,7 @@ export class Scheduler {
     // What an earlier leadership assumed may never have been bound: start from what the API says.
     this.#assumed.clear()
     this.#lastFailure.clear()
+    this.#reservation = undefined
     const { signal } = leadership
     const woken = () => new Promise<void>((resolve) => (this.#wake = resolve))
     signal.addEventListener('abort', () => this.#wake?.())
@@ -270,7 +274,7 @@ export class Scheduler {
   }
 
   async #cycle(leadership: Leadership): Promise<void> {
-    const { settings, metrics } = this.#options
+    const { settings, metrics, log } = this.#options
     const pods = this.#podsWithAssumed()
     const state = gpuState(this.#nodes.values(), pods, this.#inventory)
     const ours = pods.filter((p) => p.spec?.schedulerName === settings.schedulerName)
@@ -280,24 +284,24 @@ export class Scheduler {
     metrics.pendingGangs.set(gangs.length)
     const now = performance.now()
     for (const key of this.#firstSeen.keys()) if (!gangs.some((g) => g.key === key)) this.#firstSeen.delete(key)
+    const plan = planCycle(gangs, state, this.#reservation)
+    if (
+      plan.reservation?.gang !== this.#reservation?.gang ||
+      plan.reservation?.nodes.join() !== this.#reservation?.nodes.join()
+    )
+      log.info({ reservation: plan.reservation ?? null }, 'nodes held for the oldest waiting gang')
+    this.#reservation = plan.reservation
+    metrics.reservedNodes.set(plan.reservation?.nodes.length ?? 0)
     const binds: Promise<void>[] = []
-    for (const gang of gangs) {
+    for (const decision of plan.decisions) {
+      const { gang } = decision
       if (!this.#firstSeen.has(gang.key)) this.#firstSeen.set(gang.key, now)
-      if (gang.waiting) {
-        binds.push(this.#failed(gang, gang.waiting))
+      if (decision.kind !== 'place') {
+        binds.push(this.#failed(gang, decision.reason))
         continue
       }
-      const placement = placeGang(gang.pending, state)
-      if (!placement.ok) {
-        binds.push(this.#failed(gang, placement.reason))
-        continue
-      }
-      for (const member of gang.pending) {
-        const node = state.find((n) => n.name === placement.nodes.get(member.key))!
-        takeGpus(node, member.gpus, member.gpuMemoryMiB)
-        this.#assumed.set(member.key, node.name)
-      }
-      binds.push(this.#bindGang(gang, placement, leadership))
+      for (const member of gang.pending) this.#assumed.set(member.key, decision.placement.nodes.get(member.key)!)
+      binds.push(this.#bindGang(gang, decision.placement, leadership))
     }
     await Promise.all(binds)
     for (const node of this.gpus()) metrics.freeGpus.set({ node: node.name }, node.free)
