@@ -18,6 +18,7 @@ import { kwokNode } from '../../scripts/lib/cluster/kwok/objects.ts'
 import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
+import { formatFigures, pressureTrace, runTrace } from '../../scripts/lib/scheduler-trace.ts'
 import { GpuInventoryAgent } from '../../workloads/gpu-inventory/agent.ts'
 import { gpusOfSlice, INVENTORY_DRIVER, sliceName } from '../../workloads/gpu-inventory/resource-slice.ts'
 import { defaults } from '../../workloads/scheduler/config.ts'
@@ -478,6 +479,29 @@ async function refreshFailed(): Promise<void> {
   for (const e of await eventsFor('FailedScheduling'))
     if (!e.message?.includes('waiting for members')) failedNames.add(e.involvedObject.name ?? '')
 }
+
+describe('scheduler: under pressure, and against kube-scheduler on the same trace', () => {
+  it('a large gang waiting is not starved by small ones; every group is bound or refused for good; no gang in part', async () => {
+    // Half of each of two racks: 8 nodes, 64 GPUs, filled past full at once, a 16-GPU group
+    // behind, then small groups every round. `npm run bench -- scheduler` runs a larger one.
+    const hosts = [0, 1, 2, 3, 8, 9, 10, 11].map((i) => `h100-${i}`)
+    startReplicas(['solo'], { nodeSelector: `kubernetes.io/hostname in (${hosts.join(',')})` })
+    const trace = pressureTrace({ seed: 16, gpus: 64, rounds: 3, perRound: 5, largeGpus: 16 })
+    const nodes = { label: 'kubernetes.io/hostname', values: hosts }
+    const run = { kube, namespace, nodes, departures: 0.3, seed: 3, quietMs: 500 }
+    const lab = await runTrace({ ...run, schedulerName: settings.schedulerName }, trace)
+    const plain = await runTrace({ ...run, schedulerName: 'default-scheduler' }, trace)
+    console.log(
+      `scheduler pressure trace, ${trace.length} groups on 8 nodes of 2 racks (64 GPUs):\n${formatFigures([lab, plain])}`,
+    )
+    expect(lab.oversubscribed).toEqual([])
+    expect(lab.partlyBound).toBe(0)
+    expect(lab.refused).toBe(1)
+    expect(lab.waiting).toBe(0)
+    expect(lab.bound).toBe(trace.length - 1)
+    expect(lab.waits.large).toBeDefined()
+  })
+})
 
 describe('scheduler: two replicas and a leader change', () => {
   it('binds every pod exactly once: one Scheduled Event each, bindings counted once across replicas', async () => {

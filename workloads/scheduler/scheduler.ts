@@ -93,6 +93,9 @@ export class Scheduler {
   #reservation: Reservation | undefined
   /** The last FailedScheduling message per gang, so an unchanged reason is not recorded again. */
   readonly #lastFailure = new Map<string, string>()
+  /** Waiting gangs' reasons not written yet, the latest per gang. */
+  readonly #unreported = new Map<string, { gang: Gang; reason: string }>()
+  #reporting: Promise<void> | undefined
   #dirty = true
   #wake: (() => void) | undefined
   #elector: LeaderElector | undefined
@@ -147,6 +150,7 @@ export class Scheduler {
     this.#wake?.()
     await this.#elector?.stop()
     await this.#running
+    await this.#reporting
   }
 
   #watch(): Promise<unknown> {
@@ -307,16 +311,35 @@ export class Scheduler {
     for (const node of this.gpus()) metrics.freeGpus.set({ node: node.name }, node.free)
   }
 
-  async #failed(gang: Gang, reason: string): Promise<void> {
-    if (this.#lastFailure.get(gang.key) === reason) return
+  /**
+   * Reports why a gang waits: Events, PodScheduled=False, the PodGroup's phase. The writes run
+   * beside the cycles rather than in them, so a full cluster with many waiting gangs, whose
+   * reasons change with each bind, does not slow binding; only each gang's latest reason is
+   * written.
+   */
+  #failed(gang: Gang, reason: string): Promise<void> {
+    if (this.#lastFailure.get(gang.key) === reason) return Promise.resolve()
     this.#lastFailure.set(gang.key, reason)
-    const what = gang.podGroup ? `gang ${gang.key}` : 'pod'
-    const message = `${what}: ${reason}`
-    await Promise.all([
-      ...gang.pending.map((m) => this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, message)),
-      ...gang.pending.map((m) => this.#status.unschedulable(m.pod, message)),
-      gang.podGroup ? this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Pending') : undefined,
-    ])
+    this.#unreported.set(gang.key, { gang, reason })
+    if (!this.#reporting) this.#reporting = this.#report().finally(() => (this.#reporting = undefined))
+    return Promise.resolve()
+  }
+
+  async #report(): Promise<void> {
+    while (this.#unreported.size > 0) {
+      const batch = [...this.#unreported.values()]
+      this.#unreported.clear()
+      await Promise.all(
+        batch.flatMap(({ gang, reason }) => {
+          const message = `${gang.podGroup ? `gang ${gang.key}` : 'pod'}: ${reason}`
+          return [
+            ...gang.pending.map((m) => this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, message)),
+            ...gang.pending.map((m) => this.#status.unschedulable(m.pod, message)),
+            gang.podGroup ? this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Pending') : undefined,
+          ]
+        }),
+      )
+    }
   }
 
   async #bindGang(gang: Gang, placement: Extract<Placement, { ok: true }>, leadership: Leadership): Promise<void> {
@@ -329,6 +352,7 @@ export class Scheduler {
       return this.#failed(gang, `node ${gone} is gone or no longer takes pods; placing again`)
     }
     this.#lastFailure.delete(gang.key)
+    this.#unreported.delete(gang.key)
     const where = `${placement.level === 'nvlink' ? 'one NVLink domain' : `one ${placement.level}`}, ${placement.nvlinkDomains} NVLink domain${placement.nvlinkDomains === 1 ? '' : 's'}`
     const results = await Promise.all(
       gang.pending.map(async (member) => {
