@@ -2,6 +2,7 @@
 // and pods, and the ResourceSlice written and read back.
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../workloads/gpu-inventory/config.ts'
 import { gpusFromPods } from '../../workloads/gpu-inventory/from-pods.ts'
 import { parseNvidiaSmi } from '../../workloads/gpu-inventory/nvidia-smi.ts'
 import { gpusOfSlice, INVENTORY_DRIVER, resourceSlice } from '../../workloads/gpu-inventory/resource-slice.ts'
@@ -127,5 +128,15 @@ describe('resourceSlice', () => {
     expect(gpusOfSlice(slice)).toEqual(gpus)
     const plain = JSON.parse(JSON.stringify(slice).replaceAll('"_int"', '"int"')) as typeof slice
     expect(gpusOfSlice(plain)).toEqual(gpus)
+  })
+})
+
+describe('gpu-inventory settings', () => {
+  it('take the node from NODE_NAME (the downward API) and refuse a missing node or an unknown source', () => {
+    expect(loadConfig([], { NODE_NAME: 'h100-0' })).toMatchObject({ nodeName: 'h100-0', source: 'auto' })
+    expect(() => loadConfig([], {})).toThrow(/nodeName must not be empty/)
+    expect(() => loadConfig(['--source', 'dcgm'], { NODE_NAME: 'n' })).toThrow(
+      /source must be one of auto, nvidia-smi, pods \(got dcgm\)/,
+    )
   })
 })

@@ -103,6 +103,7 @@ export class GpuInventoryAgent {
     this.#source = 'pods'
     const name = this.#settings.nodeName
     let pods = new Map<string, V1Pod>()
+    let unlabelled = false
     const common = {
       kubeConfig: this.#kubeConfig,
       relistIntervalMs: this.#settings.relistIntervalMs,
@@ -112,7 +113,10 @@ export class GpuInventoryAgent {
       if (!this.#node) return
       const gpus = gpusFromPods(this.#node, pods.values())
       if (gpus) this.#publish(gpus)
-      else this.#log.warn({ node: name }, 'the node has no nvidia.com/gpu.memory label: nothing to report')
+      else if (!unlabelled) {
+        unlabelled = true
+        this.#log.warn({ node: name }, 'the node has no nvidia.com/gpu.memory label: nothing to report')
+      }
     }
     return Promise.all([
       listAndWatch<V1Node>({

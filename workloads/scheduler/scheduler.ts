@@ -257,6 +257,7 @@ export class Scheduler {
     // What an earlier leadership assumed may never have been bound: start from what the API says.
     this.#assumed.clear()
     this.#lastFailure.clear()
+    this.#unreported.clear()
     this.#reservation = undefined
     const { signal } = leadership
     const woken = () => new Promise<void>((resolve) => (this.#wake = resolve))
