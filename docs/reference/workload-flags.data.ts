@@ -2,6 +2,7 @@
 // the workloads load their configuration with, so the page cannot drift from the code.
 import { defineLoader } from 'vitepress'
 import * as coordinator from '../../workloads/coordinator/config.ts'
+import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import * as scheduler from '../../workloads/scheduler/config.ts'
@@ -12,6 +13,7 @@ export interface WorkloadFlags {
   router: SettingHelp[]
   coordinator: SettingHelp[]
   scheduler: SettingHelp[]
+  gpuInventory: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -24,6 +26,7 @@ export default defineLoader({
       router: settingsHelp(router.defaults, router.settings),
       coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
       scheduler: settingsHelp(scheduler.defaults, scheduler.settings),
+      gpuInventory: settingsHelp(gpuInventory.defaults, gpuInventory.settings),
     }
   },
 })

@@ -12,12 +12,14 @@ import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
 import { kindClusterBenchmark } from './kind-cluster.ts'
 import { routerBenchmark } from './router.ts'
+import { schedulerBenchmark } from './scheduler.ts'
 
 const benchmarks: readonly Benchmark[] = [
   modelServerBenchmark,
   routerBenchmark,
   kwokClusterBenchmark,
   kindClusterBenchmark,
+  schedulerBenchmark,
 ]
 
 interface Result extends Measurement {

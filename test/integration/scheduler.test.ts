@@ -2,13 +2,25 @@
 // nodes (8 GPUs each, 8 racks, 2 zones), added for this suite and removed after it. Replicas run
 // in-process, each with its own elector on one Lease; the test watches the pods rather than
 // polling them, and checks its invariants on every change it sees.
-import { CustomObjectsApi, type KubernetesObject, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  CustomObjectsApi,
+  ResourceV1Api,
+  type KubernetesObject,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { installPodGroupCrd } from '../../scripts/lib/build/pod-group-crd.ts'
 import { kwokNode } from '../../scripts/lib/cluster/kwok/objects.ts'
 import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
 import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
+import { formatFigures, pressureTrace, runTrace } from '../../scripts/lib/scheduler-trace.ts'
+import { GpuInventoryAgent } from '../../workloads/gpu-inventory/agent.ts'
+import { gpusOfSlice, INVENTORY_DRIVER, sliceName } from '../../workloads/gpu-inventory/resource-slice.ts'
 import { defaults } from '../../workloads/scheduler/config.ts'
 import { GPU_MEMORY_ANNOTATION, podKey, POD_GROUP_LABEL } from '../../workloads/scheduler/gangs.ts'
 import { oversubscribed } from '../../workloads/scheduler/gpu-state.ts'
@@ -147,6 +159,13 @@ const podsOf = (gang: string) => [...seen.values()].filter((p) => p.metadata?.la
 const boundOf = (gang: string) => podsOf(gang).filter((p) => p.spec?.nodeName)
 const nodeLabels = (name: string) => nodes.find((n) => n.metadata?.name === name)?.metadata?.labels ?? {}
 
+async function podGroupStatus(name: string): Promise<{ phase?: string; scheduleStartTime?: string } | undefined> {
+  const group = (await custom.getNamespacedCustomObject({ ...POD_GROUPS, namespace, name })) as {
+    status?: { phase?: string; scheduleStartTime?: string }
+  }
+  return group.status
+}
+
 async function eventsFor(reason: string) {
   return (await kube.core.listNamespacedEvent({ namespace, fieldSelector: `reason=${reason}` })).items
 }
@@ -155,11 +174,14 @@ async function eventsFor(reason: string) {
 
 let running: Scheduler[] = []
 
-function startReplicas(identities: string[]): { identity: string; scheduler: Scheduler; metrics: SchedulerMetrics }[] {
+function startReplicas(
+  identities: string[],
+  overrides: Partial<typeof settings> = {},
+): { identity: string; scheduler: Scheduler; metrics: SchedulerMetrics }[] {
   return identities.map((identity) => {
     const metrics = createSchedulerMetrics()
     const scheduler = new Scheduler({
-      settings: { ...settings, identity },
+      settings: { ...settings, ...overrides, identity },
       kubeConfig: kube.config,
       metrics,
       log: silent,
@@ -239,6 +261,9 @@ describe('scheduler: gangs', () => {
       /^Successfully assigned scheduler\/tp32-\d to h100-\d+ \(gang scheduler\/tp32: 4 pods in one rack, 4 NVLink domains\)$/,
     )
     expect(await boundCount(replica!.metrics)).toBe(4)
+    expect((await waitFor('the PodGroup phase', async () => (await podGroupStatus('tp32'))?.phase)) as string).toBe(
+      'Scheduling',
+    )
     await deleteGangs(['tp32'])
     await until('tp32 gone', () => podsOf('tp32').length === 0)
   })
@@ -264,6 +289,16 @@ describe('scheduler: gangs', () => {
     )
     expect(failed.type).toBe('Warning')
     expect(failed.message).toMatch(/: (\d+) with GPUs of less than 150000 MiB \(or unknown\); 0 GPUs are free/)
+    // As under kube-scheduler, the pod itself says why: PodScheduled=False, Unschedulable, the same message.
+    const condition = await waitFor('PodScheduled=False on the pod', async () => {
+      const pod = await kube.core.readNamespacedPod({ namespace, name: 'huge-model-1' })
+      return pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+    })
+    expect(condition).toMatchObject({ reason: 'Unschedulable', message: failed.message })
+    expect(await podGroupStatus('huge-model')).toMatchObject({
+      phase: 'Pending',
+      scheduleStartTime: expect.any(String),
+    })
     // A gang that does fit, created after, still binds: the one that cannot fit reserved nothing.
     await createGangs([{ name: 'fits', pods: 1, gpusPerPod: 8 }])
     await until('fits bound', () => boundOf('fits').length === 1)
@@ -272,6 +307,74 @@ describe('scheduler: gangs', () => {
     expect(held).toBe(8)
     await deleteGangs(['huge-model', 'fits'])
     await until('both gone', () => podsOf('huge-model').length + podsOf('fits').length === 0)
+  })
+})
+
+describe('scheduler: the live GPU inventory', () => {
+  const resource = kube.config.makeApiClient(ResourceV1Api)
+  const agents: GpuInventoryAgent[] = []
+  const startAgent = (nodeName: string, source: 'nvidia-smi' | 'pods', nvidiaSmi = 'nvidia-smi') => {
+    const agent = new GpuInventoryAgent({
+      settings: { nodeName, source, nvidiaSmi, pollIntervalMs: 200, relistIntervalMs: 30_000 },
+      kubeConfig: kube.config,
+      log: silent,
+    })
+    agent.start()
+    agents.push(agent)
+  }
+  const sliceOf = (node: string) =>
+    resource.readResourceSlice({ name: sliceName(node) }).catch((e: unknown) => {
+      if (isNotFound(e)) return undefined
+      throw e
+    })
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()))
+    for (const node of ['h100-0', 'h100-1'])
+      await resource.deleteResourceSlice({ name: sliceName(node) }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e
+      })
+  })
+
+  it('publishes nvidia-smi figures as a ResourceSlice; the scheduler refuses a need the free memory does not hold', async () => {
+    // A stand-in nvidia-smi on h100-0: six GPUs mostly taken by something Kubernetes knows nothing of.
+    const dir = await mkdtemp(join(tmpdir(), 'nvidia-smi-'))
+    onTestFinished(() => rm(dir, { recursive: true, force: true }))
+    const used = [71_000, 71_000, 71_000, 71_000, 71_000, 71_000, 4, 4]
+    const lines = used.map((u, i) => `${i}, GPU-0000000${i}-aaaa-bbbb-cccc-dddddddddddd, 81559, ${u}`)
+    await writeFile(join(dir, 'nvidia-smi'), `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(' ')}\n`, {
+      mode: 0o755,
+    })
+    startAgent('h100-0', 'nvidia-smi', join(dir, 'nvidia-smi'))
+    const slice = await waitFor('the ResourceSlice of h100-0', () => sliceOf('h100-0'))
+    expect(slice.spec).toMatchObject({ driver: INVENTORY_DRIVER, nodeName: 'h100-0', pool: { name: 'h100-0' } })
+    expect(gpusOfSlice(slice).map((g) => g.freeMiB)).toEqual(used.map((u) => 81559 - u))
+    startReplicas(['solo'], { nodeSelector: 'kubernetes.io/hostname=h100-0' })
+    await createGangs([{ name: 'needs-four', pods: 1, gpusPerPod: 4, memoryMiB: 40_000 }])
+    const failed = await waitFor('a FailedScheduling Event naming the inventory', async () =>
+      (await eventsFor('FailedScheduling')).find((e) => e.involvedObject.name === 'needs-four-0'),
+    )
+    expect(failed.message).toContain('1 whose GPU inventory shows too few GPUs with 40000 MiB free')
+    await createGangs([{ name: 'needs-two', pods: 1, gpusPerPod: 2, memoryMiB: 40_000 }])
+    await until('needs-two bound', () => boundOf('needs-two').length === 1)
+    expect(boundOf('needs-four')).toEqual([])
+    await deleteGangs(['needs-four', 'needs-two'])
+    await until('both gone', () => podsOf('needs-four').length + podsOf('needs-two').length === 0)
+  })
+
+  it('computes the figures from the pods bound to a node where nvidia-smi is absent', async () => {
+    startAgent('h100-1', 'pods')
+    await waitFor('the ResourceSlice of h100-1', () => sliceOf('h100-1'))
+    const body = podOf({ name: 'held', pods: 1, gpusPerPod: 3, memoryMiB: 30_000 }, 0)
+    body.spec!.nodeName = 'h100-1'
+    await kube.core.createNamespacedPod({ namespace, body })
+    const free = await waitFor('the slice of h100-1 to show the pod', async () => {
+      const slice = await sliceOf('h100-1')
+      const gpus = slice ? gpusOfSlice(slice) : []
+      return gpus.some((g) => g.freeMiB < 81559) && gpus.map((g) => g.freeMiB)
+    })
+    expect(free).toEqual([51559, 51559, 51559, 81559, 81559, 81559, 81559, 81559])
+    expect((await sliceOf('h100-1'))!.spec.devices![0]!.attributes!.source!.string).toBe('pods')
+    await deleteGangs(['held'])
   })
 })
 
@@ -376,6 +479,29 @@ async function refreshFailed(): Promise<void> {
   for (const e of await eventsFor('FailedScheduling'))
     if (!e.message?.includes('waiting for members')) failedNames.add(e.involvedObject.name ?? '')
 }
+
+describe('scheduler: under pressure, and against kube-scheduler on the same trace', () => {
+  it('a large gang waiting is not starved by small ones; every group is bound or refused for good; no gang in part', async () => {
+    // Half of each of two racks: 8 nodes, 64 GPUs, filled past full at once, a 16-GPU group
+    // behind, then small groups every round. `npm run bench -- scheduler` runs a larger one.
+    const hosts = [0, 1, 2, 3, 8, 9, 10, 11].map((i) => `h100-${i}`)
+    startReplicas(['solo'], { nodeSelector: `kubernetes.io/hostname in (${hosts.join(',')})` })
+    const trace = pressureTrace({ seed: 16, gpus: 64, rounds: 3, perRound: 5, largeGpus: 16 })
+    const nodes = { label: 'kubernetes.io/hostname', values: hosts }
+    const run = { kube, namespace, nodes, departures: 0.3, seed: 3, quietMs: 500 }
+    const lab = await runTrace({ ...run, schedulerName: settings.schedulerName }, trace)
+    const plain = await runTrace({ ...run, schedulerName: 'default-scheduler' }, trace)
+    console.log(
+      `scheduler pressure trace, ${trace.length} groups on 8 nodes of 2 racks (64 GPUs):\n${formatFigures([lab, plain])}`,
+    )
+    expect(lab.oversubscribed).toEqual([])
+    expect(lab.partlyBound).toBe(0)
+    expect(lab.refused).toBe(1)
+    expect(lab.waiting).toBe(0)
+    expect(lab.bound).toBe(trace.length - 1)
+    expect(lab.waits.large).toBeDefined()
+  })
+})
 
 describe('scheduler: two replicas and a leader change', () => {
   it('binds every pod exactly once: one Scheduled Event each, bindings counted once across replicas', async () => {

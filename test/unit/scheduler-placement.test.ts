@@ -10,7 +10,7 @@ import {
   POD_GROUP_LABEL,
   type PodGroup,
 } from '../../workloads/scheduler/gangs.ts'
-import { gpuState, oversubscribed, podGpus, type NodeGpus } from '../../workloads/scheduler/gpu-state.ts'
+import { gpuState, oversubscribed, podGpus, takeGpus, type NodeGpus } from '../../workloads/scheduler/gpu-state.ts'
 import { placeGang } from '../../workloads/scheduler/placement.ts'
 
 async function nodesOf(topology: Topology | string): Promise<V1Node[]> {
@@ -193,6 +193,49 @@ describe('placement on the large topology', () => {
     expect(placed.ok).toBe(false)
     if (!placed.ok) expect(placed.reason).toContain('64 with GPUs of less than 100000 MiB')
     expect(placeGang(members(1, 8, 80_000), state).ok).toBe(true)
+  })
+
+  it('with a live inventory, counts only GPUs whose reported free memory holds the need', async () => {
+    const nodes = (await nodesOf('large')).slice(0, 2)
+    // h100-0: six GPUs mostly taken by something outside Kubernetes; h100-1: no inventory.
+    const smi = (free: number[]) =>
+      free.map((freeMiB, index) => ({ index, uuid: `g${index}`, totalMiB: 81559, freeMiB }))
+    const inventory = new Map([['h100-0', smi([10_000, 10_000, 10_000, 10_000, 10_000, 10_000, 81_000, 81_000])]])
+    const onlyLive = gpuState(nodes.slice(0, 1), [], inventory)
+    expect(onlyLive[0]!.gpuFreeMemoryMiB).toHaveLength(8)
+    const refused = placeGang(members(1, 4, 40_000), onlyLive)
+    expect(refused.ok).toBe(false)
+    if (!refused.ok) expect(refused.reason).toContain('1 whose GPU inventory shows too few GPUs with 40000 MiB free')
+    // Two 1-GPU members fit the two roomy GPUs; a third does not, though 8 GPUs are unrequested.
+    expect(placeGang(members(2, 1, 40_000), onlyLive).ok).toBe(true)
+    expect(placeGang(members(3, 1, 40_000), onlyLive).ok).toBe(false)
+    // A small need fits the busy GPUs too; without a stated need the count of free GPUs decides.
+    expect(placeGang(members(1, 6, 9_000), onlyLive).ok).toBe(true)
+    expect(placeGang(members(1, 8), onlyLive).ok).toBe(true)
+    // The node without an inventory is judged by its label alone.
+    const both = gpuState(nodes, [], inventory)
+    const placed = placeGang(members(1, 4, 40_000), both)
+    expect(placed.ok && [...placed.nodes.values()]).toEqual(['h100-1'])
+  })
+
+  it('takeGpus removes the GPUs a member takes from the live figures: least free first, that still hold the need', async () => {
+    const [node] = gpuState(
+      (await nodesOf('large')).slice(0, 1),
+      [],
+      new Map([
+        [
+          'h100-0',
+          [
+            { index: 0, uuid: 'a', totalMiB: 81559, freeMiB: 81000 },
+            { index: 1, uuid: 'b', totalMiB: 81559, freeMiB: 10_000 },
+            { index: 2, uuid: 'c', totalMiB: 81559, freeMiB: 50_000 },
+          ],
+        ],
+      ]),
+    )
+    takeGpus(node!, 1, 40_000)
+    expect(node!.free).toBe(7)
+    expect(node!.gpuFreeMemoryMiB).toEqual([81000, 10_000])
   })
 })
 

@@ -2,6 +2,7 @@
 // environment variables, its default and that description.
 import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
+import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import * as scheduler from '../../workloads/scheduler/config.ts'
@@ -12,6 +13,7 @@ const workloads = [
   { name: 'router', ...router },
   { name: 'coordinator', ...coordinator },
   { name: 'scheduler', ...scheduler },
+  { name: 'gpu-inventory', ...gpuInventory },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {

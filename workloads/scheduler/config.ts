@@ -11,6 +11,7 @@ import {
   type ConnectionLimitsConfig,
   type Setting,
 } from '../shared/config.ts'
+import { INVENTORY_DRIVER } from '../gpu-inventory/resource-slice.ts'
 import { defaultTimings, validateTimings } from '../shared/leader-election.ts'
 
 export interface SchedulerConfig extends ConnectionLimitsConfig {
@@ -28,6 +29,8 @@ export interface SchedulerConfig extends ConnectionLimitsConfig {
   retryPeriodMs: number
   /** Label selector of the nodes the scheduler places on; empty: every node with GPUs. */
   nodeSelector: string
+  /** The driver name of the GPU inventory's ResourceSlices to read; empty: no live inventory, labels only. */
+  inventoryDriver: string
   /** After a change, wait this long for more before a scheduling cycle, so pods created together are seen together. */
   batchDelayMs: number
   /** Each watch ends after this long and the objects are listed again, which repairs a missed event. */
@@ -47,6 +50,7 @@ export const defaults: SchedulerConfig = {
   leaseName: 'serving-lab-scheduler',
   ...defaultTimings,
   nodeSelector: '',
+  inventoryDriver: INVENTORY_DRIVER,
   batchDelayMs: 100,
   relistIntervalMs: 30_000,
   maxRequestBodyBytes: 64 * 1024,
@@ -114,6 +118,14 @@ export const settings: readonly Setting<SchedulerConfig>[] = [
     kind: 'string',
     description:
       'Label selector of the nodes pods may be placed on (e.g. serving-lab.dev/pool=h100); empty: every GPU node',
+  },
+  {
+    field: 'inventoryDriver',
+    flag: 'inventory-driver',
+    env: 'INVENTORY_DRIVER',
+    kind: 'string',
+    description:
+      "Driver name of the GPU inventory agent's ResourceSlices, whose free memory per GPU the scheduler honours; empty: node labels only",
   },
   {
     field: 'batchDelayMs',

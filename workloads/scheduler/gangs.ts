@@ -10,11 +10,14 @@
  * exist waits, as under coscheduling.
  */
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node'
-import { podGpus } from './gpu-state.ts'
+import { GPU_MEMORY_ANNOTATION, memoryNeed, podGpus } from '../shared/pod-gpus.ts'
+
+export { GPU_MEMORY_ANNOTATION }
+
+/** scheduler-plugins' PodGroup API, for the custom-objects calls. */
+export const POD_GROUPS = { group: 'scheduling.x-k8s.io', version: 'v1alpha1', plural: 'podgroups' } as const
 
 export const POD_GROUP_LABEL = 'scheduling.x-k8s.io/pod-group'
-/** Memory one GPU must have for the pod's model, in MiB: the calculator's figure per GPU. */
-export const GPU_MEMORY_ANNOTATION = 'serving-lab.io/gpu-memory-mib'
 
 export interface PodGroup extends KubernetesObject {
   spec?: { minMember?: number; scheduleTimeoutSeconds?: number }
@@ -49,13 +52,6 @@ export interface Gang {
 
 export const podKey = (pod: KubernetesObject) => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`
 const createdMs = (object: KubernetesObject) => new Date(object.metadata?.creationTimestamp ?? 0).getTime()
-
-/** The per-GPU memory a pod states; 0 when it states none; NaN when the annotation is not a whole number. */
-export function memoryNeed(pod: V1Pod): number {
-  const raw = pod.metadata?.annotations?.[GPU_MEMORY_ANNOTATION]
-  if (raw === undefined) return 0
-  return /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
-}
 
 export function memberOf(pod: V1Pod): Member {
   return { key: podKey(pod), pod, gpus: podGpus(pod), gpuMemoryMiB: memoryNeed(pod) }

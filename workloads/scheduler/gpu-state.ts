@@ -2,14 +2,13 @@
  * The cluster's GPUs as the scheduler sees them: each node's allocatable `nvidia.com/gpu` minus
  * what the pods bound to it request, with the labels placement reads (NVLink domain, rack, zone,
  * GPU memory). Pure functions of Node and Pod objects.
- *
- * A pod's request follows the kubelet's rule for extended resources: a container's request
- * equals its limit (a limit alone sets both), the pod needs the sum over its containers or the
- * largest init container, whichever is more. Pods that finished (Succeeded, Failed) hold nothing.
+ * What a pod holds is read as in `../shared/pod-gpus.ts`.
  */
-import type { V1Container, V1Node, V1Pod } from '@kubernetes/client-node'
+import type { V1Node, V1Pod } from '@kubernetes/client-node'
+import type { Gpu } from '../gpu-inventory/nvidia-smi.ts'
+import { GPU_RESOURCE, holdsResources, podGpus, wholeQuantity as quantity } from '../shared/pod-gpus.ts'
 
-export const GPU_RESOURCE = 'nvidia.com/gpu'
+export { GPU_RESOURCE, holdsResources, podGpus }
 
 /** The node labels placement reads: GPU feature discovery's, the zone, and the lab's rack. */
 export const NODE_LABELS = {
@@ -29,35 +28,15 @@ export interface NodeGpus {
   free: number
   /** Memory of each GPU in MiB, undefined when neither the inventory nor the labels say. */
   gpuMemoryMiB: number | undefined
+  /**
+   * Free memory of each GPU in MiB as the node's live inventory (its ResourceSlice) last
+   * reported it, less what this scheduler placed since in the same cycle; undefined without one.
+   */
+  gpuFreeMemoryMiB: number[] | undefined
   nvlinkDomain: string
   /** Empty when the node has no rack label. */
   rack: string
   zone: string
-}
-
-const quantity = (raw: string | undefined): number => {
-  const value = Number(raw ?? 0)
-  return Number.isInteger(value) && value > 0 ? value : 0
-}
-
-function containerGpus(container: V1Container): number {
-  const { requests, limits } = container.resources ?? {}
-  return quantity(requests?.[GPU_RESOURCE] ?? limits?.[GPU_RESOURCE])
-}
-
-/** The GPUs a pod needs on its node. */
-export function podGpus(pod: V1Pod): number {
-  const spec = pod.spec
-  if (!spec) return 0
-  const running = spec.containers.reduce((sum, c) => sum + containerGpus(c), 0)
-  const init = Math.max(0, ...(spec.initContainers ?? []).map(containerGpus))
-  return Math.max(running, init)
-}
-
-/** A pod that holds its node's resources: bound, and not finished. */
-export function holdsResources(pod: V1Pod): boolean {
-  const phase = pod.status?.phase
-  return Boolean(pod.spec?.nodeName) && phase !== 'Succeeded' && phase !== 'Failed'
 }
 
 /** A node new pods may go to: Ready, not cordoned, no NoSchedule/NoExecute taint. */
@@ -70,13 +49,14 @@ export function acceptsPods(node: V1Node): boolean {
 }
 
 /**
- * The GPU nodes that accept pods, with what is free on each. `gpuMemoryOf` overrides the label
- * (the inventory agent's live figure, when there is one).
+ * The GPU nodes that accept pods, with what is free on each. `inventory` is the live inventory
+ * by node name (the agent's ResourceSlices): where a node has one, its GPUs' memory and free
+ * memory come from it; elsewhere the memory comes from the label and free memory is unknown.
  */
 export function gpuState(
   nodes: Iterable<V1Node>,
   pods: Iterable<V1Pod>,
-  gpuMemoryOf: (node: V1Node) => number | undefined = labelledGpuMemory,
+  inventory: ReadonlyMap<string, Gpu[]> = new Map(),
 ): NodeGpus[] {
   const used = new Map<string, number>()
   for (const pod of pods) {
@@ -90,17 +70,39 @@ export function gpuState(
     const gpus = quantity(node.status?.allocatable?.[GPU_RESOURCE])
     if (gpus === 0 || !acceptsPods(node)) continue
     const labels = node.metadata?.labels ?? {}
+    const live = inventory.get(name)
+    const liveMemory = live && live.length > 0 ? Math.min(...live.map((g) => g.totalMiB)) : 0
     state.push({
       name,
       gpus,
       free: Math.max(0, gpus - (used.get(name) ?? 0)),
-      gpuMemoryMiB: gpuMemoryOf(node),
+      gpuMemoryMiB: liveMemory || labelledGpuMemory(node),
+      gpuFreeMemoryMiB: live?.map((g) => g.freeMiB),
       nvlinkDomain: labels[NODE_LABELS.nvlinkDomain] || `node/${name}`,
       rack: labels[NODE_LABELS.rack] ?? '',
       zone: labels[NODE_LABELS.zone] ?? '',
     })
   }
   return state.sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** GPUs of the node with at least `needMiB` free by its live inventory; every free GPU without one. */
+export function roomyGpus(node: NodeGpus, needMiB: number): number {
+  if (!node.gpuFreeMemoryMiB || needMiB === 0) return node.free
+  return node.gpuFreeMemoryMiB.filter((free) => free >= needMiB).length
+}
+
+/**
+ * Counts a member placed on the node: its GPUs are no longer free, and in the live figures the
+ * GPUs it takes are the ones with the least free memory that still hold its need (any, for a
+ * pod that states none), so the next gang of the cycle does not count them again.
+ */
+export function takeGpus(node: NodeGpus, gpus: number, needMiB: number): void {
+  node.free -= gpus
+  if (!node.gpuFreeMemoryMiB) return
+  const order = node.gpuFreeMemoryMiB.map((free, i) => ({ free, i })).sort((a, b) => a.free - b.free)
+  const taken = order.filter((g) => g.free >= needMiB).slice(0, gpus)
+  node.gpuFreeMemoryMiB = node.gpuFreeMemoryMiB.filter((_, i) => !taken.some((t) => t.i === i))
 }
 
 export function labelledGpuMemory(node: V1Node): number | undefined {

@@ -6,6 +6,7 @@ export interface SchedulerMetrics {
   registry: Registry
   isLeader: Gauge
   pendingGangs: Gauge
+  reservedNodes: Gauge
   placementLatency: Histogram<'level'>
   freeGpus: Gauge<'node'>
   bindings: Counter<'result'>
@@ -24,6 +25,11 @@ export function createSchedulerMetrics(): SchedulerMetrics {
     pendingGangs: new Gauge({
       name: 'serving_lab_scheduler_pending_gangs',
       help: 'Gangs (PodGroups, and lone pods) with members waiting to be placed, as of the last scheduling cycle',
+      registers,
+    }),
+    reservedNodes: new Gauge({
+      name: 'serving_lab_scheduler_reserved_nodes',
+      help: 'Nodes held for the oldest waiting gang, which younger gangs may not use, as of the last scheduling cycle',
       registers,
     }),
     placementLatency: new Histogram({

@@ -12,7 +12,7 @@
  * narrowest level that fits, then best fit inside it.
  */
 import type { Member } from './gangs.ts'
-import type { NodeGpus } from './gpu-state.ts'
+import { roomyGpus, type NodeGpus } from './gpu-state.ts'
 
 export const LEVELS = ['nvlink', 'rack', 'zone', 'cluster'] as const
 export type Level = (typeof LEVELS)[number]
@@ -29,7 +29,7 @@ export type Placement =
     }
   | { ok: false; reason: string }
 
-function domainOf(level: Level, node: NodeGpus): string {
+export function domainOf(level: Level, node: NodeGpus): string {
   switch (level) {
     case 'nvlink':
       return node.nvlinkDomain
@@ -49,12 +49,19 @@ const groupBy = <T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return groups
 }
 
-/** Whether the node's GPUs have the memory the member's model needs per GPU. */
-export const memoryFits = (member: Member, node: NodeGpus): boolean =>
-  member.gpuMemoryMiB === 0 || (node.gpuMemoryMiB !== undefined && node.gpuMemoryMiB >= member.gpuMemoryMiB)
+/**
+ * Whether the node's GPUs have the memory the member's model needs per GPU: by size (the live
+ * inventory, else the label), and, where the node has a live inventory, enough GPUs with that
+ * much free beyond the `taken` ones this placement already gave other members.
+ */
+export const memoryFits = (member: Member, node: NodeGpus, taken = 0): boolean =>
+  member.gpuMemoryMiB === 0 ||
+  (node.gpuMemoryMiB !== undefined &&
+    node.gpuMemoryMiB >= member.gpuMemoryMiB &&
+    roomyGpus(node, member.gpuMemoryMiB) - taken >= member.gpus)
 
 const fits = (member: Member, node: NodeGpus, free: Map<string, number>): boolean =>
-  free.get(node.name)! >= member.gpus && memoryFits(member, node)
+  free.get(node.name)! >= member.gpus && memoryFits(member, node, node.free - free.get(node.name)!)
 
 /** Best fit of members (largest first) onto nodes, updating `free`; the members it placed. */
 function fill(members: Member[], nodes: NodeGpus[], free: Map<string, number>, out: Map<string, string>): Member[] {
@@ -137,6 +144,13 @@ export function whyNot(members: Member[], nodes: NodeGpus[]): string {
   if (memory > 0) {
     const short = nodes.filter((n) => n.gpuMemoryMiB === undefined || n.gpuMemoryMiB < memory).length
     if (short > 0) reasons.push(`${short} with GPUs of less than ${memory} MiB (or unknown)`)
+    const busy = nodes.filter(
+      (n) =>
+        n.gpuFreeMemoryMiB &&
+        (n.gpuMemoryMiB ?? 0) >= memory &&
+        roomyGpus(n, memory) < Math.max(...members.map((m) => m.gpus)),
+    ).length
+    if (busy > 0) reasons.push(`${busy} whose GPU inventory shows too few GPUs with ${memory} MiB free`)
   }
   const largest = Math.max(...members.map((m) => m.gpus))
   const tooFew = nodes.filter((n) => n.free < largest && (memory === 0 || (n.gpuMemoryMiB ?? 0) >= memory)).length

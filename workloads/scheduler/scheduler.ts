@@ -13,22 +13,26 @@
  * mates', those keep their nodes and the rest of the gang is placed next cycle.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
-import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, ResourceV1Api } from '@kubernetes/client-node'
+import type { KubeConfig, V1Node, V1Pod, V1ResourceSlice } from '@kubernetes/client-node'
+import type { Gpu } from '../gpu-inventory/nvidia-smi.ts'
+import { gpusOfSlice } from '../gpu-inventory/resource-slice.ts'
 import { FENCING_ANNOTATION } from '../shared/fencing.ts'
 import { LeaderElector, type ElectionLog, type Leadership } from '../shared/leader-election.ts'
 import { listAndWatch } from '../shared/list-and-watch.ts'
 import type { SchedulerConfig } from './config.ts'
 import { EventReasons, PodEvents } from './events.ts'
-import { assembleGangs, podKey, type Gang, type PodGroup } from './gangs.ts'
+import { assembleGangs, POD_GROUPS, podKey, type Gang, type PodGroup } from './gangs.ts'
+import { planCycle, type Reservation } from './cycle.ts'
 import { acceptsPods, gpuState, type NodeGpus } from './gpu-state.ts'
 import type { SchedulerMetrics } from './metrics.ts'
-import { placeGang, type Placement } from './placement.ts'
+import type { Placement } from './placement.ts'
+import { StatusWriter } from './status.ts'
 
 /** On every pod this scheduler binds: which replica bound it (the fencing token is beside it). */
 export const SCHEDULED_BY_ANNOTATION = 'serving-lab.io/scheduled-by'
 
-export const POD_GROUPS = { group: 'scheduling.x-k8s.io', version: 'v1alpha1', plural: 'podgroups' } as const
+export { POD_GROUPS }
 
 export type SchedulerSettings = Pick<
   SchedulerConfig,
@@ -40,6 +44,7 @@ export type SchedulerSettings = Pick<
   | 'renewDeadlineMs'
   | 'retryPeriodMs'
   | 'nodeSelector'
+  | 'inventoryDriver'
   | 'batchDelayMs'
   | 'relistIntervalMs'
 >
@@ -70,18 +75,27 @@ export class Scheduler {
   readonly #options: SchedulerOptions
   readonly #core: CoreV1Api
   readonly #custom: CustomObjectsApi
+  readonly #resource: ResourceV1Api
   readonly #events: PodEvents
+  readonly #status: StatusWriter
   readonly #watching = new AbortController()
   #pods = new Map<string, V1Pod>()
   #nodes = new Map<string, V1Node>()
   #podGroups = new Map<string, PodGroup>()
+  /** The live GPU inventory: each node's GPUs from its ResourceSlice, by node name. */
+  #inventory = new Map<string, Gpu[]>()
   readonly #listed = new Set<string>()
   /** Pods bound (or being bound) by this replica that the watch has not shown on a node yet: key → node. */
   readonly #assumed = new Map<string, string>()
   /** When each pending gang was first seen, by this replica's monotonic clock. */
   readonly #firstSeen = new Map<string, number>()
+  /** The nodes held for the oldest waiting gang, as the last cycle left them (cycle.ts). */
+  #reservation: Reservation | undefined
   /** The last FailedScheduling message per gang, so an unchanged reason is not recorded again. */
   readonly #lastFailure = new Map<string, string>()
+  /** Waiting gangs' reasons not written yet, the latest per gang. */
+  readonly #unreported = new Map<string, { gang: Gang; reason: string }>()
+  #reporting: Promise<void> | undefined
   #dirty = true
   #wake: (() => void) | undefined
   #elector: LeaderElector | undefined
@@ -94,6 +108,7 @@ export class Scheduler {
     this.#options = options
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api)
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi)
+    this.#resource = options.kubeConfig.makeApiClient(ResourceV1Api)
     const { settings, log } = options
     this.#events = new PodEvents(
       this.#core,
@@ -101,6 +116,7 @@ export class Scheduler {
       settings.identity,
       log.child({ component: 'events' }),
     )
+    this.#status = new StatusWriter(this.#core, this.#custom, log.child({ component: 'status' }))
   }
 
   status(): SchedulerStatus {
@@ -110,13 +126,18 @@ export class Scheduler {
       role: leading ? 'leader' : 'standby',
       leader: this.#leader,
       token: leading ? this.#leadership!.token : null,
-      synced: this.#listed.size === 3,
+      synced: this.#synced(),
     }
   }
 
   /** The GPUs free per node as this replica sees them now. */
   gpus(): NodeGpus[] {
-    return gpuState(this.#nodes.values(), this.#podsWithAssumed())
+    return gpuState(this.#nodes.values(), this.#podsWithAssumed(), this.#inventory)
+  }
+
+  /** Whether every collection watched has been listed once. */
+  #synced(): boolean {
+    return this.#listed.size === (this.#options.settings.inventoryDriver ? 4 : 3)
   }
 
   start(): void {
@@ -129,6 +150,7 @@ export class Scheduler {
     this.#wake?.()
     await this.#elector?.stop()
     await this.#running
+    await this.#reporting
   }
 
   #watch(): Promise<unknown> {
@@ -164,6 +186,22 @@ export class Scheduler {
         log: log.child({ watch: 'podgroups' }),
         onChange: (groups) => this.#changed('podgroups', () => (this.#podGroups = groups)),
       }),
+      settings.inventoryDriver &&
+        listAndWatch<V1ResourceSlice>({
+          ...common,
+          path: '/apis/resource.k8s.io/v1/resourceslices',
+          fieldSelector: `spec.driver=${settings.inventoryDriver}`,
+          list: () => this.#resource.listResourceSlice({ fieldSelector: `spec.driver=${settings.inventoryDriver}` }),
+          log: log.child({ watch: 'resourceslices' }),
+          onChange: (slices) =>
+            this.#changed('resourceslices', () => {
+              this.#inventory = new Map(
+                [...slices.values()]
+                  .filter((slice) => slice.spec.nodeName)
+                  .map((slice) => [slice.spec.nodeName!, gpusOfSlice(slice)]),
+              )
+            }),
+        }),
     ])
   }
 
@@ -219,13 +257,15 @@ export class Scheduler {
     // What an earlier leadership assumed may never have been bound: start from what the API says.
     this.#assumed.clear()
     this.#lastFailure.clear()
+    this.#unreported.clear()
+    this.#reservation = undefined
     const { signal } = leadership
     const woken = () => new Promise<void>((resolve) => (this.#wake = resolve))
     signal.addEventListener('abort', () => this.#wake?.())
     while (!signal.aborted && !this.#stopped) {
-      if (!this.#dirty || this.#listed.size < 3) await woken()
+      if (!this.#dirty || !this.#synced()) await woken()
       if (signal.aborted || this.#stopped) break
-      if (this.#listed.size < 3) continue
+      if (!this.#synced()) continue
       await sleep(settings.batchDelayMs)
       this.#dirty = false
       try {
@@ -239,9 +279,9 @@ export class Scheduler {
   }
 
   async #cycle(leadership: Leadership): Promise<void> {
-    const { settings, metrics } = this.#options
+    const { settings, metrics, log } = this.#options
     const pods = this.#podsWithAssumed()
-    const state = gpuState(this.#nodes.values(), pods)
+    const state = gpuState(this.#nodes.values(), pods, this.#inventory)
     const ours = pods.filter((p) => p.spec?.schedulerName === settings.schedulerName)
     const pending = ours.filter((p) => !p.spec?.nodeName && !p.metadata?.deletionTimestamp)
     const bound = ours.filter((p) => p.spec?.nodeName)
@@ -249,38 +289,58 @@ export class Scheduler {
     metrics.pendingGangs.set(gangs.length)
     const now = performance.now()
     for (const key of this.#firstSeen.keys()) if (!gangs.some((g) => g.key === key)) this.#firstSeen.delete(key)
+    const plan = planCycle(gangs, state, this.#reservation)
+    if (
+      plan.reservation?.gang !== this.#reservation?.gang ||
+      plan.reservation?.nodes.join() !== this.#reservation?.nodes.join()
+    )
+      log.info({ reservation: plan.reservation ?? null }, 'nodes held for the oldest waiting gang')
+    this.#reservation = plan.reservation
+    metrics.reservedNodes.set(plan.reservation?.nodes.length ?? 0)
     const binds: Promise<void>[] = []
-    for (const gang of gangs) {
+    for (const decision of plan.decisions) {
+      const { gang } = decision
       if (!this.#firstSeen.has(gang.key)) this.#firstSeen.set(gang.key, now)
-      if (gang.waiting) {
-        binds.push(this.#failed(gang, gang.waiting))
+      if (decision.kind !== 'place') {
+        binds.push(this.#failed(gang, decision.reason))
         continue
       }
-      const placement = placeGang(gang.pending, state)
-      if (!placement.ok) {
-        binds.push(this.#failed(gang, placement.reason))
-        continue
-      }
-      for (const member of gang.pending) {
-        const node = state.find((n) => n.name === placement.nodes.get(member.key))!
-        node.free -= member.gpus
-        this.#assumed.set(member.key, node.name)
-      }
-      binds.push(this.#bindGang(gang, placement, leadership))
+      for (const member of gang.pending) this.#assumed.set(member.key, decision.placement.nodes.get(member.key)!)
+      binds.push(this.#bindGang(gang, decision.placement, leadership))
     }
     await Promise.all(binds)
     for (const node of this.gpus()) metrics.freeGpus.set({ node: node.name }, node.free)
   }
 
-  async #failed(gang: Gang, reason: string): Promise<void> {
-    if (this.#lastFailure.get(gang.key) === reason) return
+  /**
+   * Reports why a gang waits: Events, PodScheduled=False, the PodGroup's phase. The writes run
+   * beside the cycles rather than in them, so a full cluster with many waiting gangs, whose
+   * reasons change with each bind, does not slow binding; only each gang's latest reason is
+   * written.
+   */
+  #failed(gang: Gang, reason: string): Promise<void> {
+    if (this.#lastFailure.get(gang.key) === reason) return Promise.resolve()
     this.#lastFailure.set(gang.key, reason)
-    const what = gang.podGroup ? `gang ${gang.key}` : 'pod'
-    await Promise.all(
-      gang.pending.map((m) =>
-        this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, `${what}: ${reason}`),
-      ),
-    )
+    this.#unreported.set(gang.key, { gang, reason })
+    if (!this.#reporting) this.#reporting = this.#report().finally(() => (this.#reporting = undefined))
+    return Promise.resolve()
+  }
+
+  async #report(): Promise<void> {
+    while (this.#unreported.size > 0) {
+      const batch = [...this.#unreported.values()]
+      this.#unreported.clear()
+      await Promise.all(
+        batch.flatMap(({ gang, reason }) => {
+          const message = `${gang.podGroup ? `gang ${gang.key}` : 'pod'}: ${reason}`
+          return [
+            ...gang.pending.map((m) => this.#events.record(m.pod, 'Warning', EventReasons.failedScheduling, message)),
+            ...gang.pending.map((m) => this.#status.unschedulable(m.pod, message)),
+            gang.podGroup ? this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Pending') : undefined,
+          ]
+        }),
+      )
+    }
   }
 
   async #bindGang(gang: Gang, placement: Extract<Placement, { ok: true }>, leadership: Leadership): Promise<void> {
@@ -293,6 +353,7 @@ export class Scheduler {
       return this.#failed(gang, `node ${gone} is gone or no longer takes pods; placing again`)
     }
     this.#lastFailure.delete(gang.key)
+    this.#unreported.delete(gang.key)
     const where = `${placement.level === 'nvlink' ? 'one NVLink domain' : `one ${placement.level}`}, ${placement.nvlinkDomains} NVLink domain${placement.nvlinkDomains === 1 ? '' : 's'}`
     const results = await Promise.all(
       gang.pending.map(async (member) => {
@@ -319,6 +380,7 @@ export class Scheduler {
       }),
     )
     if (results.every(Boolean)) {
+      if (gang.podGroup) await this.#status.podGroupPhase(this.#podGroups.get(gang.key), 'Scheduling')
       const seconds = (performance.now() - (this.#firstSeen.get(gang.key) ?? performance.now())) / 1000
       metrics.placementLatency.observe({ level: placement.level }, seconds)
       this.#firstSeen.delete(gang.key)
