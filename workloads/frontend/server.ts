@@ -135,6 +135,7 @@ export function buildFrontend(
     fleet.all.map((t) => ({
       ...t.backend.status(),
       requests: t.load.requests,
+      inFlight: t.load.inFlight,
       maxNumSeqs: t.load.maxNumSeqs,
       activeBlocks: t.load.activeBlocks,
       saturated: t.load.saturated,
