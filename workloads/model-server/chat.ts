@@ -14,6 +14,7 @@ export interface ChatCompletionRequest {
   max_completion_tokens?: number | null
   stream?: boolean | null
   stream_options?: { include_usage?: boolean | null } | null
+  priority?: number
 }
 
 export const chatCompletionRequestSchema = {
@@ -64,6 +65,7 @@ export function createChatCompletionHandler(parts: GenerationParts) {
         model: body.model ?? parts.servedModelName,
         prompts: [{ text: renderChat(body.messages), echo: messageText(lastUser?.content) }],
         maxTokens: body.max_completion_tokens ?? body.max_tokens ?? null,
+        priority: body.priority ?? 0,
         ...streamSettings(body),
       },
       request,

@@ -13,6 +13,7 @@ export interface CompletionRequest {
   stream?: boolean | null
   stream_options?: { include_usage?: boolean | null } | null
   n?: number | null
+  priority?: number
 }
 
 /** Fields that choose how an answer is sent, common to completions and chat completions. */
@@ -33,6 +34,8 @@ export const streamingProperties = {
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0 },
   seed: { type: ['integer', 'null'] },
+  // vLLM's extension: the request's place in the waiting queue under --scheduling-policy priority.
+  priority: { type: 'integer' },
 } as const
 
 export const completionRequestSchema = {
@@ -79,6 +82,7 @@ export function createCompletionHandler(parts: GenerationParts) {
         model: body.model ?? parts.servedModelName,
         prompts: completionPrompts(body.prompt).map((text) => ({ text, echo: text })),
         maxTokens: body.max_tokens ?? null,
+        priority: body.priority ?? 0,
         ...streamSettings(body),
       },
       request,

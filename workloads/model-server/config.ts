@@ -13,6 +13,8 @@ import {
 } from '../shared/config.ts'
 import { failureTypes } from './failures.ts'
 import type { FailureType } from './failures.ts'
+import { schedulingPolicies } from './scheduler.ts'
+import type { SchedulingPolicy } from './scheduler.ts'
 
 export type OutputMode = 'echo' | 'random'
 
@@ -36,6 +38,8 @@ export interface ModelServerConfig extends ConnectionLimitsConfig {
   maxNumSeqs: number
   /** Sequences that may wait; a request beyond them gets a 429. */
   maxWaitingRequests: number
+  /** The waiting queue's order: arrival (fcfs), or the request's `priority` then arrival. */
+  schedulingPolicy: SchedulingPolicy
   /** echo: the answer repeats the prompt; random: words drawn with the seeded generator. */
   mode: OutputMode
   /** The longest random answer when a request sets no `max_tokens` (OpenAI's completions default is 16). */
@@ -112,6 +116,7 @@ export const defaults: ModelServerConfig = {
   loadSlowdown: 0.5,
   maxNumSeqs: 256,
   maxWaitingRequests: 1024,
+  schedulingPolicy: 'fcfs',
   mode: 'random',
   maxTokensDefault: 16,
   seed: 0,
@@ -226,6 +231,13 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     env: 'MAX_WAITING_REQUESTS',
     kind: 'integer',
     description: 'Sequences that may wait in the queue; a request beyond them gets a 429',
+  },
+  {
+    field: 'schedulingPolicy',
+    flag: 'scheduling-policy',
+    env: 'SCHEDULING_POLICY',
+    kind: 'string',
+    description: `The waiting queue's order, one of ${schedulingPolicies.join(', ')}: fcfs by arrival (a request's priority other than 0 gets a 400), priority by the request's priority field, lower first, then arrival`,
   },
   {
     field: 'mode',
@@ -462,6 +474,8 @@ export function validateConfig(config: ModelServerConfig): string[] {
   numberIn('loadSlowdown', 0)
   integerIn('maxNumSeqs', 1)
   integerIn('maxWaitingRequests', 0)
+  if (!schedulingPolicies.includes(config.schedulingPolicy))
+    errors.push(`schedulingPolicy must be one of ${schedulingPolicies.join(', ')} (got ${config.schedulingPolicy})`)
   if (!modes.includes(config.mode)) errors.push(`mode must be one of ${modes.join(', ')} (got ${config.mode})`)
   integerIn('maxTokensDefault', 1)
   if (config.maxTokensDefault > config.maxModelLen && config.maxModelLen >= 1) {

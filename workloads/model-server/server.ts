@@ -48,7 +48,7 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const group: Group = config.nodeRank === 0 ? new LeaderGroup(config, groupLog) : new WorkerGroup(config, groupLog)
   const kv = new KvCache(config.blockSize, config.numGpuBlocks)
   // The scheduler and the latency model read `config` at each decision, so a change applies at once.
-  const scheduler = new Scheduler(config, kv)
+  const scheduler = new Scheduler(config, kv, config.schedulingPolicy)
   const live = new LiveConfig({ config, keys: liveKeys, settings, validate: validateConfig })
   const registry = createMetricsRegistry()
   const metrics = createModelServerMetrics(registry, config.servedModelName, {
@@ -63,6 +63,7 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const failures = new FailureInjector({ rate: config.failureRate, types: config.failureTypes }, random)
   const parts: GenerationParts = {
     servedModelName: config.servedModelName,
+    schedulingPolicy: config.schedulingPolicy,
     answers: config,
     engine: new Engine({ scheduler, latency: createLatencyModel(config, random), group, metrics }),
     group,
