@@ -24,6 +24,9 @@ export function startSmallModelServer(flags: string[] = []): Promise<WorkloadPro
     '1',
     '--load-slowdown',
     '0',
+    // The frontend passes the body's priority on: vLLM's fcfs scheduler refuses one other than 0.
+    '--scheduling-policy',
+    'priority',
     '--log-level',
     'warn',
     ...flags,
@@ -61,6 +64,8 @@ export interface Ended {
   /** The error's code for an error answer (or a stream's error event). */
   code: string | null
   retryAfter: string | null
+  /** When it was sent, on this process's performance clock. */
+  startedAt: number
   /** Milliseconds from sending to the end. */
   elapsedMs: number
   /** Milliseconds from sending to the first byte of the answer's body; null without one. */
@@ -85,11 +90,11 @@ export function send(base: string, agent: Agent, sent: Sent): Promise<Ended> {
   return new Promise((resolve) => {
     let settled = false
     let firstByteMs: number | null = null
-    const finish = (ended: Omit<Ended, 'elapsedMs' | 'firstByteMs'>) => {
+    const finish = (ended: Omit<Ended, 'startedAt' | 'elapsedMs' | 'firstByteMs'>) => {
       if (settled) throw new Error('a request ended twice')
       settled = true
       clearTimeout(timer)
-      resolve({ ...ended, elapsedMs: performance.now() - started, firstByteMs })
+      resolve({ ...ended, startedAt: started, elapsedMs: performance.now() - started, firstByteMs })
     }
     const payload = JSON.stringify(sent.body)
     const request = httpRequest(`${base}${sent.path ?? '/v1/completions'}`, {
@@ -130,7 +135,8 @@ export function send(base: string, agent: Agent, sent: Sent): Promise<Ended> {
       response.on('aborted', () => {})
     })
     request.on('close', () => {
-      if (!settled && cancelled) finish({ outcome: 'cancelled', status: 0, backend: null, code: null, retryAfter: null })
+      if (!settled && cancelled)
+        finish({ outcome: 'cancelled', status: 0, backend: null, code: null, retryAfter: null })
     })
     request.on('error', (error) => {
       if (settled || cancelled) return
@@ -142,7 +148,13 @@ export function send(base: string, agent: Agent, sent: Sent): Promise<Ended> {
 
 /** The `code` of an error body, or of a stream's error event; null when there is none. */
 function errorCode(text: string): string | null {
-  for (const candidate of [text, ...text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => l.slice(6))]) {
+  for (const candidate of [
+    text,
+    ...text
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => l.slice(6)),
+  ]) {
     try {
       const parsed = JSON.parse(candidate) as { error?: { code?: string | null; type?: string } }
       if (parsed.error) return parsed.error.code ?? parsed.error.type ?? 'error'

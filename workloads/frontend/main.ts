@@ -31,6 +31,7 @@ try {
     port: config.port,
     host: config.host,
     drainTimeoutMs: config.drainTimeoutMs,
+    untilIdle: () => frontend.idle(),
     beforeCutOff: () => frontend.cutOff(),
   })
   frontend.start()

@@ -24,6 +24,8 @@ export interface Frontend {
   start(): void
   /** At the end of a drain that ran out of time: every request still queued or in flight ends now (503). */
   cutOff(): Promise<void>
+  /** Settles when no request is queued or in flight. */
+  idle(): Promise<void>
 }
 
 /** The frontend's parts, and its routes, all in one table. Discovery is made with the frontend's logger. */
@@ -155,6 +157,9 @@ export function buildFrontend(
     app,
     fleet,
     start: () => discovery.start((backends) => fleet.update(backends)),
+    async idle() {
+      while (live.size > 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    },
     async cutOff() {
       for (const end of live) end('shutdown')
       // A moment for those answers to be written before the connections are cut.

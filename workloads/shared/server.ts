@@ -114,6 +114,12 @@ export interface ServeOptions {
   drainTimeoutMs: number
   /** Called when the drain timeout is reached, before open connections are cut: a last chance to answer. */
   beforeCutOff?: () => Promise<void>
+  /**
+   * Settles once the workload has no work left. Given, the server keeps listening until then
+   * (within the drain timeout), so new clients get the workload's own 503 and readiness probes
+   * a 503, rather than a refused connection; then it closes.
+   */
+  untilIdle?: () => Promise<void>
 }
 
 /**
@@ -129,8 +135,10 @@ export async function serveUntilSignal(app: FastifyInstance, options: ServeOptio
     stopping = true
     app.draining = true
     app.log.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining')
+    const deadline = Date.now() + options.drainTimeoutMs
+    if (options.untilIdle) await Promise.race([options.untilIdle(), delay(options.drainTimeoutMs)])
     const closed = app.close().then(() => true)
-    const timedOut = delay(options.drainTimeoutMs, false)
+    const timedOut = delay(Math.max(0, deadline - Date.now()), false)
     if (!(await Promise.race([closed, timedOut]))) {
       app.log.warn({ drainTimeoutMs: options.drainTimeoutMs }, 'drain timeout reached, closing open connections')
       if (options.beforeCutOff) await Promise.race([options.beforeCutOff(), delay(1000)])

@@ -1,0 +1,204 @@
+// The frontend as a real process in front of real model servers on loopback: a backend killed
+// mid-load, a drain on SIGTERM, bad input, and KV-aware routing against round robin. Needs no cluster.
+import { Agent } from 'node:http'
+import { setTimeout as delay } from 'node:timers/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
+import { priorityHeader } from '../../workloads/frontend/request-fields.ts'
+import { frontendMetrics, model, send, startFrontend, startSmallModelServer } from './frontend-helpers.ts'
+import type { Ended } from './frontend-helpers.ts'
+import { startModelServer, waitFor } from './model-server-helpers.ts'
+
+const started: WorkloadProcess[] = []
+const keep = <T extends WorkloadProcess>(process: T) => (started.push(process), process)
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')))
+})
+
+/** Sends `total` requests, `concurrency` at a time; calls `midway` once, after `after` of them have ended. */
+async function load(
+  frontend: WorkloadProcess,
+  total: number,
+  concurrency: number,
+  body: object,
+  after = 0,
+  midway?: () => Promise<unknown>,
+) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
+  const ended: Ended[] = []
+  let next = 0
+  let called: Promise<unknown> | undefined
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++
+        ended.push(await send(frontend.url, agent, { body }))
+        if (midway && !called && ended.length >= after) called = midway()
+      }
+    }),
+  )
+  await called
+  agent.destroy()
+  return ended
+}
+
+describe('frontend with real model servers', () => {
+  it('ends the requests in flight on a killed backend with an error, and sends the queued ones elsewhere', async () => {
+    const servers = await Promise.all(
+      [0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '5']).then(keep)),
+    )
+    const frontend = keep(
+      await startFrontend(servers, ['--default-max-num-seqs', '2', '--max-queued-per-class', '1000']),
+    )
+    const victim = new URL(servers[1]!.url).host
+    let killedAt = 0
+    const ended = await load(
+      frontend,
+      300,
+      30,
+      { model, prompt: 'a stream to cut', max_tokens: 20, stream: true },
+      60,
+      async () => {
+        killedAt = performance.now()
+        await servers[1]!.stop('SIGKILL')
+      },
+    )
+
+    expect(ended).toHaveLength(300)
+    const errors = ended.filter((e) => e.outcome !== 'answered')
+    // Only what was running on the victim when it died: at most its two sequences, each cut
+    // mid-stream (an error event) or before its answer began (a 502).
+    expect(errors.length).toBeGreaterThanOrEqual(1)
+    expect(errors.length).toBeLessThanOrEqual(2 * 2)
+    for (const error of errors) expect(['upstream_stream_cut', 'upstream_unreachable']).toContain(error.code)
+    // Everything else was answered, by the two that live on after the kill.
+    const answered = ended.filter((e) => e.outcome === 'answered')
+    expect(answered.length).toBe(300 - errors.length)
+    expect(killedAt).toBeGreaterThan(0)
+    const metric = await frontendMetrics(frontend)
+    expect(metric('serving_lab_frontend_requests_total')).toBe(300)
+    expect(metric('serving_lab_frontend_requests_total', { status: 'success' })).toBe(answered.length)
+    expect(metric('serving_lab_frontend_inflight_requests')).toBe(0)
+    // None sent after the kill was answered by the dead backend.
+    expect(answered.filter((e) => e.backend === victim && e.startedAt > killedAt)).toEqual([])
+  })
+
+  it('drains on SIGTERM: not ready, new requests 503, queued and running ones answered, exit 0', async () => {
+    const servers = [keep(await startSmallModelServer(['--inter-token-latency-ms', '10']))]
+    const frontend = keep(await startFrontend(servers, ['--default-max-num-seqs', '2', '--drain-timeout-ms', '20000']))
+    const late = new Agent({ keepAlive: true, maxSockets: 1 })
+    const probe = new Agent({ keepAlive: true, maxSockets: 1 })
+
+    const agent = new Agent({ keepAlive: true, maxSockets: 12 })
+    const running = Array.from({ length: 12 }, (_, i) =>
+      send(frontend.url, agent, { body: { model, prompt: `queued ${i}`, max_tokens: 15, stream: i % 2 === 0 } }),
+    )
+    await waitFor(
+      'requests to wait in the queue',
+      async () => (await frontendMetrics(frontend))('serving_lab_frontend_queued_requests') >= 6,
+    )
+    process.kill(frontend.pid, 'SIGTERM')
+    await delay(50)
+    expect((await fetchWith(probe, `${frontend.url}/ready`)).status).toBe(503)
+    const refused = await send(frontend.url, late, { body: { model, prompt: 'too late', max_tokens: 1 } })
+    expect(refused).toMatchObject({ outcome: 'refused', status: 503, code: 'shutting_down' })
+
+    const ended = await Promise.all(running)
+    expect(ended.map((e) => e.outcome)).toEqual(ended.map(() => 'answered'))
+    expect(await frontend.exited).toEqual({ code: 0, signal: null })
+    for (const a of [late, probe, agent]) a.destroy()
+  })
+
+  it('answers bad priorities and deadlines with a 400 naming the field, before queueing them', async () => {
+    const servers = [keep(await startSmallModelServer())]
+    const frontend = keep(await startFrontend(servers, ['--priority-classes', '3']))
+    const agent = new Agent({ keepAlive: true })
+    const bad = async (body: object, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${frontend.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model, prompt: 'x', max_tokens: 1, ...body }),
+      })
+      return {
+        status: response.status,
+        body: (await response.json()) as { error: { param: string | null; message: string } },
+      }
+    }
+    expect(await bad({ priority: 3 })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
+    expect(await bad({ priority: 'high' })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
+    expect(await bad({}, { [priorityHeader]: '-1' })).toMatchObject({
+      status: 400,
+      body: { error: { param: 'priority' } },
+    })
+    expect(await bad({}, { 'x-serving-lab-deadline-ms': '0' })).toMatchObject({ status: 400 })
+    // The header wins over the body, as Dynamo's does: a body priority out of range is not read.
+    expect(
+      (
+        await send(frontend.url, agent, {
+          body: { model, prompt: 'x', max_tokens: 1, priority: 2 },
+          headers: { [priorityHeader]: '1' },
+        })
+      ).outcome,
+    ).toBe('answered')
+    const metric = await frontendMetrics(frontend)
+    expect(metric('serving_lab_frontend_requests_total')).toBe(1)
+    expect(metric('serving_lab_frontend_requests_total', { priority: '1' })).toBe(1)
+    agent.destroy()
+  })
+})
+
+describe('KV-aware routing', () => {
+  /** Long shared prefixes (many blocks) whose prefill costs time, each sent several times. */
+  // Three prefixes over two backends: round robin sends each to both in turn.
+  const prefixes = Array.from({ length: 3 }, (_, p) => Array.from({ length: 320 }, (_, i) => `w${p}x${i}`).join(' '))
+  const prompts = [0, 1, 2, 3].flatMap((round) => prefixes.map((prefix, p) => `${prefix} question ${round} ${p}`))
+
+  async function run(policy: string) {
+    const servers = await Promise.all(
+      [0, 1].map(() =>
+        startModelServer([
+          '--time-to-first-token-ms',
+          '0',
+          '--prefill-time-per-token-ms',
+          '0.5',
+          '--inter-token-latency-ms',
+          '1',
+          '--log-level',
+          'warn',
+        ]).then(keep),
+      ),
+    )
+    const frontend = keep(await startFrontend(servers, ['--policy', policy]))
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const ended: Ended[] = []
+    for (const prompt of prompts)
+      ended.push(await send(frontend.url, agent, { body: { model, prompt, max_tokens: 2, stream: true } }))
+    agent.destroy()
+    await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')))
+    return ended
+  }
+
+  it('sends a repeated prefix where it is cached, and its time to first token beats round robin', async () => {
+    const kv = await run('kv')
+    const roundRobin = await run('round-robin')
+    for (const ended of [...kv, ...roundRobin]) expect(ended.outcome).toBe('answered')
+    // Each prefix stays on one backend under kv; round robin spreads each over both.
+    for (let p = 0; p < prefixes.length; p++) {
+      const backends = new Set(kv.filter((_, i) => i % prefixes.length === p).map((e) => e.backend))
+      expect(backends.size).toBe(1)
+    }
+    const meanFirstByte = (ended: Ended[]) => ended.reduce((sum, e) => sum + e.firstByteMs!, 0) / ended.length
+    expect(meanFirstByte(kv)).toBeLessThan(meanFirstByte(roundRobin))
+  })
+})
+
+async function fetchWith(agent: Agent, url: string): Promise<{ status: number }> {
+  const { get } = await import('node:http')
+  return new Promise((resolve, reject) => {
+    get(url, { agent }, (response) => {
+      response.resume()
+      response.on('end', () => resolve({ status: response.statusCode ?? 0 }))
+    }).on('error', reject)
+  })
+}
