@@ -12,7 +12,7 @@ export interface CostInputs {
 export interface Cost {
   /** Blocks of the prompt the backend would still have to prefill. */
   prefillBlocks: number
-  /** Blocks the backend would hold while decoding: its active ones plus this request's. */
+  /** Blocks the backend would hold while decoding: its active ones plus those this request adds. */
   decodeBlocks: number
   /** overlapWeight × prefillBlocks + decodeBlocks; lower is better. */
   cost: number
@@ -23,16 +23,18 @@ export interface Cost {
  *
  *   cost = kv_overlap_score_weight × prefill_blocks + decode_blocks
  *   prefill_blocks = (prompt tokens − overlap blocks × block size) / block size
- *   decode_blocks  = the worker's active blocks + the request's blocks
+ *   decode_blocks  = the worker's active blocks + the request's blocks it does not hold yet
  *
- * The first term is the prefill work left (the time to first token), the second the memory the
+ * Blocks a worker already holds are shared, as paged attention shares them (Dynamo counts a
+ * worker's active blocks by hash, once each), so a cached prefix adds nothing to the second
+ * term either. The first term is the prefill work left (the time to first token), the second the memory the
  * worker decodes over (the inter-token latency): a weight above 1 favours the cache, below 1
  * the load.
  */
 export function kvCost(inputs: CostInputs, overlapWeight: number): Cost {
   const { promptTokens, overlapBlocks, blockSize, activeBlocks } = inputs
   const prefillBlocks = Math.max(0, promptTokens - overlapBlocks * blockSize) / blockSize
-  const decodeBlocks = activeBlocks + Math.ceil(promptTokens / blockSize)
+  const decodeBlocks = activeBlocks + Math.max(0, Math.ceil(promptTokens / blockSize) - overlapBlocks)
   return { prefillBlocks, decodeBlocks, cost: overlapWeight * prefillBlocks + decodeBlocks }
 }
 

@@ -9,7 +9,7 @@ export type Settlement =
       kind: 'assigned'
       tracked: Tracked
       permit: Permit
-      /** KV blocks the request counts for in the backend's load until it finishes. */
+      /** KV blocks the request adds to the backend's load until it finishes (its cached prefix is shared). */
       blocks: number
       overlapBlocks: number
     }
@@ -117,7 +117,7 @@ export class Dispatcher {
       const permit = tracked.backend.breaker.acquire()
       if (permit) {
         queue.remove(entry)
-        const blocks = Math.ceil(ticket.promptTokens / tracked.load.blockSize)
+        const blocks = Math.max(0, Math.ceil(ticket.promptTokens / tracked.load.blockSize) - overlapBlocks)
         tracked.load.dispatched(blocks)
         ticket.settle({ kind: 'assigned', tracked, permit, blocks, overlapBlocks })
       }
