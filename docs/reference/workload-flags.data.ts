@@ -2,6 +2,7 @@
 // the workloads load their configuration with, so the page cannot drift from the code.
 import { defineLoader } from 'vitepress'
 import * as coordinator from '../../workloads/coordinator/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts'
@@ -10,6 +11,7 @@ export interface WorkloadFlags {
   modelServer: SettingHelp[]
   router: SettingHelp[]
   coordinator: SettingHelp[]
+  frontend: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -21,6 +23,7 @@ export default defineLoader({
       modelServer: settingsHelp(modelServer.defaults, modelServer.settings),
       router: settingsHelp(router.defaults, router.settings),
       coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
+      frontend: settingsHelp(frontend.defaults, frontend.settings),
     }
   },
 })

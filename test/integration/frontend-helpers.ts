@@ -2,7 +2,8 @@
 // Node's own HTTP client on kept-alive sockets and reports how each request ended, and the
 // frontend's metrics summed over their labels.
 import { readFileSync } from 'node:fs'
-import { Agent, request as httpRequest } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import type { Agent } from 'node:http'
 import { startWorkload } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
@@ -187,7 +188,7 @@ export function openConnectionsTo(port: number): number {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
   let count = 0
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
+    let text: string
     try {
       text = readFileSync(file, 'utf8')
     } catch {
