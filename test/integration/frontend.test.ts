@@ -182,6 +182,33 @@ describe('KV-aware routing', () => {
     return ended
   }
 
+  it("learns from a server's KV events where a prefix is cached, though it did not send it there", async () => {
+    const frontend = await start('kv')
+    const backends = async () =>
+      (await (await fetch(`${frontend.url}/backends`)).json()) as {
+        address: string
+        kvEvents: boolean
+        kvBlocks: number
+      }[]
+    await waitFor('both KV event streams', async () => (await backends()).every((b) => b.kvEvents))
+    const [, second] = await backends()
+    // Straight to the second server, past the frontend: only its events can tell the frontend.
+    const prompt = `${prefixes[0]} asked directly`
+    const direct = await fetch(`http://${second!.address}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, prompt, max_tokens: 1 }),
+    })
+    expect(direct.status).toBe(200)
+    await waitFor('the blocks in the index', async () => (await backends())[1]!.kvBlocks >= 20)
+    const agent = new Agent({ keepAlive: true })
+    const ended = await send(frontend.url, agent, {
+      body: { model, prompt: `${prefixes[0]} then through the frontend`, max_tokens: 1 },
+    })
+    agent.destroy()
+    expect(ended).toMatchObject({ outcome: 'answered', backend: second!.address })
+  })
+
   it('sends a repeated prefix where it is cached, and its time to first token beats round robin', async () => {
     const [kvFrontend, roundRobinFrontend] = await Promise.all([start('kv'), start('round-robin')])
     const kv = await run(kvFrontend)
