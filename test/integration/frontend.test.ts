@@ -46,7 +46,7 @@ async function load(
 describe('frontend with real model servers', () => {
   it('ends the requests in flight on a killed backend with an error, and sends the queued ones elsewhere', async () => {
     const servers = await Promise.all(
-      [0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '5']).then(keep)),
+      [0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '2']).then(keep)),
     )
     const frontend = keep(
       await startFrontend(servers, ['--default-max-num-seqs', '2', '--max-queued-per-class', '1000']),

@@ -2,6 +2,7 @@
 // environment variables, its default and that description.
 import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import { settingsHelp } from '../../workloads/shared/config.ts'
@@ -10,6 +11,7 @@ const workloads = [
   { name: 'model-server', ...modelServer },
   { name: 'router', ...router },
   { name: 'coordinator', ...coordinator },
+  { name: 'frontend', ...frontend },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {
