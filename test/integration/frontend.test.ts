@@ -2,7 +2,7 @@
 // mid-load, a drain on SIGTERM, bad input, and KV-aware routing against round robin. Needs no cluster.
 import { Agent } from 'node:http'
 import { setTimeout as delay } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { priorityHeader } from '../../workloads/frontend/request-fields.ts'
 import { frontendMetrics, model, send, startFrontend, startSmallModelServer } from './frontend-helpers.ts'
@@ -44,10 +44,79 @@ async function load(
 }
 
 describe('frontend with real model servers', () => {
-  it('ends the requests in flight on a killed backend with an error, and sends the queued ones elsewhere', async () => {
-    const servers = await Promise.all(
-      [0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '2']).then(keep)),
+  let servers: WorkloadProcess[] = []
+  beforeAll(async () => {
+    servers = await Promise.all([0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '2'])))
+  })
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop('SIGKILL')))
+  })
+
+  it('answers bad priorities and deadlines with a 400 naming the field, before queueing them', async () => {
+    const frontend = keep(await startFrontend([servers[0]!], ['--priority-classes', '3']))
+    const agent = new Agent({ keepAlive: true })
+    const bad = async (body: object, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${frontend.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model, prompt: 'x', max_tokens: 1, ...body }),
+      })
+      return {
+        status: response.status,
+        body: (await response.json()) as { error: { param: string | null; message: string } },
+      }
+    }
+    expect(await bad({ priority: 3 })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
+    expect(await bad({ priority: 'high' })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
+    expect(await bad({}, { [priorityHeader]: '-1' })).toMatchObject({
+      status: 400,
+      body: { error: { param: 'priority' } },
+    })
+    expect(await bad({}, { 'x-serving-lab-deadline-ms': '0' })).toMatchObject({ status: 400 })
+    // The header wins over the body, as Dynamo's does: a body priority out of range is not read.
+    expect(
+      (
+        await send(frontend.url, agent, {
+          body: { model, prompt: 'x', max_tokens: 1, priority: 2 },
+          headers: { [priorityHeader]: '1' },
+        })
+      ).outcome,
+    ).toBe('answered')
+    const metric = await frontendMetrics(frontend)
+    expect(metric('serving_lab_frontend_requests_total')).toBe(1)
+    expect(metric('serving_lab_frontend_requests_total', { priority: '1' })).toBe(1)
+    agent.destroy()
+  })
+
+  it('drains on SIGTERM: not ready, new requests 503, queued and running ones answered, exit 0', async () => {
+    const frontend = keep(
+      await startFrontend([servers[0]!], ['--default-max-num-seqs', '2', '--drain-timeout-ms', '20000']),
     )
+    const late = new Agent({ keepAlive: true, maxSockets: 1 })
+    const probe = new Agent({ keepAlive: true, maxSockets: 1 })
+
+    const agent = new Agent({ keepAlive: true, maxSockets: 12 })
+    const running = Array.from({ length: 12 }, (_, i) =>
+      send(frontend.url, agent, { body: { model, prompt: `queued ${i}`, max_tokens: 60, stream: i % 2 === 0 } }),
+    )
+    await waitFor(
+      'requests to wait in the queue',
+      async () => (await frontendMetrics(frontend))('serving_lab_frontend_queued_requests') >= 6,
+    )
+    process.kill(frontend.pid, 'SIGTERM')
+    await delay(50)
+    expect((await fetchWith(probe, `${frontend.url}/ready`)).status).toBe(503)
+    const refused = await send(frontend.url, late, { body: { model, prompt: 'too late', max_tokens: 1 } })
+    expect(refused).toMatchObject({ outcome: 'refused', status: 503, code: 'shutting_down' })
+
+    const ended = await Promise.all(running)
+    expect(ended.map((e) => e.outcome)).toEqual(ended.map(() => 'answered'))
+    expect(await frontend.exited).toEqual({ code: 0, signal: null })
+    for (const a of [late, probe, agent]) a.destroy()
+  })
+
+  // Last: it kills one of the shared servers.
+  it('ends the requests in flight on a killed backend with an error, and sends the queued ones elsewhere', async () => {
     const frontend = keep(
       await startFrontend(servers, ['--default-max-num-seqs', '2', '--max-queued-per-class', '1000']),
     )
@@ -83,69 +152,6 @@ describe('frontend with real model servers', () => {
     // None sent after the kill was answered by the dead backend.
     expect(answered.filter((e) => e.backend === victim && e.startedAt > killedAt)).toEqual([])
   })
-
-  it('drains on SIGTERM: not ready, new requests 503, queued and running ones answered, exit 0', async () => {
-    const servers = [keep(await startSmallModelServer(['--inter-token-latency-ms', '10']))]
-    const frontend = keep(await startFrontend(servers, ['--default-max-num-seqs', '2', '--drain-timeout-ms', '20000']))
-    const late = new Agent({ keepAlive: true, maxSockets: 1 })
-    const probe = new Agent({ keepAlive: true, maxSockets: 1 })
-
-    const agent = new Agent({ keepAlive: true, maxSockets: 12 })
-    const running = Array.from({ length: 12 }, (_, i) =>
-      send(frontend.url, agent, { body: { model, prompt: `queued ${i}`, max_tokens: 15, stream: i % 2 === 0 } }),
-    )
-    await waitFor(
-      'requests to wait in the queue',
-      async () => (await frontendMetrics(frontend))('serving_lab_frontend_queued_requests') >= 6,
-    )
-    process.kill(frontend.pid, 'SIGTERM')
-    await delay(50)
-    expect((await fetchWith(probe, `${frontend.url}/ready`)).status).toBe(503)
-    const refused = await send(frontend.url, late, { body: { model, prompt: 'too late', max_tokens: 1 } })
-    expect(refused).toMatchObject({ outcome: 'refused', status: 503, code: 'shutting_down' })
-
-    const ended = await Promise.all(running)
-    expect(ended.map((e) => e.outcome)).toEqual(ended.map(() => 'answered'))
-    expect(await frontend.exited).toEqual({ code: 0, signal: null })
-    for (const a of [late, probe, agent]) a.destroy()
-  })
-
-  it('answers bad priorities and deadlines with a 400 naming the field, before queueing them', async () => {
-    const servers = [keep(await startSmallModelServer())]
-    const frontend = keep(await startFrontend(servers, ['--priority-classes', '3']))
-    const agent = new Agent({ keepAlive: true })
-    const bad = async (body: object, headers: Record<string, string> = {}) => {
-      const response = await fetch(`${frontend.url}/v1/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify({ model, prompt: 'x', max_tokens: 1, ...body }),
-      })
-      return {
-        status: response.status,
-        body: (await response.json()) as { error: { param: string | null; message: string } },
-      }
-    }
-    expect(await bad({ priority: 3 })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
-    expect(await bad({ priority: 'high' })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
-    expect(await bad({}, { [priorityHeader]: '-1' })).toMatchObject({
-      status: 400,
-      body: { error: { param: 'priority' } },
-    })
-    expect(await bad({}, { 'x-serving-lab-deadline-ms': '0' })).toMatchObject({ status: 400 })
-    // The header wins over the body, as Dynamo's does: a body priority out of range is not read.
-    expect(
-      (
-        await send(frontend.url, agent, {
-          body: { model, prompt: 'x', max_tokens: 1, priority: 2 },
-          headers: { [priorityHeader]: '1' },
-        })
-      ).outcome,
-    ).toBe('answered')
-    const metric = await frontendMetrics(frontend)
-    expect(metric('serving_lab_frontend_requests_total')).toBe(1)
-    expect(metric('serving_lab_frontend_requests_total', { priority: '1' })).toBe(1)
-    agent.destroy()
-  })
 })
 
 describe('KV-aware routing', () => {
@@ -154,8 +160,8 @@ describe('KV-aware routing', () => {
   const prefixes = Array.from({ length: 3 }, (_, p) => Array.from({ length: 320 }, (_, i) => `w${p}x${i}`).join(' '))
   const prompts = [0, 1, 2, 3].flatMap((round) => prefixes.map((prefix, p) => `${prefix} question ${round} ${p}`))
 
-  /** Two model servers of its own behind a frontend with the policy: started together, run one after the other. */
-  async function start(policy: string) {
+  /** Two model servers of its own behind a frontend with the policy. */
+  async function start(policy: string, into: WorkloadProcess[]) {
     const servers = await Promise.all(
       [0, 1].map(() =>
         startModelServer([
@@ -167,10 +173,13 @@ describe('KV-aware routing', () => {
           '1',
           '--log-level',
           'warn',
-        ]).then(keep),
+        ]),
       ),
     )
-    return keep(await startFrontend(servers, ['--policy', policy]))
+    into.push(...servers)
+    const frontend = await startFrontend(servers, ['--policy', policy])
+    into.push(frontend)
+    return frontend
   }
 
   async function run(frontend: WorkloadProcess) {
@@ -182,35 +191,17 @@ describe('KV-aware routing', () => {
     return ended
   }
 
-  it("learns from a server's KV events where a prefix is cached, though it did not send it there", async () => {
-    const frontend = await start('kv')
-    const backends = async () =>
-      (await (await fetch(`${frontend.url}/backends`)).json()) as {
-        address: string
-        kvEvents: boolean
-        kvBlocks: number
-      }[]
-    await waitFor('both KV event streams', async () => (await backends()).every((b) => b.kvEvents))
-    const [, second] = await backends()
-    // Straight to the second server, past the frontend: only its events can tell the frontend.
-    const prompt = `${prefixes[0]} asked directly`
-    const direct = await fetch(`http://${second!.address}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, prompt, max_tokens: 1 }),
-    })
-    expect(direct.status).toBe(200)
-    await waitFor('the blocks in the index', async () => (await backends())[1]!.kvBlocks >= 20)
-    const agent = new Agent({ keepAlive: true })
-    const ended = await send(frontend.url, agent, {
-      body: { model, prompt: `${prefixes[0]} then through the frontend`, max_tokens: 1 },
-    })
-    agent.destroy()
-    expect(ended).toMatchObject({ outcome: 'answered', backend: second!.address })
+  const processes: WorkloadProcess[] = []
+  let kvFrontend: WorkloadProcess
+  let roundRobinFrontend: WorkloadProcess
+  beforeAll(async () => {
+    ;[kvFrontend, roundRobinFrontend] = await Promise.all([start('kv', processes), start('round-robin', processes)])
+  })
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')))
   })
 
   it('sends a repeated prefix where it is cached, and its time to first token beats round robin', async () => {
-    const [kvFrontend, roundRobinFrontend] = await Promise.all([start('kv'), start('round-robin')])
     const kv = await run(kvFrontend)
     const roundRobin = await run(roundRobinFrontend)
     for (const ended of [...kv, ...roundRobin]) expect(ended.outcome).toBe('answered')
@@ -221,6 +212,33 @@ describe('KV-aware routing', () => {
     }
     const meanFirstByte = (ended: Ended[]) => ended.reduce((sum, e) => sum + e.firstByteMs!, 0) / ended.length
     expect(meanFirstByte(kv)).toBeLessThan(meanFirstByte(roundRobin))
+  })
+
+  it("learns from a server's KV events where a prefix is cached, though it did not send it there", async () => {
+    const backends = async () =>
+      (await (await fetch(`${kvFrontend.url}/backends`)).json()) as {
+        address: string
+        kvEvents: boolean
+        kvBlocks: number
+      }[]
+    await waitFor('both KV event streams', async () => (await backends()).every((b) => b.kvEvents))
+    const [, second] = await backends()
+    // A prefix neither server has seen, straight to the second one, past the frontend: only that
+    // server's events can tell the frontend (which, between equals, picks the first).
+    const prefix = Array.from({ length: 320 }, (_, i) => `direct${i}`).join(' ')
+    const direct = await fetch(`http://${second!.address}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, prompt: `${prefix} asked directly`, max_tokens: 1 }),
+    })
+    expect(direct.status).toBe(200)
+    await waitFor('the blocks in the index', async () => (await backends())[1]!.kvBlocks >= second!.kvBlocks + 20)
+    const agent = new Agent({ keepAlive: true })
+    const ended = await send(kvFrontend.url, agent, {
+      body: { model, prompt: `${prefix} then through the frontend`, max_tokens: 1 },
+    })
+    agent.destroy()
+    expect(ended).toMatchObject({ outcome: 'answered', backend: second!.address })
   })
 })
 
