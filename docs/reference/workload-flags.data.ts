@@ -5,12 +5,14 @@ import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
+import * as scheduler from '../../workloads/scheduler/config.ts'
 import { settingsHelp, type SettingHelp } from '../../workloads/shared/config.ts'
 
 export interface WorkloadFlags {
   modelServer: SettingHelp[]
   router: SettingHelp[]
   coordinator: SettingHelp[]
+  scheduler: SettingHelp[]
   frontend: SettingHelp[]
 }
 
@@ -23,6 +25,7 @@ export default defineLoader({
       modelServer: settingsHelp(modelServer.defaults, modelServer.settings),
       router: settingsHelp(router.defaults, router.settings),
       coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
+      scheduler: settingsHelp(scheduler.defaults, scheduler.settings),
       frontend: settingsHelp(frontend.defaults, frontend.settings),
     }
   },

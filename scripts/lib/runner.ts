@@ -9,6 +9,7 @@ import { readManifests } from './manifests.ts'
 import { deleteNamespaces, labNamespaces } from './namespaces.ts'
 import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
+import { ensureApplied } from './step-presence.ts'
 import { listSteps, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
@@ -102,6 +103,8 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
     const pending = await waitForRollout(kube, namespace, emit)
     if (pending.length > 0)
       emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
+  } else {
+    await ensureApplied(kube, step)
   }
   const results = await verifyStep(kube, step, runsContainers, emit)
   if (runsContainers && results.some((r) => r.status === 'failed')) {

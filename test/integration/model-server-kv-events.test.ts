@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { blockHashes } from '../../workloads/shared/block-hashes.ts'
 import { tokenize } from '../../workloads/shared/prompt.ts'
-import { complete, logLines, model, openEventStream, startModelServer, waitFor } from './model-server-helpers.ts'
+import {
+  complete,
+  logLines,
+  metric,
+  model,
+  openEventStream,
+  startModelServer,
+  waitFor,
+} from './model-server-helpers.ts'
 import type { ServerSentEvent } from './model-server-helpers.ts'
 
 const blockSize = 4
@@ -152,6 +160,7 @@ describe('model-server GET /kv-events', () => {
   it('refuses a subscriber beyond --kv-events-max-subscribers with a 503, and takes one when another leaves', async () => {
     const second = await openEventStream(server, '/kv-events')
     expect(second.status).toBe(200)
+    expect(await metric(server, 'serving_lab_kv_event_subscribers')).toBe(2)
     const third = await openEventStream(server, '/kv-events')
     expect(third.status).toBe(503)
     expect((await third.json())?.error).toMatchObject({

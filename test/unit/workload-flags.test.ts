@@ -5,12 +5,14 @@ import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
+import * as scheduler from '../../workloads/scheduler/config.ts'
 import { settingsHelp } from '../../workloads/shared/config.ts'
 
 const workloads = [
   { name: 'model-server', ...modelServer },
   { name: 'router', ...router },
   { name: 'coordinator', ...coordinator },
+  { name: 'scheduler', ...scheduler },
   { name: 'frontend', ...frontend },
 ]
 

@@ -58,7 +58,7 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const scheduler = new Scheduler(config, kv, config.schedulingPolicy)
   const live = new LiveConfig({ config, keys: liveKeys, settings, validate: validateConfig })
   const registry = createMetricsRegistry()
-  const metrics = createModelServerMetrics(registry, config.servedModelName, {
+  const metrics = createModelServerMetrics(registry, config.servedModelName, config, {
     running: () => scheduler.running,
     waiting: () => scheduler.waiting,
     kvCacheUsage: () => kv.usage,
@@ -66,6 +66,8 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
     groupReady: () => group.ready,
     groupMembers: () => group.members.length,
     groupSteps: () => group.steps,
+    maxNumSeqs: () => config.maxNumSeqs,
+    kvEventSubscribers: () => kvEvents.subscribers,
   })
   const failures = new FailureInjector({ rate: config.failureRate, types: config.failureTypes }, random)
   const parts: GenerationParts = {
