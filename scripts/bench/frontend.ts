@@ -83,8 +83,6 @@ async function runBursts(outDir: string, policy: string, windowMs: number): Prom
         policy,
         '--batch-window-ms',
         String(windowMs),
-        '--default-max-num-seqs',
-        '4',
         '--log-level',
         'warn',
       ],

@@ -1,13 +1,28 @@
-// The frontend as a real process in front of real model servers on loopback: a backend killed
-// mid-load, a drain on SIGTERM, bad input, and KV-aware routing against round robin. Needs no cluster.
+// The frontend as a real process in front of real model servers on loopback that saturate at
+// once (two sequences each, which the frontend reads from their metrics): bad input, a drain on
+// SIGTERM, ten thousand requests of mixed priorities, deadlines and client aborts that each end
+// exactly once with higher priorities waiting less and nothing left behind, a backend killed
+// mid-load; then KV-aware routing against round robin, and through KV events. Needs no cluster.
 import { Agent } from 'node:http'
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
-import { priorityHeader } from '../../workloads/frontend/request-fields.ts'
-import { frontendMetrics, model, send, startFrontend, startSmallModelServer } from './frontend-helpers.ts'
-import type { Ended } from './frontend-helpers.ts'
+import { deadlineHeader, priorityHeader } from '../../workloads/frontend/request-fields.ts'
+import {
+  frontendMetrics,
+  model,
+  openConnectionsTo,
+  seeded,
+  send,
+  startFrontend,
+  startSmallModelServer,
+} from './frontend-helpers.ts'
+import type { Ended, Outcome, Sent } from './frontend-helpers.ts'
 import { startModelServer, waitFor } from './model-server-helpers.ts'
+
+const total = 10_000
+const concurrency = 120
+const classes = 4
 
 const started: WorkloadProcess[] = []
 const keep = <T extends WorkloadProcess>(process: T) => (started.push(process), process)
@@ -43,17 +58,26 @@ async function load(
   return ended
 }
 
+/** The frontend's metrics now, less what they were at `before`. */
+async function metricsSince(frontend: WorkloadProcess, before: Awaited<ReturnType<typeof frontendMetrics>>) {
+  const after = await frontendMetrics(frontend)
+  return (name: string, labels: Record<string, string> = {}) => after(name, labels) - before(name, labels)
+}
+
 describe('frontend with real model servers', () => {
   let servers: WorkloadProcess[] = []
+  /** One frontend over the three servers for every test but the drain, which ends its own. */
+  let frontend: WorkloadProcess
   beforeAll(async () => {
     servers = await Promise.all([0, 1, 2].map(() => startSmallModelServer(['--inter-token-latency-ms', '2'])))
+    frontend = await startFrontend(servers, ['--max-queued-per-class', '40', '--priority-classes', String(classes)])
   })
   afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop('SIGKILL')))
+    await Promise.all([frontend, ...servers].map((s) => s?.stop('SIGKILL')))
   })
 
   it('answers bad priorities and deadlines with a 400 naming the field, before queueing them', async () => {
-    const frontend = keep(await startFrontend([servers[0]!], ['--priority-classes', '3']))
+    const before = await frontendMetrics(frontend)
     const agent = new Agent({ keepAlive: true })
     const bad = async (body: object, headers: Record<string, string> = {}) => {
       const response = await fetch(`${frontend.url}/v1/completions`, {
@@ -66,7 +90,7 @@ describe('frontend with real model servers', () => {
         body: (await response.json()) as { error: { param: string | null; message: string } },
       }
     }
-    expect(await bad({ priority: 3 })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
+    expect(await bad({ priority: classes })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
     expect(await bad({ priority: 'high' })).toMatchObject({ status: 400, body: { error: { param: 'priority' } } })
     expect(await bad({}, { [priorityHeader]: '-1' })).toMatchObject({
       status: 400,
@@ -77,49 +101,155 @@ describe('frontend with real model servers', () => {
     expect(
       (
         await send(frontend.url, agent, {
-          body: { model, prompt: 'x', max_tokens: 1, priority: 2 },
+          body: { model, prompt: 'x', max_tokens: 1, priority: 99 },
           headers: { [priorityHeader]: '1' },
         })
       ).outcome,
     ).toBe('answered')
-    const metric = await frontendMetrics(frontend)
+    const metric = await metricsSince(frontend, before)
     expect(metric('serving_lab_frontend_requests_total')).toBe(1)
     expect(metric('serving_lab_frontend_requests_total', { priority: '1' })).toBe(1)
     agent.destroy()
   })
 
   it('drains on SIGTERM: not ready, new requests 503, queued and running ones answered, exit 0', async () => {
-    const frontend = keep(
-      await startFrontend([servers[0]!], ['--default-max-num-seqs', '2', '--drain-timeout-ms', '20000']),
-    )
+    const draining = keep(await startFrontend([servers[0]!], ['--drain-timeout-ms', '20000']))
     const late = new Agent({ keepAlive: true, maxSockets: 1 })
     const probe = new Agent({ keepAlive: true, maxSockets: 1 })
 
     const agent = new Agent({ keepAlive: true, maxSockets: 12 })
     const running = Array.from({ length: 12 }, (_, i) =>
-      send(frontend.url, agent, { body: { model, prompt: `queued ${i}`, max_tokens: 60, stream: i % 2 === 0 } }),
+      send(draining.url, agent, { body: { model, prompt: `queued ${i}`, max_tokens: 60, stream: i % 2 === 0 } }),
     )
     await waitFor(
       'requests to wait in the queue',
-      async () => (await frontendMetrics(frontend))('serving_lab_frontend_queued_requests') >= 6,
+      async () => (await frontendMetrics(draining))('serving_lab_frontend_queued_requests') >= 6,
     )
-    process.kill(frontend.pid, 'SIGTERM')
+    process.kill(draining.pid, 'SIGTERM')
     await delay(50)
-    expect((await fetchWith(probe, `${frontend.url}/ready`)).status).toBe(503)
-    const refused = await send(frontend.url, late, { body: { model, prompt: 'too late', max_tokens: 1 } })
+    expect((await fetchWith(probe, `${draining.url}/ready`)).status).toBe(503)
+    const refused = await send(draining.url, late, { body: { model, prompt: 'too late', max_tokens: 1 } })
     expect(refused).toMatchObject({ outcome: 'refused', status: 503, code: 'shutting_down' })
 
     const ended = await Promise.all(running)
     expect(ended.map((e) => e.outcome)).toEqual(ended.map(() => 'answered'))
-    expect(await frontend.exited).toEqual({ code: 0, signal: null })
+    expect(await draining.exited).toEqual({ code: 0, signal: null })
     for (const a of [late, probe, agent]) a.destroy()
+  })
+
+  it('ends each of 10,000 mixed requests exactly once, serves higher priorities first, and leaks nothing', async () => {
+    const port = Number(new URL(frontend.url).port)
+    const warmup = new Agent({ keepAlive: true })
+    expect((await send(frontend.url, warmup, { body: { model, prompt: 'warm up', max_tokens: 1 } })).outcome).toBe(
+      'answered',
+    )
+    warmup.destroy()
+    const before = await frontendMetrics(frontend)
+    const heapBefore = before('nodejs_heap_size_used_bytes')
+    const connectionsBefore = openConnectionsTo(port)
+
+    const random = seeded(15)
+    const requests: (Sent & { priority: number; deadlineMs?: number })[] = Array.from({ length: total }, (_, i) => {
+      const priority = Math.floor(random() * classes)
+      const inHeader = random() < 0.5
+      const deadlineMs = random() < 0.2 ? 5 + Math.floor(random() * 100) : undefined
+      const abortAfterMs = random() < 0.1 ? Math.floor(random() * 60) : undefined
+      const headers: Record<string, string> = {}
+      if (inHeader) headers[priorityHeader] = String(priority)
+      if (deadlineMs !== undefined) headers[deadlineHeader] = String(deadlineMs)
+      const body = {
+        model,
+        prompt: `request ${i} of the mixed load`,
+        max_tokens: 1 + Math.floor(random() * 4),
+        stream: random() < 0.5,
+        ...(inHeader ? {} : { priority }),
+      }
+      return { body, headers, abortAfterMs, priority, deadlineMs }
+    })
+
+    const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
+    const ended: Ended[] = new Array(total)
+    let next = 0
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < total) {
+          const index = next++
+          ended[index] = await send(frontend.url, agent, requests[index]!)
+          // A client told to retry later backs off a little, so refusals do not crowd out the rest.
+          if (ended[index].outcome === 'rejected') await delay(25)
+        }
+      }),
+    )
+    agent.destroy()
+
+    // Each request ended once, with one of the allowed outcomes.
+    const counts = new Map<Outcome, number>()
+    for (const end of ended) counts.set(end.outcome, (counts.get(end.outcome) ?? 0) + 1)
+    const count = (outcome: Outcome) => counts.get(outcome) ?? 0
+    console.log(`frontend queue: ${JSON.stringify(Object.fromEntries(counts))}`)
+    const unexpected = ended.filter((e) => !['answered', 'rejected', 'expired', 'cancelled'].includes(e.outcome))
+    expect(unexpected.slice(0, 5)).toEqual([])
+    expect(count('answered') + count('rejected') + count('expired') + count('cancelled')).toBe(total)
+    expect(count('answered')).toBeGreaterThan(total / 4)
+    expect(count('rejected')).toBeGreaterThan(0)
+    expect(count('expired')).toBeGreaterThan(0)
+    expect(count('cancelled')).toBeGreaterThan(0)
+    for (const end of ended.filter((e) => e.outcome === 'rejected')) expect(end.retryAfter).toMatch(/^\d+$/)
+    ended.forEach((end, i) => {
+      if (end.outcome !== 'expired') return
+      expect(end.code).toBe(end.status === 504 ? 'deadline_exceeded' : 'upstream_timeout')
+      // A 504 comes at the deadline, never before it (a little slack for the timers).
+      expect(end.elapsedMs).toBeGreaterThanOrEqual(requests[i]!.deadlineMs! - 2)
+    })
+
+    // The frontend counted each request once, and agrees with what the clients saw. A client
+    // that gave up may have done so before its request arrived (the frontend never saw it) or
+    // just as its answer was written (the frontend counted an answer): only those may differ.
+    await waitFor('the queue and the in-flight requests to empty', async () => {
+      const after = await frontendMetrics(frontend)
+      return (
+        after('serving_lab_frontend_queued_requests') === 0 && after('serving_lab_frontend_inflight_requests') === 0
+      )
+    })
+    const metric = await metricsSince(frontend, before)
+    const byStatus = (status: string) => metric('serving_lab_frontend_requests_total', { status })
+    const counted = metric('serving_lab_frontend_requests_total')
+    expect(counted).toBeLessThanOrEqual(total)
+    expect(counted).toBeGreaterThanOrEqual(total - count('cancelled'))
+    expect(byStatus('error') + byStatus('shutting_down')).toBe(0)
+    const unseen = [
+      byStatus('success') - count('answered'),
+      byStatus('deadline_exceeded') - count('expired'),
+      byStatus('queue_full') - count('rejected'),
+    ]
+    for (const surplus of unseen) expect(surplus).toBeGreaterThanOrEqual(0)
+    expect(unseen.reduce((a, b) => a + b, 0) + byStatus('cancelled')).toBeLessThanOrEqual(count('cancelled'))
+    expect(byStatus('cancelled')).toBeGreaterThan(0)
+
+    // Higher priority (lower number) waits less, on the frontend's own histogram.
+    const meanWait = (priority: number) =>
+      metric('serving_lab_frontend_queue_wait_seconds_sum', { priority: String(priority) }) /
+      metric('serving_lab_frontend_queue_wait_seconds_count', { priority: String(priority) })
+    const waits = Array.from({ length: classes }, (_, p) => meanWait(p))
+    expect(waits[0]).toBeLessThan(waits[classes - 1]!)
+    expect(waits[1]).toBeLessThan(waits[classes - 1]!)
+
+    // Nothing left behind: no backend slot held, no client connection open, no heap kept.
+    const backends = (await (await fetch(`${frontend.url}/backends`)).json()) as {
+      outstanding: number
+      inFlight: number
+    }[]
+    expect(backends.map((b) => [b.outstanding, b.inFlight])).toEqual(backends.map(() => [0, 0]))
+    // The test's own fetch keeps one or two connections of its own, which come and go.
+    await waitFor('every client connection closed', async () => openConnectionsTo(port) <= connectionsBefore + 2)
+    await delay(100)
+    const heapAfter = (await frontendMetrics(frontend))('nodejs_heap_size_used_bytes')
+    expect(heapAfter - heapBefore).toBeLessThan(100 * 1024 * 1024)
   })
 
   // Last: it kills one of the shared servers.
   it('ends the requests in flight on a killed backend with an error, and sends the queued ones elsewhere', async () => {
-    const frontend = keep(
-      await startFrontend(servers, ['--default-max-num-seqs', '2', '--max-queued-per-class', '1000']),
-    )
+    const before = await frontendMetrics(frontend)
     const victim = new URL(servers[1]!.url).host
     let killedAt = 0
     const ended = await load(
@@ -145,10 +275,10 @@ describe('frontend with real model servers', () => {
     const answered = ended.filter((e) => e.outcome === 'answered')
     expect(answered.length).toBe(200 - errors.length)
     expect(killedAt).toBeGreaterThan(0)
-    const metric = await frontendMetrics(frontend)
+    const metric = await metricsSince(frontend, before)
     expect(metric('serving_lab_frontend_requests_total')).toBe(200)
     expect(metric('serving_lab_frontend_requests_total', { status: 'success' })).toBe(answered.length)
-    expect(metric('serving_lab_frontend_inflight_requests')).toBe(0)
+    expect((await frontendMetrics(frontend))('serving_lab_frontend_inflight_requests')).toBe(0)
     // None sent after the kill was answered by the dead backend.
     expect(answered.filter((e) => e.backend === victim && e.startedAt > killedAt)).toEqual([])
   })
