@@ -137,6 +137,23 @@ describe('frontend with real model servers', () => {
     for (const a of [late, probe, agent]) a.destroy()
   })
 
+  it('answers what is still queued or running with 503 when the drain runs out of time, then exits 0', async () => {
+    const draining = keep(await startFrontend([servers[0]!], ['--drain-timeout-ms', '300']))
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+    const running = Array.from({ length: 8 }, (_, i) =>
+      send(draining.url, agent, { body: { model, prompt: `long ${i}`, max_tokens: 2000 } }),
+    )
+    await waitFor(
+      'requests to wait in the queue',
+      async () => (await frontendMetrics(draining))('serving_lab_frontend_queued_requests') >= 6,
+    )
+    process.kill(draining.pid, 'SIGTERM')
+    const ended = await Promise.all(running)
+    expect(ended.map((e) => [e.status, e.code])).toEqual(ended.map(() => [503, 'shutting_down']))
+    expect(await draining.exited).toEqual({ code: 0, signal: null })
+    agent.destroy()
+  })
+
   it('ends each of 10,000 mixed requests exactly once, serves higher priorities first, and leaks nothing', async () => {
     const port = Number(new URL(frontend.url).port)
     const warmup = new Agent({ keepAlive: true })

@@ -31,6 +31,13 @@ export interface HandlerParts {
 /** Why a request's signal was aborted: its deadline, its client, or a drain that ran out of time. */
 type AbortReason = 'timeout' | 'client closed' | 'shutdown'
 
+/** How a stream that did not reach its end is counted, by why it was cut. */
+const cutStatus: Record<AbortReason, RequestStatus> = {
+  timeout: 'deadline_exceeded',
+  'client closed': 'cancelled',
+  shutdown: 'shutting_down',
+}
+
 /** Failures a backend never started on: the request may wait again for another. */
 const notTakenCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 const notTaken = (failure: Failure) =>
@@ -115,6 +122,8 @@ export function createCompletionHandler(parts: HandlerParts) {
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abort('client closed')
     })
+    // A client can go before this handler runs; its close event is then already past.
+    if (request.raw.socket?.destroyed) abort('client closed')
 
     const upstream: UpstreamRequest = {
       method: 'POST',
@@ -172,14 +181,16 @@ export function createCompletionHandler(parts: HandlerParts) {
       const watched = meter.watch()
       pipeline(result.body, watched, () => {})
       result.body.once('close', release)
-      reply.raw.once('close', () => {
+      const streamEnded = () => {
         release()
         recordTokens(meter)
         const code = meter.times.errorCode
-        if (!reply.raw.writableFinished) end(controller.signal.reason === 'timeout' ? 'deadline_exceeded' : 'cancelled')
+        if (!reply.raw.writableFinished) end(cutStatus[controller.signal.reason as AbortReason] ?? 'cancelled')
         else if (code === undefined) end('success')
         else end(code === 'upstream_timeout' ? 'deadline_exceeded' : 'error')
-      })
+      }
+      if (reply.raw.destroyed) streamEnded()
+      else reply.raw.once('close', streamEnded)
       return answer(reply, tracked.backend, { ...result, body: watched })
     }
 
