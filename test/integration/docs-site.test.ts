@@ -1,7 +1,8 @@
 // The built docs site, opened in a real browser: every page in light and dark, at desktop and
 // phone width (no console error, no failed request, every diagram and code block rendered,
 // nothing wider than the screen, a screenshot of each written outside the repository); the
-// sidebar lists the eight steps, a lesson shows a manifest imported from steps/, the workload
+// sidebar lists the eight steps, a lesson shows a manifest imported from steps/ and its generated
+// parts (diff, recorded run, failure table, break it, cleanup), the workload
 // flags page shows the tables its data loader built, the GPU calculator computes a known case,
 // and local search works.
 // It tests the output of `npm run docs:build` and builds nothing itself.
@@ -13,6 +14,7 @@ import { extname, join, normalize, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readRecordedRun } from '../../scripts/lib/lessons/recorded-run.ts'
 import { settings } from '../../scripts/lib/settings.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
@@ -298,6 +300,27 @@ describe.skipIf(!hasChromium)(
       await expect(block.count()).resolves.toBe(1)
       await expect(block.textContent()).resolves.toContain('kind: StatefulSet')
       await page.close()
+    })
+
+    it("shows step 02's generated parts: the diff, a recorded run, the failure table, break it and cleanup", async () => {
+      const run = (await readRecordedRun('02'))!
+      const page = await open('/steps/02-headless-service')
+      const added = page.locator('.step-diff .line.add', { hasText: 'serviceName: llama-3-70b' })
+      await expect(added.count()).resolves.toBe(1)
+      const output = await page.locator('.step-run pre').textContent()
+      expect(output).toContain(`step 02: ${run.report.total.passed} passed, 0 failed`)
+      const rows = page.locator('table.step-failures tbody tr')
+      await expect(rows.count()).resolves.toBeGreaterThanOrEqual(run.report.checks.length)
+      await expect(page.locator('table.step-failures').textContent()).resolves.toContain('spec.serviceName')
+      const links = await page
+        .locator('.step-break-it a')
+        .evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href') ?? ''))
+      expect(links).toContain('/mutations#step-02-service-name-mismatch')
+      await expect(page.locator('.vp-doc pre', { hasText: 'kubectl delete namespace lab-02' }).count()).resolves.toBe(1)
+      await page.close()
+      const mutations = await open('/mutations')
+      for (const link of links) await expect(mutations.locator(link.replace('/mutations', '')).count()).resolves.toBe(1)
+      await mutations.close()
     })
 
     it('shows the workload flags built from the settings, one row each', async () => {

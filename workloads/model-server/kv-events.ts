@@ -31,7 +31,7 @@ export interface KvEventLimits {
 export class KvEventPublisher {
   readonly #subscribers = new Set<KvEventSubscriber>()
   #pending: KvEvent[] = []
-  #flushing = false
+  #flushScheduled = false
   #seq = 0
   #keepAlive: NodeJS.Timeout | null = null
 
@@ -84,13 +84,13 @@ export class KvEventPublisher {
 
   #collect(events: KvEvent[]): void {
     this.#pending.push(...events)
-    if (this.#flushing) return
-    this.#flushing = true
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
     setImmediate(() => this.#flush())
   }
 
   #flush(): void {
-    this.#flushing = false
+    this.#flushScheduled = false
     if (this.#pending.length === 0) return
     const events = this.#pending
     this.#pending = []
