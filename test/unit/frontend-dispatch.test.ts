@@ -127,6 +127,21 @@ describe('Dispatcher', () => {
     expect(assigned.at(-1)).toEqual({ name: 'refused again', to: other.address })
   })
 
+  it('sends a refused request back to the one backend there is, rather than letting it wait for none', async () => {
+    const a = backend('a')
+    const { submit, assigned, dispatcher } = setup({ backends: [a] })
+    const { ticket, entry } = submit('refused')
+    await settle()
+    a.load.finished(1)
+    ticket.exclude.add('a')
+    void ticket
+      .waiting()
+      .then((s) => s.kind === 'assigned' && assigned.push({ name: 'refused again', to: s.tracked.address }))
+    dispatcher.requeue(entry)
+    await settle()
+    expect(assigned.at(-1)).toEqual({ name: 'refused again', to: 'a' })
+  })
+
   it('with the kv policy, sends requests sharing a prefix after the first, before any event says it is cached', async () => {
     const backends = [backend('a', 10), backend('b', 10), backend('c', 10)]
     const { submit, assigned } = setup({ backends })

@@ -106,10 +106,14 @@ export class Dispatcher {
     this.#soon = false
     const { queue, routable, chooser } = this.#options
     if (queue.size === 0) return
-    let open = routable().filter((t) => !t.load.saturated)
+    const inService = routable()
+    let open = inService.filter((t) => !t.load.saturated)
     if (open.length === 0) return
     for (const entry of queue.inOrder((expired) => expired.item.settle({ kind: 'expired' }))) {
       const ticket = entry.item
+      // A request a backend refused goes elsewhere while there is elsewhere to go; when every
+      // backend in service refused it, it may try them again.
+      if (ticket.exclude.size > 0 && inService.every((t) => ticket.exclude.has(t.address))) ticket.exclude.clear()
       const candidates = ticket.exclude.size === 0 ? open : open.filter((t) => !ticket.exclude.has(t.address))
       // Only backends this request may not go back to have room: later ones may use them.
       if (candidates.length === 0) continue
