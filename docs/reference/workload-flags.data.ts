@@ -3,6 +3,7 @@
 import { defineLoader } from 'vitepress'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import * as scheduler from '../../workloads/scheduler/config.ts'
@@ -14,6 +15,7 @@ export interface WorkloadFlags {
   coordinator: SettingHelp[]
   scheduler: SettingHelp[]
   gpuInventory: SettingHelp[]
+  frontend: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -27,6 +29,7 @@ export default defineLoader({
       coordinator: settingsHelp(coordinator.defaults, coordinator.settings),
       scheduler: settingsHelp(scheduler.defaults, scheduler.settings),
       gpuInventory: settingsHelp(gpuInventory.defaults, gpuInventory.settings),
+      frontend: settingsHelp(frontend.defaults, frontend.settings),
     }
   },
 })

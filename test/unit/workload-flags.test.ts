@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 import * as scheduler from '../../workloads/scheduler/config.ts'
@@ -14,6 +15,7 @@ const workloads = [
   { name: 'coordinator', ...coordinator },
   { name: 'scheduler', ...scheduler },
   { name: 'gpu-inventory', ...gpuInventory },
+  { name: 'frontend', ...frontend },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {
