@@ -209,6 +209,8 @@ export const leastPrivilege = check({
   id: 'least-privilege',
   title: 'the scheduler, the inventory agents and the frontend may do what they need and nothing more',
   needs: 'api',
+  // What is declared: there from the apply on, nothing to wait for.
+  timeoutMs: 10_000,
   async observe(env): Promise<AccessObservation> {
     const answers = await askAuthorizer(env, [...mayDo, ...mayNotDo], (access) => ({
       account: access.account,
@@ -266,6 +268,8 @@ export const gangsDeclared = check({
   id: 'gangs-declared',
   title: 'each group is a gang: its pods name a PodGroup whose minMember is the number of ranks',
   needs: 'api',
+  // What is declared: there from the apply on, nothing to wait for.
+  timeoutMs: 10_000,
   async observe(env): Promise<(GangDeclaration | { set: string; missing: true })[]> {
     const custom = env.kube.config.makeApiClient(CustomObjectsApi)
     return Promise.all(
@@ -559,6 +563,8 @@ export const priorityClasses = check({
   id: 'priority-classes',
   title: 'every model-server pod names a PriorityClass that exists, and carries its value',
   needs: 'api',
+  // What is declared: there from the apply on, nothing to wait for.
+  timeoutMs: 10_000,
   async observe(env): Promise<PriorityObservation> {
     const podList = await env.kube.core.listNamespacedPod({
       namespace: env.namespace,
