@@ -1,7 +1,8 @@
 // Every step's manifests on a real API server (the kwok cluster): admitted by server-side
 // apply, acted on by the real controllers and scheduler, and verified by the step's own checks.
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { describe, expect, inject, it } from 'vitest'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
 import { GPU_RESOURCE } from '../../scripts/lib/cluster/topology.ts'
 import { runChecks } from '../../scripts/lib/checks/run-checks.ts'
 import { connect } from '../../scripts/lib/kube.ts'
@@ -10,6 +11,8 @@ import { waitForRollout } from '../../scripts/lib/rollout.ts'
 import { listSteps, stepNamespace } from '../../scripts/lib/steps.ts'
 
 const kube = connect(inject('kubeContext'))
+// Step 06 on kwok starts the lab scheduler in this process; the suites after this one share the process.
+afterAll(stopStandIns)
 const quiet = () => {}
 const steps = await listSteps()
 
