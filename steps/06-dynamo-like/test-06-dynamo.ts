@@ -793,8 +793,11 @@ export interface PriorityLoadObservation {
   failed: string[]
 }
 
-/** Requests per priority: with 2 groups × 4 sequences, 3 rounds' worth wait in the frontend's queue. */
-const PER_PRIORITY = 12
+/** Sequences the two groups run at once (2 × --max-num-seqs 4): as many blockers fill them. */
+const RUNNING = 8
+/** Requests per priority, all of which wait in the frontend's queue behind the blockers. */
+const PER_PRIORITY = 8
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export const priorityWaitsLess = check({
   id: 'priority-waits-less',
@@ -804,15 +807,19 @@ export const priorityWaitsLess = check({
   async observe(env): Promise<PriorityLoadObservation> {
     const frontend = await aFrontend(env)
     if (!frontend) return { error: 'no Ready frontend pod', urgent: [], relaxed: [], failed: [] }
-    // The less urgent first, so that only the queue's order can let the urgent ones through sooner.
-    const body = (i: number, priority: number) => ({
+    const body = (i: number, priority: number, maxTokens = 16) => ({
       prompt: `Priority ${priority}, request ${i}.`,
-      max_tokens: 24,
+      max_tokens: maxTokens,
       priority,
     })
+    // Fill every running slot first, so that what comes next waits in the queue; then the less
+    // urgent before the urgent, so that only the queue's order can let the urgent ones through sooner.
+    const blockers = Array.from({ length: RUNNING }, (_, i) => send(env, frontend, body(i, 1, 48)))
+    await pause(150)
     const relaxed = Array.from({ length: PER_PRIORITY }, (_, i) => send(env, frontend, body(i, 3)))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await pause(50)
     const urgent = Array.from({ length: PER_PRIORITY }, (_, i) => send(env, frontend, body(i, 0)))
+    await Promise.all(blockers)
     const [u, r] = await Promise.all([Promise.all(urgent), Promise.all(relaxed)])
     const failed = [...u, ...r].filter((s) => s.status !== 200).map((s) => `${s.status} ${s.code ?? ''}`.trim())
     return {
