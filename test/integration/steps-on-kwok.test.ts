@@ -40,13 +40,16 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s on th
     }
   })
 
-  it('the scheduler put GPU pods only on GPU nodes, within each node’s GPUs', async () => {
+  it('the scheduler put GPU pods only on GPU nodes, within each node’s GPUs, or said why not', async () => {
     const namespace = await stepNamespace(step)
     const nodes = new Map((await kube.core.listNode()).items.map((n: V1Node) => [n.metadata!.name!, n]))
     const used = new Map<string, number>()
     for (const pod of (await kube.core.listNamespacedPod({ namespace })).items) {
       const gpus = gpusOf(pod)
       if (gpus === 0) continue
+      // Step 06's gang that cannot fit stays pending, and its scheduler says so on the pod.
+      const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled')
+      if (!pod.spec!.nodeName && scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') continue
       const node = nodes.get(pod.spec!.nodeName!)
       expect(node, `${pod.metadata!.name} is bound to a node`).toBeDefined()
       used.set(node!.metadata!.name!, (used.get(node!.metadata!.name!) ?? 0) + gpus)
