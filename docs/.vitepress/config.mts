@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { defineConfig, type DefaultTheme } from 'vitepress'
 
-// The eight steps, in order, as the sidebar lists them; 06–08 are planned (their pages give the plan).
+// The eight steps, in order, as the sidebar lists them; 07–08 are planned (their pages give the plan).
 const steps = [
   { link: '/steps/01-basic-statefulset', text: '01 · A StatefulSet' },
   { link: '/steps/02-headless-service', text: '02 · A headless Service' },
   { link: '/steps/03-multi-node-tp', text: '03 · Multi-node tensor parallelism' },
   { link: '/steps/04-router', text: '04 · A router' },
   { link: '/steps/05-coordination', text: '05 · Coordination' },
-  { link: '/steps/06-queue-and-scheduler', text: '06 · A queue and a scheduler (planned)' },
+  { link: '/steps/06-dynamo-like', text: '06 · Dynamo-like: a queue and a gang scheduler' },
   { link: '/steps/07-queue-autoscaling', text: '07 · Queue-based autoscaling (planned)' },
   { link: '/steps/08-production-cluster', text: '08 · A production cluster (planned)' },
 ]

@@ -1,3 +1,4 @@
+import { RbacAuthorizationV1Api, SchedulingV1Api } from '@kubernetes/client-node'
 import { isNotFound, type KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
 import { pollUntil } from './poll.ts'
@@ -48,4 +49,44 @@ export async function deleteNamespaces(
     throw new Error(
       `namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`,
     )
+}
+
+/**
+ * Deletes what steps create outside any namespace (step 06's PriorityClasses, ClusterRoles and
+ * ClusterRoleBindings), found by the lab's part-of label; returns them as `kind/name`.
+ */
+export async function deleteClusterScoped(kube: KubeContext): Promise<string[]> {
+  const labelSelector = `app.kubernetes.io/part-of=${PROJECT}`
+  const rbac = kube.config.makeApiClient(RbacAuthorizationV1Api)
+  const scheduling = kube.config.makeApiClient(SchedulingV1Api)
+  const kinds = [
+    {
+      kind: 'PriorityClass',
+      list: () => scheduling.listPriorityClass({ labelSelector }),
+      remove: (name: string) => scheduling.deletePriorityClass({ name }),
+    },
+    {
+      kind: 'ClusterRoleBinding',
+      list: () => rbac.listClusterRoleBinding({ labelSelector }),
+      remove: (name: string) => rbac.deleteClusterRoleBinding({ name }),
+    },
+    {
+      kind: 'ClusterRole',
+      list: () => rbac.listClusterRole({ labelSelector }),
+      remove: (name: string) => rbac.deleteClusterRole({ name }),
+    },
+  ]
+  const deleted: string[] = []
+  for (const { kind, list, remove } of kinds) {
+    for (const item of (await list()).items) {
+      const name = item.metadata!.name!
+      try {
+        await remove(name)
+        deleted.push(`${kind}/${name}`)
+      } catch (error) {
+        if (!isNotFound(error)) throw error
+      }
+    }
+  }
+  return deleted
 }

@@ -10,6 +10,7 @@ import { deleteNamespaces, labNamespaces } from './namespaces.ts'
 import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
 import { ensureApplied } from './step-presence.ts'
+import { prepareStep } from './step-prerequisites.ts'
 import { listSteps, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
@@ -64,6 +65,7 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
     await deleteNamespaces(kube, [namespace], options.emit)
   }
   const objects = await readManifests(step.dir)
+  await prepareStep(kube, objects, options.emit)
   options.emit({
     kind: 'phase',
     phase: `applying steps/${step.folder}`,

@@ -5,7 +5,8 @@
 // check that must fail waits only that long.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
 import { connect } from '../../scripts/lib/kube.ts'
 import { mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
 import { MUTATIONS_FILE, readMutations } from '../../scripts/lib/mutations/mutations-file.ts'
@@ -14,6 +15,8 @@ import { loadChecks, runStepMutations } from '../../scripts/lib/mutations/suite.
 import { listSteps } from '../../scripts/lib/steps.ts'
 
 const kube = connect(inject('kubeContext'))
+// Step 06 on kwok starts the lab scheduler in this process; the suites after this one share the process.
+afterAll(stopStandIns)
 const quiet = () => {}
 const FAST = {
   checkTimeoutMs: 5_000,

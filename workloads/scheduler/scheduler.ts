@@ -289,6 +289,8 @@ export class Scheduler {
     metrics.pendingGangs.set(gangs.length)
     const now = performance.now()
     for (const key of this.#firstSeen.keys()) if (!gangs.some((g) => g.key === key)) this.#firstSeen.delete(key)
+    // A gang that left (its pods bound or gone) and comes back under the same name is told why it waits again.
+    for (const key of this.#lastFailure.keys()) if (!gangs.some((g) => g.key === key)) this.#lastFailure.delete(key)
     const plan = planCycle(gangs, state, this.#reservation)
     if (
       plan.reservation?.gang !== this.#reservation?.gang ||

@@ -25,6 +25,8 @@ export interface Lesson {
   mistakes: { name: string; why: string }[]
   /** Every namespace the step's manifests create, its optional folders (step 03's leaderworkerset/) included. */
   namespaces: string[]
+  /** What the step creates outside any namespace, as `kind name` for kubectl delete (step 06's PriorityClasses, ClusterRoles). */
+  clusterScoped: string[]
 }
 
 /** How a step's test script is loaded: plain import() under tsx and vitest, tsx's tsImport in the docs build. */
@@ -44,6 +46,13 @@ export async function stepNamespaces(dir: string): Promise<string[]> {
       namespaces.push(...(await stepNamespaces(join(dir, entry.name))))
   }
   return namespaces
+}
+
+/** The objects of a step's own folder that have no namespace (the Namespace itself aside), as `kind name`. */
+export async function stepClusterScoped(dir: string): Promise<string[]> {
+  return (await readManifests(dir))
+    .filter((o) => o.kind !== 'Namespace' && !o.metadata?.namespace)
+    .map((o) => `${o.kind!.toLowerCase()} ${o.metadata!.name!}`)
 }
 
 export async function buildLesson(id: string, importModule: ImportModule = (path) => import(path)): Promise<Lesson> {
@@ -80,5 +89,6 @@ export async function buildLesson(id: string, importModule: ImportModule = (path
     ),
     mistakes: mutations.map(({ name, why }) => ({ name, why })),
     namespaces: await stepNamespaces(step.dir),
+    clusterScoped: await stepClusterScoped(step.dir),
   }
 }

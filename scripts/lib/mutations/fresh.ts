@@ -25,9 +25,11 @@ export async function freshNamespace(
     if (isNotFound(error)) return
     throw error
   }
-  // Every controller that would recreate the pods, ReplicaSets included (the garbage collector would take them only later).
+  // Every controller that would recreate the pods, ReplicaSets and DaemonSets (step 06) included (the garbage
+  // collector would take them only later).
   await Promise.all([
     kube.apps.deleteCollectionNamespacedStatefulSet({ namespace }),
+    kube.apps.deleteCollectionNamespacedDaemonSet({ namespace }),
     kube.apps.deleteCollectionNamespacedDeployment({ namespace }),
     kube.apps.deleteCollectionNamespacedReplicaSet({ namespace }),
   ])

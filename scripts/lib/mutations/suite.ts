@@ -8,6 +8,7 @@ import { runChecks } from '../checks/run-checks.ts'
 import { errorMessage } from '../errors.ts'
 import { apply, type KubeContext } from '../kube.ts'
 import { readManifests } from '../manifests.ts'
+import { prepareStep } from '../step-prerequisites.ts'
 import { labNamespaces } from '../namespaces.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
@@ -149,6 +150,7 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   ).filter((m) => !options.needs || mutationNeeds(m, checks) === options.needs)
   const objects = await readManifests(step.dir)
   const namespace = await stepNamespace(step)
+  await prepareStep(kube, objects, emit)
   const patched = mutations.map((mutation) => {
     try {
       return applyPatches(objects, mutation.patch)
