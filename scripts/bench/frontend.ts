@@ -7,7 +7,7 @@ import { startWorkload } from '../lib/workload-process.ts'
 import type { WorkloadProcess } from '../lib/workload-process.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { chatShape, runConversations } from './chat-workload.ts'
-import { percentile, percentileOf, throughput } from './load.ts'
+import { percentile, percentileOf, throughput, type Load } from './load.ts'
 import { readMetric } from './metrics.ts'
 import { zeroLatency } from './model-server.ts'
 import { applyLoad } from './router.ts'
@@ -207,35 +207,33 @@ async function measureOverhead(outDir: string): Promise<Measurement[]> {
       direct: await measure(direct, overheadConcurrency.saturating),
       frontend: await measure(frontend, overheadConcurrency.saturating),
     }
-    const at = (c: number) => `c=${c}`
-    const results: Measurement[] = []
-    for (const p of [50, 99])
-      results.push({
-        metric: `${at(overheadConcurrency.latency)} frontend: added latency p${p}`,
-        value: percentile(latency.frontend, p) - percentile(latency.direct, p),
-        unit: 'ms',
-      })
-    for (const [name, load] of Object.entries(saturated))
-      results.push(
-        {
-          metric: `${at(overheadConcurrency.saturating)} ${name}: throughput`,
-          value: throughput(load),
-          unit: 'requests/s',
-        },
-        {
-          metric: `${at(overheadConcurrency.saturating)} ${name}: failed requests`,
-          value: load.failures,
-          unit: 'count',
-        },
-      )
-    for (const [name, load] of Object.entries(latency))
-      results.push({
-        metric: `${at(overheadConcurrency.latency)} ${name}: latency p50`,
-        value: percentile(load, 50),
-        unit: 'ms',
-      })
-    return results
+    return overheadMeasurements(latency, saturated)
   } finally {
     await stack.stop()
   }
+}
+
+/** The frontend's added latency at one connection, and both targets' throughput when saturated. */
+function overheadMeasurements(
+  latency: { direct: Load; frontend: Load },
+  saturated: { direct: Load; frontend: Load },
+): Measurement[] {
+  const one = `c=${overheadConcurrency.latency}`
+  const many = `c=${overheadConcurrency.saturating}`
+  return [
+    ...[50, 99].map((p) => ({
+      metric: `${one} frontend: added latency p${p}`,
+      value: percentile(latency.frontend, p) - percentile(latency.direct, p),
+      unit: 'ms',
+    })),
+    ...Object.entries(latency).map(([name, load]) => ({
+      metric: `${one} ${name}: latency p50`,
+      value: percentile(load, 50),
+      unit: 'ms',
+    })),
+    ...Object.entries(saturated).flatMap(([name, load]) => [
+      { metric: `${many} ${name}: throughput`, value: throughput(load), unit: 'requests/s' },
+      { metric: `${many} ${name}: failed requests`, value: load.failures, unit: 'count' },
+    ]),
+  ]
 }
