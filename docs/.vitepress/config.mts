@@ -1,16 +1,54 @@
-import { defineConfig } from 'vitepress'
+import { readFileSync } from 'node:fs'
+import { defineConfig, type DefaultTheme } from 'vitepress'
 
-// The eight steps, in order, as the sidebar lists them.
+// The eight steps, in order, as the sidebar lists them; 07–08 are planned (their pages give the plan).
 const steps = [
   { link: '/steps/01-basic-statefulset', text: '01 · A StatefulSet' },
   { link: '/steps/02-headless-service', text: '02 · A headless Service' },
   { link: '/steps/03-multi-node-tp', text: '03 · Multi-node tensor parallelism' },
   { link: '/steps/04-router', text: '04 · A router' },
   { link: '/steps/05-coordination', text: '05 · Coordination' },
-  { link: '/steps/06-queue-and-scheduler', text: '06 · A queue and a scheduler' },
-  { link: '/steps/07-queue-autoscaling', text: '07 · Queue-based autoscaling' },
-  { link: '/steps/08-production-cluster', text: '08 · A production cluster' },
+  { link: '/steps/06-dynamo-like', text: '06 · Dynamo-like: a queue and a gang scheduler' },
+  { link: '/steps/07-queue-autoscaling', text: '07 · Queue-based autoscaling (planned)' },
+  { link: '/steps/08-production-cluster', text: '08 · A production cluster (planned)' },
 ]
+
+/**
+ * The repository's address for the navigation bar's GitHub link: package.json's `repository` when
+ * it has one, else DOCS_REPOSITORY_URL (the docs workflow passes the repository it builds). With
+ * neither, the site shows no repository link rather than a wrong one.
+ */
+const REPOSITORY_URL: string | undefined = (() => {
+  const { repository } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    repository?: string | { url?: string }
+  }
+  const url = typeof repository === 'string' ? repository : repository?.url
+  return url?.replace(/^git\+/, '').replace(/\.git$/, '') || process.env.DOCS_REPOSITORY_URL || undefined
+})()
+
+/** A step's number from a page's path or link (`steps/03-multi-node-tp.md` → `03`). */
+const stepOf = (path: string) => /(?:^|\/)steps\/(\d{2})-/.exec(path)?.[1]
+
+/** A learner's pages, in reading order, before the steps. */
+const learn: DefaultTheme.SidebarItem[] = [
+  { text: 'Start here', link: '/start-here' },
+  { text: 'How this lab works', link: '/how-this-lab-works' },
+  { text: 'The cluster topology', link: '/topology' },
+  { text: 'Glossary', link: '/glossary' },
+  { text: 'GPU memory calculator', link: '/gpu-memory' },
+]
+
+/** Pages for those who change the lab, at the end of the sidebar. */
+const contribute: DefaultTheme.SidebarItem[] = [
+  { text: 'Architecture', link: '/architecture' },
+  { text: 'Benchmarks', link: '/benchmarks' },
+  { text: 'The mutation suite', link: '/mutations' },
+  { text: 'The security model', link: '/security' },
+  { text: 'Workload flags', link: '/reference/workload-flags' },
+]
+
+/** GitHub Pages serves a project's site under /REPO/; the docs workflow passes it. */
+const BASE = process.env.DOCS_BASE ?? '/'
 
 /** Code blocks whose long lines wrap (see theme/custom.css). */
 const WRAPPED_LANGUAGES = ['yaml', 'txt']
@@ -20,13 +58,32 @@ export default defineConfig({
   description:
     'Serving LLMs too large for one server across GPU nodes on Kubernetes, in eight steps toward NVIDIA Dynamo.',
   lang: 'en',
-  // GitHub Pages serves a project's site under /REPO/; the docs workflow passes it.
-  base: process.env.DOCS_BASE ?? '/',
+  base: BASE,
   cleanUrls: true,
   lastUpdated: false,
   // Only pages are built; anything else kept under docs/ stays out of the site.
   srcExclude: ['**/README.md', '**/_*.md'],
+  head: [['link', { rel: 'icon', type: 'image/svg+xml', href: `${BASE}favicon.svg` }]],
+  // Previous and Next lead from one step to the next, and nowhere else: the sidebar's other
+  // groups are places to look things up, not a sequence.
+  transformPageData(pageData) {
+    const step = stepOf(pageData.relativePath)
+    if (!step) Object.assign(pageData.frontmatter, { prev: false, next: false })
+    if (step === stepOf(steps[0]!.link)) pageData.frontmatter.prev = false
+    if (step === stepOf(steps.at(-1)!.link)) pageData.frontmatter.next = false
+  },
   markdown: {
+    // A diagram is also a link to itself, so a phone can open it full size and zoom.
+    config(md) {
+      const image = md.renderer.rules.image!
+      md.renderer.rules.image = (tokens, index, options, env, self) => {
+        const html = image(tokens, index, options, env, self)
+        const src = tokens[index]!.attrGet('src') ?? ''
+        if (!src.startsWith('/') || !src.endsWith('.svg')) return html
+        const href = BASE + src.slice(1)
+        return `<a class="diagram" href="${href}" target="_blank" title="Open the diagram full size">${html}</a>`
+      }
+    },
     codeTransformers: [
       {
         // Manifests are shown whole and their comments are part of the lesson, so long lines of
@@ -44,29 +101,26 @@ export default defineConfig({
     ],
   },
   themeConfig: {
+    logo: '/favicon.svg',
     nav: [
       {
-        text: 'Guide',
-        link: '/how-this-lab-works',
-        activeMatch: '^/(how-this-lab-works|architecture|topology|benchmarks|mutations|reference/)',
+        text: 'Start here',
+        link: '/start-here',
+        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory)',
       },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
+      {
+        text: 'Contributing',
+        link: '/architecture',
+        activeMatch: '^/(architecture|benchmarks|mutations|security|reference/)',
+      },
     ],
     sidebar: [
-      {
-        text: 'Guide',
-        items: [
-          { text: 'How this lab works', link: '/how-this-lab-works' },
-          { text: 'Architecture', link: '/architecture' },
-          { text: 'The cluster topology', link: '/topology' },
-          { text: 'Benchmarks', link: '/benchmarks' },
-          { text: 'The mutation suite', link: '/mutations' },
-          { text: 'The security model', link: '/security' },
-        ],
-      },
+      { text: 'Learn', items: learn },
       { text: 'Steps', items: steps },
-      { text: 'Reference', items: [{ text: 'Workload flags', link: '/reference/workload-flags' }] },
+      { text: 'For contributors', collapsed: false, items: contribute },
     ],
+    socialLinks: REPOSITORY_URL ? [{ icon: 'github', link: REPOSITORY_URL }] : [],
     outline: { level: [2, 3], label: 'On this page' },
     search: { provider: 'local' },
     docFooter: { prev: 'Previous', next: 'Next' },

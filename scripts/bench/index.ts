@@ -8,16 +8,20 @@ import { runCli } from '../cli/run.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { frontendBenchmark } from './frontend.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
 import { kindClusterBenchmark } from './kind-cluster.ts'
 import { routerBenchmark } from './router.ts'
+import { schedulerBenchmark } from './scheduler.ts'
 
 const benchmarks: readonly Benchmark[] = [
   modelServerBenchmark,
   routerBenchmark,
+  frontendBenchmark,
   kwokClusterBenchmark,
   kindClusterBenchmark,
+  schedulerBenchmark,
 ]
 
 interface Result extends Measurement {

@@ -49,7 +49,10 @@ export async function closedLoop(
 export const throughput = (load: Load) => (load.requests - load.failures) / load.seconds
 
 /** The p-th percentile of the successful requests' latencies, in ms. */
-export function percentile(load: Load, p: number): number {
-  const sorted = [...load.latenciesMs].sort((a, b) => a - b)
+export const percentile = (load: Load, p: number): number => percentileOf(load.latenciesMs, p)
+
+/** The p-th percentile of `values` (nearest rank); NaN for none. */
+export function percentileOf(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
 }

@@ -6,6 +6,7 @@ import type { Benchmark, Measurement } from './benchmark.ts'
 import { freePort, startWorkload } from '../lib/workload-process.ts'
 import type { WorkloadProcess } from '../lib/workload-process.ts'
 import { closedLoop, percentile, throughput, type Load } from './load.ts'
+import { readMetric } from './metrics.ts'
 
 const concurrency = 32
 const maxRequests = 20_000
@@ -104,11 +105,7 @@ async function completion(url: string, prompt: string, stream: boolean): Promise
   return tokens ? Number(tokens[1]) : null
 }
 
-async function residentMemoryBytes(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '))
-  return line ? Number(line.split(' ')[1]) : Number.NaN
-}
+const residentMemoryBytes = (url: string) => readMetric(url, 'process_resident_memory_bytes')
 
 function measurements(mode: string, load: Load): Measurement[] {
   return [

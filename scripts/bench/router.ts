@@ -123,7 +123,7 @@ http {
 }
 
 /** Completions from `concurrency` clients, each waiting for its answer before the next, for `durationMs`. */
-const applyLoad = (url: string, concurrency: number, durationMs: number): Promise<Load> =>
+export const applyLoad = (url: string, concurrency: number, durationMs: number): Promise<Load> =>
   closedLoop({ concurrency, maxRequests: maxRequestsPerCell, durationMs }, async (n) =>
     (await completion(url, `benchmark prompt ${n}`)) ? 1 : null,
   )

@@ -118,10 +118,15 @@ export async function podProxyGet(kube: KubeContext, namespace: string, pod: str
 }
 
 /** Sends a JSON body with a proxy call: the generated client has no body parameter for them. */
-function jsonBody(body: unknown): { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' } {
+function jsonBody(
+  body: unknown,
+  headers: Record<string, string> = {},
+): { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' } {
   const withBody: ObservableMiddleware = {
     pre(request) {
       request.setHeaderParam('Content-Type', 'application/json')
+      // The API server's proxy passes request headers on to the pod.
+      for (const [name, value] of Object.entries(headers)) request.setHeaderParam(name, value)
       request.setBody(JSON.stringify(body))
       return new Observable(Promise.resolve(request))
     },
@@ -260,7 +265,8 @@ export type ProxyTarget = { pod: string } | { service: string }
 
 /**
  * POST a JSON body through the API server's pod or service proxy (the name may carry a port:
- * `name:8080`, `name:http`) and return the answer whatever its status, headers included.
+ * `name:8080`, `name:http`), with extra request headers if given, and return the answer
+ * whatever its status, headers included.
  */
 export async function proxyPost(
   kube: KubeContext,
@@ -268,14 +274,18 @@ export async function proxyPost(
   target: ProxyTarget,
   path: string,
   body: unknown,
+  headers: Record<string, string> = {},
 ): Promise<ProxyResponse> {
   const params = { namespace, path: proxyPath(path) }
   const request: Promise<HttpInfo<unknown>> =
     'pod' in target
-      ? kube.core.connectPostNamespacedPodProxyWithPathWithHttpInfo({ ...params, name: target.pod }, jsonBody(body))
+      ? kube.core.connectPostNamespacedPodProxyWithPathWithHttpInfo(
+          { ...params, name: target.pod },
+          jsonBody(body, headers),
+        )
       : kube.core.connectPostNamespacedServiceProxyWithPathWithHttpInfo(
           { ...params, name: target.service },
-          jsonBody(body),
+          jsonBody(body, headers),
         )
   try {
     const answer = await request

@@ -1,4 +1,4 @@
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { PatchStrategy, RbacAuthorizationV1Api, SchedulingV1Api, setHeaderOptions } from '@kubernetes/client-node'
 import { isNotFound, type KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
 import { pollUntil } from './poll.ts'
@@ -42,8 +42,12 @@ export async function deleteNamespaces(
 }
 
 export interface ReleaseOptions {
-  /** Deletes the pods without their grace period: for throwaway copies whose shutdown nobody watches. */
-  force?: boolean
+  /**
+   * Overrides the pods' own grace period: for throwaway copies whose shutdown nobody watches. Not
+   * 0, which removes a pod from the API at once while its containers may still run: a pod is
+   * gone only once its kubelet has stopped them, so nothing of it acts on what comes next.
+   */
+  gracePeriodSeconds?: number
   /** How long the pods may take to go. */
   timeoutMs?: number
 }
@@ -58,7 +62,7 @@ export interface ReleaseOptions {
 export async function releaseNamespace(
   kube: KubeContext,
   namespace: string,
-  { force = false, timeoutMs = 180_000 }: ReleaseOptions = {},
+  { gracePeriodSeconds, timeoutMs = 180_000 }: ReleaseOptions = {},
 ): Promise<void> {
   try {
     await kube.core.readNamespace({ name: namespace })
@@ -66,13 +70,15 @@ export async function releaseNamespace(
     if (isNotFound(error)) return
     throw error
   }
-  // Every controller that would recreate the pods, ReplicaSets included (the garbage collector would take them only later).
+  // Every controller that would recreate the pods, ReplicaSets and DaemonSets (step 06) included (the garbage
+  // collector would take them only later).
   await Promise.all([
     kube.apps.deleteCollectionNamespacedStatefulSet({ namespace }),
+    kube.apps.deleteCollectionNamespacedDaemonSet({ namespace }),
     kube.apps.deleteCollectionNamespacedDeployment({ namespace }),
     kube.apps.deleteCollectionNamespacedReplicaSet({ namespace }),
   ])
-  await kube.core.deleteCollectionNamespacedPod({ namespace, ...(force ? { gracePeriodSeconds: 0 } : {}) })
+  await kube.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds })
   await kube.core.deleteCollectionNamespacedPersistentVolumeClaim({ namespace })
   const { value: left, held: podsGone } = await pollUntil(
     async () => (await kube.core.listNamespacedPod({ namespace })).items.length,
@@ -144,4 +150,44 @@ async function waitUntilGone(kube: KubeContext, names: string[], timeoutMs: numb
     throw new Error(
       `namespace ${remaining.join(', ')} still terminating after ${timeoutMs / 1000} s: kubectl get namespace ${remaining[0]} -o yaml shows what blocks it`,
     )
+}
+
+/**
+ * Deletes what steps create outside any namespace (step 06's PriorityClasses, ClusterRoles and
+ * ClusterRoleBindings), found by the lab's part-of label; returns them as `kind/name`.
+ */
+export async function deleteClusterScoped(kube: KubeContext): Promise<string[]> {
+  const labelSelector = `app.kubernetes.io/part-of=${PROJECT}`
+  const rbac = kube.config.makeApiClient(RbacAuthorizationV1Api)
+  const scheduling = kube.config.makeApiClient(SchedulingV1Api)
+  const kinds = [
+    {
+      kind: 'PriorityClass',
+      list: () => scheduling.listPriorityClass({ labelSelector }),
+      remove: (name: string) => scheduling.deletePriorityClass({ name }),
+    },
+    {
+      kind: 'ClusterRoleBinding',
+      list: () => rbac.listClusterRoleBinding({ labelSelector }),
+      remove: (name: string) => rbac.deleteClusterRoleBinding({ name }),
+    },
+    {
+      kind: 'ClusterRole',
+      list: () => rbac.listClusterRole({ labelSelector }),
+      remove: (name: string) => rbac.deleteClusterRole({ name }),
+    },
+  ]
+  const deleted: string[] = []
+  for (const { kind, list, remove } of kinds) {
+    for (const item of (await list()).items) {
+      const name = item.metadata!.name!
+      try {
+        await remove(name)
+        deleted.push(`${kind}/${name}`)
+      } catch (error) {
+        if (!isNotFound(error)) throw error
+      }
+    }
+  }
+  return deleted
 }

@@ -9,6 +9,8 @@ import { readManifests } from './manifests.ts'
 import { deleteNamespaces, freshNamespace, isTerminating, labNamespaces, releaseNamespace } from './namespaces.ts'
 import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
+import { ensureApplied } from './step-presence.ts'
+import { prepareStep } from './step-prerequisites.ts'
 import { listSteps, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
@@ -67,6 +69,7 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
     await deleteNamespaces(kube, [namespace], options.emit)
   }
   const objects = await readManifests(step.dir)
+  await prepareStep(kube, objects, options.emit)
   options.emit({
     kind: 'phase',
     phase: `applying steps/${step.folder}`,
@@ -106,6 +109,8 @@ export async function runStep(target: Target, step: Step, options: StepOptions):
     const pending = await waitForRollout(kube, namespace, emit)
     if (pending.length > 0)
       emit({ kind: 'notice', level: 'warn', message: `not rolled out yet: ${pending.join(', ')}; verifying anyway` })
+  } else {
+    await ensureApplied(kube, step)
   }
   const results = await verifyStep(kube, step, runsContainers, emit)
   if (runsContainers && results.some((r) => r.status === 'failed')) {

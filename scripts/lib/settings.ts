@@ -34,6 +34,10 @@ export const settings = {
   get chromiumPath() {
     return env('CHROMIUM_PATH') ?? '/usr/bin/chromium'
   },
+  /** SERVING_LAB_SCREENSHOTS: where the docs-site test writes its screenshots, outside the repository; default the cache's screenshots/. */
+  get screenshotsDir() {
+    return env('SERVING_LAB_SCREENSHOTS') ?? join(this.cacheDir, 'screenshots')
+  },
   /** DEBUG: set, an unexpected error prints its stack. */
   get debug() {
     return env('DEBUG') !== undefined

@@ -4,7 +4,7 @@
 // and is what `npm run step 03` runs after applying the step.
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
-import { kubectl, list, nameOf, podsOf } from '../../scripts/lib/checks/kit.ts'
+import { apiServerAnswer, kubectl, list, nameOf, podNotReachedHint, podsOf } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { podProxyGet, podProxyPost, proxyAnswer } from '../../scripts/lib/kube.ts'
 import type { GroupStatus } from '../../workloads/model-server/group/group.ts'
@@ -344,11 +344,13 @@ export const leaderServes = check({
       text = undefined
     }
     if (answer.status === 200 && typeof text === 'string') return pass
-    const hint =
-      answer.status === 503
+    const apiServerSaid = apiServerAnswer(answer)
+    const hint = apiServerSaid
+      ? podNotReachedHint(LEADER, apiServerSaid)
+      : answer.status === 503
         ? 'rank 0 refuses requests while its group is not formed: see the group check above'
         : answer.status === 404
-          ? `the model name must be the server's --served-model-name, ${MODEL}`
+          ? `the model server knows no such model: the request's model must be its --served-model-name, ${MODEL}`
           : kubectl(`logs ${LEADER}`)
     return fail(
       '200 with a completion from POST /v1/completions',
@@ -367,12 +369,15 @@ export const workerRefers = check({
   },
   evaluate(answer: Answer) {
     if (answer.status === 503 && answer.body.includes(LEADER)) return pass
+    const apiServerSaid = apiServerAnswer(answer)
     return fail(
       `503 naming ${LEADER}`,
       `${answer.status || 'no answer'}: ${answer.body.slice(0, 160)}`,
-      answer.status === 200
-        ? `rank 1 answers as if it led: is its NODE_RANK 1? ${kubectl(`exec ${WORKER} -- env`)}`
-        : kubectl(`logs ${WORKER}`),
+      apiServerSaid
+        ? podNotReachedHint(WORKER, apiServerSaid)
+        : answer.status === 200
+          ? `rank 1 answers as if it led: is its NODE_RANK 1? ${kubectl(`exec ${WORKER} -- env`)}`
+          : kubectl(`logs ${WORKER}`),
     )
   },
 })

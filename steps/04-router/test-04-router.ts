@@ -14,16 +14,19 @@ import {
   type Verdict,
 } from '../../scripts/lib/checks/check.ts'
 import {
-  accountMay,
+  askAuthorizer,
   budgetMissing,
   budgetRule,
   isReady,
+  judgeAccess,
   kubectl,
   list,
+  listGranted,
   nameOf,
   observeBudget,
   orNull,
   podsOf,
+  type Answered,
   type BudgetObservation,
 } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
@@ -173,13 +176,11 @@ export const mayNotDo: readonly Access[] = [
 export interface AccessObservation {
   /** The account's user name, as the API server knows it. */
   user: string
-  answers: (Access & { allowed: boolean; reason?: string })[]
+  answers: Answered<Access>[]
 }
 
 const describeAccess = ({ verb, group, resource, scope }: Access) =>
   `${verb} ${resource}${group ? `.${group}` : ''} in ${scope}`
-const sameAccess = (a: Access) => (b: Access) =>
-  a.verb === b.verb && a.group === b.group && a.resource === b.resource && a.scope === b.scope
 
 export const leastPrivilege = check({
   id: 'least-privilege',
@@ -187,26 +188,14 @@ export const leastPrivilege = check({
   needs: 'api',
   async observe(env): Promise<AccessObservation> {
     const where = { 'this namespace': env.namespace, 'every namespace': '', 'kube-system': 'kube-system' }
-    const answers = await Promise.all(
-      [...mayDo, ...mayNotDo].map(async (access) => ({
-        ...access,
-        ...(await accountMay(env, ROUTER, {
-          verb: access.verb,
-          group: access.group,
-          resource: access.resource,
-          namespace: where[access.scope],
-        })),
-      })),
-    )
+    const answers = await askAuthorizer(env, [...mayDo, ...mayNotDo], ({ verb, group, resource, scope }) => ({
+      account: ROUTER,
+      attributes: { verb, group, resource, namespace: where[scope] },
+    }))
     return { user: `system:serviceaccount:${env.namespace}:${ROUTER}`, answers }
   },
   evaluate({ user, answers }: AccessObservation) {
-    const answerTo = (access: Access) => {
-      const answer = answers.find(sameAccess(access))
-      if (!answer) throw new Error(`no answer recorded for: ${describeAccess(access)}`)
-      return answer
-    }
-    const refused = mayDo.filter((access) => !answerTo(access).allowed)
+    const { refused, granted } = judgeAccess(answers, mayDo, mayNotDo, describeAccess)
     if (refused.length > 0) {
       return fail(
         `${user} may ${list(mayDo.map((a) => a.verb))} endpointslices.discovery.k8s.io in ${NAMESPACE}`,
@@ -222,11 +211,10 @@ export const leastPrivilege = check({
           kubectl('describe role,rolebinding router'),
       )
     }
-    const granted = mayNotDo.map(answerTo).filter((answer) => answer.allowed)
     if (granted.length > 0) {
       return fail(
         `${user} refused: ${list(mayNotDo.map(describeAccess))}`,
-        `allowed: ${list(granted.map((a) => describeAccess(a) + (a.reason ? ` (${a.reason})` : '')))}`,
+        `allowed: ${list(listGranted(granted, describeAccess))}`,
         'the router needs nothing but its EndpointSlices: a wildcard ("*") in the Role, ' +
           'a RoleBinding to a broad ClusterRole (view, edit) instead of the Role router, ' +
           'or another binding (a ClusterRoleBinding, or one to a group the account is in) grants more; the reason in brackets names it',

@@ -6,16 +6,19 @@
 import { CoordinationV1Api, type V1Pod } from '@kubernetes/client-node'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import {
-  accountMay,
+  askAuthorizer,
   budgetMissing,
   budgetRule,
   isReady,
+  judgeAccess,
   kubectl,
   list,
+  listGranted,
   nameOf,
   observeBudget,
   orNull,
   podsOf,
+  type Answered,
   type BudgetObservation,
 } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
@@ -206,41 +209,33 @@ export const mayNotDo: readonly Access[] = [
 ]
 
 export interface AccessObservation {
-  answers: (Access & { allowed: boolean; reason?: string })[]
+  answers: Answered<Access>[]
 }
 
 export const describeAccess = ({ account, verb, resource, subresource, group, name, namespace }: Access) =>
   `${account}: ${verb} ${resource}${subresource ? `/${subresource}` : ''}${group ? `.${group}` : ''}` +
   `${name ? ` ${name}` : ''}${namespace ? ` in ${namespace}` : ''}`
-const sameAccess = (a: Access) => (b: Access) => describeAccess(a) === describeAccess(b)
 
 export const leastPrivilege = check({
   id: 'least-privilege',
   title: 'the coordinator, model servers and router may do what they need and nothing more',
   needs: 'api',
   async observe(env): Promise<AccessObservation> {
-    const answers = await Promise.all(
-      [...mayDo, ...mayNotDo].map(async (access) => ({
-        ...access,
-        ...(await accountMay(env, access.account, {
-          verb: access.verb,
-          group: access.group,
-          resource: access.resource,
-          namespace: access.namespace ?? env.namespace,
-          ...(access.subresource ? { subresource: access.subresource } : {}),
-          ...(access.name ? { name: access.name } : {}),
-        })),
-      })),
-    )
+    const answers = await askAuthorizer(env, [...mayDo, ...mayNotDo], (access) => ({
+      account: access.account,
+      attributes: {
+        verb: access.verb,
+        group: access.group,
+        resource: access.resource,
+        namespace: access.namespace ?? env.namespace,
+        ...(access.subresource ? { subresource: access.subresource } : {}),
+        ...(access.name ? { name: access.name } : {}),
+      },
+    }))
     return { answers }
   },
   evaluate({ answers }: AccessObservation) {
-    const answerTo = (access: Access) => {
-      const answer = answers.find(sameAccess(access))
-      if (!answer) throw new Error(`no answer recorded for: ${describeAccess(access)}`)
-      return answer
-    }
-    const refused = mayDo.filter((access) => !answerTo(access).allowed)
+    const { refused, granted } = judgeAccess(answers, mayDo, mayNotDo, describeAccess)
     if (refused.length > 0) {
       const first = refused[0]!
       const why =
@@ -260,12 +255,11 @@ export const leastPrivilege = check({
           `to the ServiceAccount ${first.account}: ${kubectl(`describe role,rolebinding ${first.account}`)}`,
       )
     }
-    const granted = mayNotDo.map(answerTo).filter((answer) => answer.allowed)
     if (granted.length > 0) {
       const byName = granted.some((a) => a.resource === 'configmaps' || a.resource === 'leases')
       return fail(
         `refused: ${list(mayNotDo.map(describeAccess))}`,
-        `allowed: ${list(granted.map((a) => describeAccess(a) + (a.reason ? ` (${a.reason})` : '')))}`,
+        `allowed: ${list(listGranted(granted, describeAccess))}`,
         (byName
           ? 'a rule on configmaps or leases without resourceNames grants every one of them in the namespace: ' +
             'list the names (coordinator, serving-config, serving-config-accepted), one rule per set of verbs. '

@@ -89,6 +89,7 @@ describe('the model server follows the accepted configuration', () => {
     const server = await track(startModelServer(following, { KUBECONFIG: kubeconfig }))
     expect(await report(server)).toEqual({ generation: 0, fencingToken: 0, applied: {}, rejected: {} })
     expect(await metric(server, 'serving_lab_config_generation', {})).toBe(0)
+    expect(await metric(server, 'serving_lab_max_num_seqs')).toBe(256)
     const twoPrompts = { model, prompt: ['one', 'two'], max_tokens: 1 }
     expect((await complete(server, twoPrompts)).status).toBe(200)
 
@@ -104,6 +105,8 @@ describe('the model server follows the accepted configuration', () => {
     expect([refused.status, refused.json.error?.code]).toEqual([400, 'too_many_sequences'])
     expect((await complete(server, { model, prompt: 'one', max_tokens: 1 })).status).toBe(200)
     expect(await metric(server, 'serving_lab_config_generation', {})).toBe(1)
+    // What a router reads to know the server's capacity follows the live value.
+    expect(await metric(server, 'serving_lab_max_num_seqs')).toBe(1)
     expect(logLines(server).filter((l) => l.msg === 'config generation 1 applied')).toHaveLength(1)
 
     await publish(2, { 'max-num-seqs': '0', 'max-waiting-requests': '0', 'inter-token-latency-ms': '3' })

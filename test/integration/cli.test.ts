@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
+import { connect } from '../../scripts/lib/kube.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import { listSteps } from '../../scripts/lib/steps.ts'
 
@@ -90,6 +91,26 @@ describe('the step runner on the kwok cluster', () => {
     const { code, stdout } = await run(['steps/01-basic-statefulset/test-01-statefulset.ts', '--context', context])
     expect(code).toBe(0)
     expect(stdout).toMatch(/^step 01: 6 passed, 0 failed, 1 skipped$/m)
+  })
+
+  // Step 01 is applied now, so every other step's namespace is gone: what a learner sees after
+  // running another step.
+  it('--no-apply on a step that is not applied: one line with the command, exit 2, no check run', async () => {
+    const { code, stdout, stderr } = await run(['scripts/cli/step.ts', '02', '--no-apply', '--context', context])
+    expect(code, stderr).toBe(2)
+    expect(stderr).toContain('step 02 is not applied: namespace lab-02 does not exist')
+    expect(stderr).toContain('npm run step 02')
+    // A check's line is indented; the one error line is not.
+    expect(stdout + stderr).not.toMatch(/^\s+[✔✘○] |still waiting/m)
+  })
+
+  it('--no-apply on a step one of whose workloads was removed names what is missing', async () => {
+    const kube = connect(context)
+    await kube.apps.deleteNamespacedStatefulSet({ name: 'llama-3-70b', namespace: 'lab-01' })
+    const { code, stderr } = await run(['scripts/cli/step.ts', '01', '--no-apply', '--context', context])
+    expect(code, stderr).toBe(2)
+    expect(stderr).toContain('step 01 is only partly applied: namespace lab-01 lacks StatefulSet/llama-3-70b')
+    expect(stderr).toContain('npm run step 01')
   })
 
   it('refuses a context that does not exist, with exit 2', async () => {

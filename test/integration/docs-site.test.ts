@@ -1,15 +1,20 @@
-// The built docs site, opened in a real browser: the home page renders, the sidebar lists the
-// eight steps, a lesson shows a manifest imported from steps/, the workload flags page shows the
-// tables its data loader built, and local search works.
+// The built docs site, opened in a real browser: every page in light and dark, at desktop and
+// phone width (no console error, no failed request, every diagram and code block rendered,
+// nothing wider than the screen, a screenshot of each written outside the repository); the
+// sidebar lists the eight steps, a lesson shows a manifest imported from steps/ and its generated
+// parts (diff, recorded run, failure table, break it, cleanup), the workload
+// flags page shows the tables its data loader built, the GPU calculator computes a known case,
+// and local search works.
 // It tests the output of `npm run docs:build` and builds nothing itself.
 import { existsSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { extname, join, normalize, resolve } from 'node:path'
+import { extname, join, normalize, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readRecordedRun } from '../../scripts/lib/lessons/recorded-run.ts'
 import { settings } from '../../scripts/lib/settings.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
@@ -67,6 +72,87 @@ async function serveSite(root: string): Promise<{ server: Server; baseUrl: strin
   return { server, baseUrl: `http://127.0.0.1:${port}` }
 }
 
+/** Every page of the built site as a URL path (`/`, `/steps/01-basic-statefulset`), the 404 page left out. */
+async function sitePages(root: string, dir = root): Promise<string[]> {
+  const paths: string[] = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory() && entry.name !== 'assets') paths.push(...(await sitePages(root, path)))
+    else if (entry.isFile() && entry.name.endsWith('.html') && entry.name !== '404.html')
+      paths.push(
+        '/' +
+          relative(root, path)
+            .replace(/\\/g, '/')
+            .replace(/(^|\/)index\.html$/, '$1')
+            .replace(/\.html$/, ''),
+      )
+  }
+  return paths.sort()
+}
+
+/** How each page is looked at: light on a desktop, dark on a phone 390 px wide. */
+const VIEWS = [
+  { name: 'light-desktop', colorScheme: 'light', width: 1280, height: 900 },
+  { name: 'dark-phone', colorScheme: 'dark', width: 390, height: 844 },
+] as const
+
+/** The little of the browser's DOM these checks use (the project's types have no DOM library). */
+interface DomElement {
+  tagName: string
+  className: string
+  textContent: string | null
+  getAttribute(name: string): string | null
+  querySelector(selector: string): DomElement | null
+  querySelectorAll(selector: string): ArrayLike<DomElement>
+  getBoundingClientRect(): { right: number }
+  // Images and links:
+  complete?: boolean
+  naturalWidth?: number
+  alt?: string
+  href?: string
+  src?: string
+}
+interface DomWindow {
+  document: {
+    documentElement: { scrollWidth: number; classList: { contains(name: string): boolean } }
+    querySelectorAll(selector: string): ArrayLike<DomElement>
+  }
+  innerWidth: number
+  getComputedStyle(element: DomElement): { filter: string }
+}
+
+/** What is wrong on the page as rendered: empty when nothing is. Runs in the browser. */
+async function renderingProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const { document, innerWidth } = globalThis as unknown as DomWindow
+    const all = (selector: string) => Array.from(document.querySelectorAll(selector))
+    const problems: string[] = []
+    for (const image of all('.vp-doc img, .VPHero img')) {
+      const name = image.getAttribute('src') ?? '?'
+      if (!image.complete || image.naturalWidth === 0) problems.push(`image ${name} did not load`)
+      if (!image.alt?.trim()) problems.push(`image ${name} has no alt text`)
+    }
+    for (const link of all('.vp-doc a.diagram')) {
+      const image = link.querySelector('img')
+      if (!image || new URL(link.href!).pathname !== new URL(image.src!).pathname)
+        problems.push(`diagram link ${link.href} does not open its own picture`)
+    }
+    for (const block of all('.vp-doc div[class*="language-"]')) {
+      if (block.querySelectorAll('pre code .line').length === 0 || !block.textContent?.trim())
+        problems.push(`an empty code block: ${block.className}`)
+    }
+    const overflow = document.documentElement.scrollWidth - innerWidth
+    if (overflow > 0) {
+      const wide = all('.VPContent *')
+        .filter((element) => element.getBoundingClientRect().right > innerWidth + 1)
+        .slice(0, 3)
+        .map((element) => `${element.tagName.toLowerCase()}.${element.className}`)
+      problems.push(`the page is ${overflow} px wider than the screen: ${wide.join(', ')}`)
+    }
+    return problems
+  })
+}
+
 describe.skipIf(!hasChromium)(
   `docs site in Chromium${hasChromium ? '' : ` (${skipReason})`}`,
   { timeout: 60_000 },
@@ -105,6 +191,91 @@ describe.skipIf(!hasChromium)(
       return page
     }
 
+    it('renders every page light on a desktop and dark on a phone, without an error', async () => {
+      const paths = await sitePages(distDir)
+      expect(paths).toEqual(expect.arrayContaining(['/', '/start-here', '/glossary', '/gpu-memory']))
+      const screenshots = settings.screenshotsDir
+      await mkdir(screenshots, { recursive: true })
+      const problems: string[] = []
+      for (const view of VIEWS) {
+        const context: BrowserContext = await browser!.newContext({
+          viewport: { width: view.width, height: view.height },
+          colorScheme: view.colorScheme,
+        })
+        const page = await context.newPage()
+        let current = ''
+        page.on('console', (message) => {
+          if (message.type() === 'error') problems.push(`${view.name} ${current}: console error: ${message.text()}`)
+        })
+        page.on('pageerror', (error) => problems.push(`${view.name} ${current}: ${error.message}`))
+        page.on('response', (response) => {
+          if (response.status() >= 400) problems.push(`${view.name} ${current}: ${response.status()} ${response.url()}`)
+        })
+        for (const path of paths) {
+          current = path
+          const response = await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
+          if (response?.status() !== 200) problems.push(`${view.name} ${path}: status ${response?.status()}`)
+          const dark = await page.evaluate(() =>
+            (globalThis as unknown as DomWindow).document.documentElement.classList.contains('dark'),
+          )
+          if (dark !== (view.colorScheme === 'dark'))
+            problems.push(`${view.name} ${path}: the theme is not ${view.colorScheme}`)
+          for (const problem of await renderingProblems(page)) problems.push(`${view.name} ${path}: ${problem}`)
+          const name = path === '/' ? 'index' : path.slice(1).replaceAll('/', '-')
+          await page.screenshot({ path: join(screenshots, `${view.name}-${name}.png`) })
+        }
+        await context.close()
+      }
+      expect(problems).toEqual([])
+    }, 240_000)
+
+    it('draws diagrams inverted in dark mode, and as they are in light mode', async () => {
+      const filterOf = async (colorScheme: 'light' | 'dark') => {
+        const context = await browser!.newContext({ colorScheme })
+        const page = await context.newPage()
+        await page.goto(baseUrl + '/steps/01-basic-statefulset', { waitUntil: 'networkidle' })
+        const filter = await page
+          .locator('.vp-doc a.diagram img')
+          .first()
+          .evaluate(
+            (image) => (globalThis as unknown as DomWindow).getComputedStyle(image as unknown as DomElement).filter,
+          )
+        await context.close()
+        return filter
+      }
+      expect(await filterOf('light')).toBe('none')
+      expect(await filterOf('dark')).toContain('invert')
+    })
+
+    it('computes a known case in the GPU memory calculator', async () => {
+      const page = await open('/gpu-memory')
+      // The default, Llama-3-70B in BF16, 16 × 8,192 tokens: 202.6 GB, 3 GPUs (test/unit/gpu-memory.test.ts).
+      await expect(page.getByTestId('gpus').textContent()).resolves.toBe('3 GPUs')
+      await page.locator('select[name="preset"]').selectOption('Llama-3.1-405B')
+      await page.locator('input[name="batch"]').fill('8')
+      await expect(page.getByTestId('total').textContent()).resolves.toBe('928.2 GB')
+      await expect(page.getByTestId('gpus').textContent()).resolves.toBe('12 GPUs')
+      await expect(page.getByTestId('nodes').textContent()).resolves.toBe('2 nodes')
+      await page.close()
+    })
+
+    it('leads from step to step only: no Previous before step 01, no Next on other pages', async () => {
+      const pagerLinks = async (path: string) => {
+        const page = await open(path)
+        const links = await page
+          .locator('.VPDocFooter .pager-link')
+          .evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')))
+        await page.close()
+        return links
+      }
+      expect(await pagerLinks('/steps/01-basic-statefulset')).toEqual(['/steps/02-headless-service'])
+      expect(await pagerLinks('/steps/02-headless-service')).toEqual([
+        '/steps/01-basic-statefulset',
+        '/steps/03-multi-node-tp',
+      ])
+      expect(await pagerLinks('/how-this-lab-works')).toEqual([])
+    })
+
     it("shows the lab's title in the home page's hero", async () => {
       const page = await open('/')
       await expect(page.locator('.VPHero .name').textContent()).resolves.toContain('Multi-Node Serving Lab')
@@ -131,12 +302,34 @@ describe.skipIf(!hasChromium)(
       await page.close()
     })
 
+    it("shows step 02's generated parts: the diff, a recorded run, the failure table, break it and cleanup", async () => {
+      const run = (await readRecordedRun('02'))!
+      const page = await open('/steps/02-headless-service')
+      const added = page.locator('.step-diff .line.add', { hasText: 'serviceName: llama-3-70b' })
+      await expect(added.count()).resolves.toBe(1)
+      const output = await page.locator('.step-run pre').textContent()
+      expect(output).toContain(`step 02: ${run.report.total.passed} passed, 0 failed`)
+      const rows = page.locator('table.step-failures tbody tr')
+      await expect(rows.count()).resolves.toBeGreaterThanOrEqual(run.report.checks.length)
+      await expect(page.locator('table.step-failures').textContent()).resolves.toContain('spec.serviceName')
+      const links = await page
+        .locator('.step-break-it a')
+        .evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href') ?? ''))
+      expect(links).toContain('/mutations#step-02-service-name-mismatch')
+      await expect(page.locator('.vp-doc pre', { hasText: 'kubectl delete namespace lab-02' }).count()).resolves.toBe(1)
+      await page.close()
+      const mutations = await open('/mutations')
+      for (const link of links) await expect(mutations.locator(link.replace('/mutations', '')).count()).resolves.toBe(1)
+      await mutations.close()
+    })
+
     it('shows the workload flags built from the settings, one row each', async () => {
       const page = await open('/reference/workload-flags')
       const rows = page.locator('.vp-doc table tbody')
       await expect(rows.nth(0).locator('tr').count()).resolves.toBe(modelServer.settings.length)
       await expect(rows.nth(1).locator('tr').count()).resolves.toBe(router.settings.length)
-      const row = page.locator('.vp-doc tr', { hasText: 'MAX_NUM_SEQS' })
+      // The model server's own table: the frontend has a DEFAULT_MAX_NUM_SEQS of its own.
+      const row = rows.nth(0).locator('tr', { hasText: 'MAX_NUM_SEQS' })
       await expect(row.textContent()).resolves.toContain('--max-num-seqs')
       await page.close()
     })

@@ -65,6 +65,48 @@ describe('model-server KV cache', () => {
   })
 })
 
+describe('model-server prefix cache and time to first token', () => {
+  // Prefill costs 2 ms per prompt token the prefix cache does not hold, and nothing else does.
+  const flags = ['--prefill-time-per-token-ms', '2', '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0']
+  let warm: WorkloadProcess
+  let cold: WorkloadProcess
+  beforeAll(async () => {
+    ;[warm, cold] = await Promise.all([startModelServer(flags), startModelServer(flags)])
+  })
+  afterAll(() => Promise.all([warm?.stop(), cold?.stop()]))
+
+  /** Milliseconds from sending a streamed completion to its first token arriving. */
+  async function timeToFirstToken(server: WorkloadProcess, prompt: string): Promise<number> {
+    const start = performance.now()
+    const response = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, prompt, max_tokens: 2, stream: true }),
+    })
+    const reader = response.body!.getReader()
+    expect((await reader.read()).done).toBe(false)
+    const elapsed = performance.now() - start
+    while (!(await reader.read()).done);
+    return elapsed
+  }
+
+  it('answers a repeated long prompt much sooner on the server that cached it than on a cold one', async () => {
+    const prompt = Array.from({ length: 400 }, (_, i) => `w${i}`).join(' ') // 400 tokens: 25 blocks of 16
+    expect((await complete(warm, { model, prompt, max_tokens: 1 })).status).toBe(200)
+    const hitsBefore = await metric(warm, 'vllm:prefix_cache_hits_total')
+
+    const warmTtft = await timeToFirstToken(warm, prompt)
+    const coldTtft = await timeToFirstToken(cold, prompt)
+    // Cold: all 400 tokens prefilled, 800 ms at least. Warm: 24 blocks cached (the block holding
+    // the last token is always computed), 16 tokens prefilled, about 32 ms. Without the cache both
+    // would take 800 ms or more, so half of the cold time is a generous margin, not a speed goal.
+    expect(coldTtft).toBeGreaterThanOrEqual(790)
+    expect(warmTtft).toBeLessThan(coldTtft / 2)
+    expect(await metric(warm, 'vllm:prefix_cache_hits_total')).toBe(hitsBefore + 384)
+    expect(await metric(cold, 'vllm:prefix_cache_hits_total')).toBe(0)
+  })
+})
+
 describe('model-server client disconnect', () => {
   let server: WorkloadProcess
   beforeAll(async () => {

@@ -66,12 +66,16 @@ describe('model-server group of four ranks', () => {
     })
   })
 
-  it('serves the API on the leader only: the other ranks answer 503 naming the leader', async () => {
+  it('serves the API and KV events on the leader only: the other ranks answer 503 naming the leader', async () => {
     const { status, json } = await complete(ranks[1]!, { model, prompt: 'hi' })
     expect(status).toBe(503)
     expect(json.error).toMatchObject({ type: 'ServiceUnavailableError', code: 'not_leader' })
     expect(json.error?.message).toMatch(/only the leader, node rank 0 at 127\.0\.0\.1, serves the API/)
     expect((await fetch(`${ranks[3]!.url}/v1/models`)).status).toBe(503)
+    // The KV cache is the leader's: its events too.
+    const events = await fetch(`${ranks[2]!.url}/kv-events`)
+    expect(events.status).toBe(503)
+    expect(((await events.json()) as { error: { code: string } }).error.code).toBe('not_leader')
   })
 
   it('makes every token step a round trip to every rank', async () => {

@@ -1,5 +1,7 @@
 // Helpers for the model-server suites: the server as a real process, its metrics through a real
 // Prometheus text-format parser, and bounded waits that poll instead of timing anything.
+import { get as httpGet } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
 import { startWorkload } from '../../scripts/lib/workload-process.ts'
@@ -124,4 +126,83 @@ export function logLines(server: WorkloadProcess): { level: number; msg: string;
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { level: number; msg: string })
+}
+
+/** A server-sent event as a client reads it: its name and its data, parsed as JSON. */
+export interface ServerSentEvent {
+  event: string
+  data: unknown
+}
+
+/**
+ * A real SSE client of `path`: reads the stream as it arrives and hands its events out one at a
+ * time; comments (`: keep-alive`) are kept apart. `ended` settles when the stream is over. Built
+ * on node:http rather than fetch: fetch's `abort` leaves the server a fresh idle connection, which
+ * would hold the server's drain until its headers timeout.
+ */
+export async function openEventStream(server: WorkloadProcess, path: string) {
+  const request = httpGet(server.url + path, { headers: { accept: 'text/event-stream' } })
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    request.once('response', resolve)
+    request.once('error', reject)
+  })
+  const events: ServerSentEvent[] = []
+  const comments: string[] = []
+  let wake = () => {}
+  let done = false
+  let buffer = ''
+  const parse = (block: string) => {
+    let event = 'message'
+    const data: string[] = []
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) comments.push(line)
+      else if (line.startsWith('event: ')) event = line.slice('event: '.length)
+      else if (line.startsWith('data: ')) data.push(line.slice('data: '.length))
+    }
+    if (data.length > 0) events.push({ event, data: JSON.parse(data.join('\n')) })
+  }
+  response.setEncoding('utf8')
+  const ok = response.statusCode === 200
+  if (ok) {
+    response.on('data', (chunk: string) => {
+      buffer += chunk
+      for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
+        parse(buffer.slice(0, at))
+        buffer = buffer.slice(at + 2)
+      }
+      wake()
+    })
+  }
+  const ended = new Promise<void>((resolve) =>
+    response.once('close', () => {
+      done = true
+      wake()
+      resolve()
+    }),
+  )
+  return {
+    status: response.statusCode ?? 0,
+    contentType: response.headers['content-type'] ?? null,
+    /** The error body of a refused stream. */
+    async json(): Promise<ApiBody | null> {
+      if (ok) return null
+      let text = ''
+      for await (const chunk of response) text += chunk
+      return JSON.parse(text) as ApiBody
+    },
+    comments,
+    ended,
+    /** The next event, waiting up to `timeoutMs` for it. */
+    async next(timeoutMs = 10_000): Promise<ServerSentEvent> {
+      const deadline = Date.now() + timeoutMs
+      while (events.length === 0) {
+        if (done) throw new Error(`the stream ${path} ended`)
+        if (Date.now() > deadline) throw new Error(`no event on ${path} within ${timeoutMs} ms`)
+        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), delay(100)])
+      }
+      return events.shift()!
+    },
+    /** Closes the connection, as a client that goes away. */
+    close: () => request.destroy(),
+  }
 }

@@ -270,6 +270,20 @@ describe('model-server metrics', () => {
     expect(metrics.value('serving_lab_group_ready')).toBe(1)
   })
 
+  it("tells a router its capacity: vLLM's cache_config_info and the lab's live max-num-seqs", async () => {
+    const metrics = await scrape(server)
+    expect(metrics.type('vllm:cache_config_info')).toBe('GAUGE')
+    expect(
+      metrics.value('vllm:cache_config_info', {
+        block_size: '16',
+        num_gpu_blocks: '2048',
+        enable_prefix_caching: 'True',
+      }),
+    ).toBe(1)
+    expect(metrics.value('serving_lab_max_num_seqs')).toBe(256)
+    expect(metrics.value('serving_lab_kv_event_subscribers')).toBe(0)
+  })
+
   it('counts a request that reuses a cached prefix as prefix cache hits, in tokens', async () => {
     const before = await scrape(server)
     const shared = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ')

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
 import { connect } from '../../scripts/lib/kube.ts'
 import { mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
 import { awaitLabDeletions } from '../../scripts/lib/namespaces.ts'
@@ -15,6 +16,10 @@ import { loadChecks, runStepMutations } from '../../scripts/lib/mutations/suite.
 import { listSteps } from '../../scripts/lib/steps.ts'
 
 const kube = connect(inject('kubeContext'))
+// Step 06 on kwok starts the lab scheduler in this process; the suites after this one share the process.
+afterAll(stopStandIns)
+// Each step's copies are left terminating in the background; the next suites get a clean cluster.
+afterAll(() => awaitLabDeletions(kube))
 const quiet = () => {}
 const FAST = {
   checkTimeoutMs: 5_000,
@@ -38,9 +43,6 @@ const steps = await Promise.all(
       return { step, mutations }
     }),
 )
-
-// Each step's copies are left terminating in the background; the next suites get a clean cluster.
-afterAll(() => awaitLabDeletions(kube))
 
 describe.each(steps.map(({ step, mutations }) => [step.folder, step, mutations] as const))(
   'steps/%s: mutations on the kwok cluster',

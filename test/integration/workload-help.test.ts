@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as router from '../../workloads/router/config.ts'
 
 /** A workload from source, run through tsx's loader until it exits. */
@@ -32,6 +33,12 @@ describe('workload --help', () => {
     const result = run('router', ['-h'])
     expect(result.status).toBe(0)
     expect(result.stdout.trimEnd()).toBe(router.usage())
+  })
+
+  it('frontend -h prints the usage without needing --backends or --service', () => {
+    const result = run('frontend', ['-h'])
+    expect(result.status).toBe(0)
+    expect(result.stdout.trimEnd()).toBe(frontend.usage())
   })
 
   it('exits 2 on an unknown flag, with the message and the usage on stderr', () => {

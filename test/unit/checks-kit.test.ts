@@ -1,8 +1,17 @@
-// The step scripts' kit: pods of a workload, Ready, read-or-null, on a fake API client.
+// The step scripts' kit: pods of a workload, Ready, read-or-null, on a fake API client; least privilege judged.
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
 import type { CheckEnv } from '../../scripts/lib/checks/check.ts'
-import { isReady, list, nameOf, orNull, podsOf, readySince } from '../../scripts/lib/checks/kit.ts'
+import {
+  isReady,
+  judgeAccess,
+  list,
+  listGranted,
+  nameOf,
+  orNull,
+  podsOf,
+  readySince,
+} from '../../scripts/lib/checks/kit.ts'
 
 const pod = (name: string, extra: Partial<V1Pod> = {}): V1Pod => ({
   metadata: { name, ...extra.metadata },
@@ -46,5 +55,34 @@ describe('orNull', () => {
 describe('list', () => {
   it('joins names, or says none', () => {
     expect([list(['a', 'b']), list([])]).toEqual(['a, b', 'none'])
+  })
+})
+
+describe('judgeAccess', () => {
+  const describeAccess = (a: { verb: string }) => a.verb
+  const needed = [{ verb: 'get' }, { verb: 'watch' }]
+  const forbidden = [{ verb: 'delete' }, { verb: 'update' }]
+
+  it('returns the needed accesses refused and the forbidden ones allowed, with the reason', () => {
+    const answers = [
+      { verb: 'get', allowed: true },
+      { verb: 'watch', allowed: false },
+      { verb: 'delete', allowed: true, reason: 'RBAC: allowed by RoleBinding "x"' },
+      { verb: 'update', allowed: false },
+    ]
+    const { refused, granted } = judgeAccess(answers, needed, forbidden, describeAccess)
+    expect(refused).toEqual([{ verb: 'watch' }])
+    expect(listGranted(granted, describeAccess)).toEqual(['delete (RBAC: allowed by RoleBinding "x")'])
+  })
+
+  it('finds nothing wrong when exactly the needed accesses are allowed', () => {
+    const answers = [...needed, ...forbidden].map((a) => ({ ...a, allowed: needed.includes(a) }))
+    expect(judgeAccess(answers, needed, forbidden, describeAccess)).toEqual({ refused: [], granted: [] })
+  })
+
+  it('refuses to judge an access nobody asked about', () => {
+    expect(() => judgeAccess([{ verb: 'get', allowed: true }], needed, [], describeAccess)).toThrow(
+      'no answer recorded for: watch',
+    )
   })
 })

@@ -74,6 +74,7 @@ describe('model-server configuration', () => {
       ...defaults,
       servedModelName: 'm',
       maxNumSeqs: 0,
+      schedulingPolicy: 'lifo' as 'fcfs',
       mode: 'loud' as 'echo',
       failureRate: 2,
       failureTypes: ['server_error', 'meteor' as 'timeout'],
@@ -81,6 +82,7 @@ describe('model-server configuration', () => {
     })
     expect(errors).toEqual([
       'maxNumSeqs must be an integer at least 1 (got 0)',
+      'schedulingPolicy must be one of fcfs, priority (got lifo)',
       'mode must be one of echo, random (got loud)',
       'failureRate must be a number from 0 to 1 (got 2)',
       'failureRate needs enableFailureInjection: --enable-failure-injection true (for the lab only)',

@@ -76,4 +76,59 @@ describe('model-server scheduler', () => {
     scheduler.release(running) // twice is harmless
     expect([scheduler.running, scheduler.waiting]).toEqual([0, 0])
   })
+
+  it('orders the waiting queue by priority, lower first, then by arrival, under the priority policy', () => {
+    const scheduler = new Scheduler({ maxNumSeqs: 1, maxWaitingRequests: 10 }, new KvCache(16, 100), 'priority')
+    const running = scheduler.submit([sequence('r', 4, 8)], 5)![0]!
+    const submit = (name: string, priority: number) =>
+      [name, scheduler.submit([sequence(name, 4, 8)], priority)![0]!] as const
+    const waiting = [
+      submit('low', 5),
+      submit('urgent', -1),
+      submit('normal', 0),
+      submit('low2', 5),
+      submit('normal2', 0),
+    ]
+    const order: string[] = []
+    scheduler.release(running)
+    while (order.length < waiting.length) {
+      const [name, ticket] = waiting.find(([, t]) => t.state === 'running')!
+      order.push(name)
+      scheduler.release(ticket)
+    }
+    expect(order).toEqual(['urgent', 'normal', 'normal2', 'low', 'low2'])
+  })
+
+  it('keeps arrival order whatever the priorities under fcfs', () => {
+    const scheduler = new Scheduler({ maxNumSeqs: 1, maxWaitingRequests: 10 }, new KvCache(16, 100), 'fcfs')
+    const running = scheduler.submit([sequence('r', 4, 8)])![0]!
+    const first = scheduler.submit([sequence('a', 4, 8)], 9)![0]!
+    const second = scheduler.submit([sequence('b', 4, 8)], -9)![0]!
+    scheduler.release(running)
+    expect([first.state, second.state]).toEqual(['running', 'waiting'])
+  })
+
+  it('makes an urgent request wait for a slot, preempting nothing, then run before the others', () => {
+    const scheduler = new Scheduler({ maxNumSeqs: 1, maxWaitingRequests: 10 }, new KvCache(16, 100), 'priority')
+    const running = scheduler.submit([sequence('r', 4, 8)], 10)![0]!
+    const low = scheduler.submit([sequence('l', 4, 8)], 10)![0]!
+    const urgent = scheduler.submit([sequence('u', 4, 8)], -10)![0]!
+    expect([running.state, low.state, urgent.state]).toEqual(['running', 'waiting', 'waiting'])
+    scheduler.release(running)
+    expect([low.state, urgent.state]).toEqual(['waiting', 'running'])
+  })
+
+  it('lets the head of a priority queue wait for its blocks, and those behind it too', () => {
+    const kv = new KvCache(4, 4)
+    const scheduler = new Scheduler({ maxNumSeqs: 10, maxWaitingRequests: 10 }, kv, 'priority')
+    const big = scheduler.submit([sequence('a', 4, 12)], 0)![0]! // 3 of 4 blocks
+    const small = scheduler.submit([sequence('c', 2, 4)], 1)![0]! // needs 1: fits, runs at once
+    const blocked = scheduler.submit([sequence('b', 4, 8)], 0)![0]! // needs 2
+    const later = scheduler.submit([sequence('d', 2, 4)], 1)![0]! // needs 1, behind the blocked head
+    expect([big.state, small.state, blocked.state, later.state]).toEqual(['running', 'running', 'waiting', 'waiting'])
+    scheduler.release(small)
+    expect([blocked.state, later.state]).toEqual(['waiting', 'waiting'])
+    scheduler.release(big)
+    expect([blocked.state, later.state]).toEqual(['running', 'running'])
+  })
 })

@@ -42,7 +42,11 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s in a 
     expect(copied.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual(
       objects.map((o) => `${o.kind}/${o.kind === 'Namespace' ? copy : o.metadata?.name}`),
     )
-    for (const object of copied.filter((o) => o.kind !== 'Namespace')) expect(object.metadata?.namespace).toBe(copy)
+    // Objects outside any namespace (step 06's PriorityClasses and cluster roles) stay outside.
+    copied.forEach((object, i) => {
+      if (objects[i]!.metadata?.namespace) expect(object.metadata?.namespace).toBe(copy)
+      else expect(object.metadata?.namespace).toBeUndefined()
+    })
     const leftovers = copied
       .flatMap((o) => strings(o, `${o.kind}/${o.metadata?.name}`))
       .filter(([, value]) => new RegExp(`(^|[^a-z0-9-])${namespace}($|[^a-z0-9-])`).test(value))
@@ -53,12 +57,16 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s in a 
 })
 
 describe('inNamespace', () => {
-  it("renames DNS names and a RoleBinding's subjects, and leaves a value that only begins with the name", async () => {
+  it("renames DNS names and a (Cluster)RoleBinding's subjects, and leaves a value that only begins with the name", async () => {
     const step03 = steps.find((s) => s.id === '03')!
     const copied = inNamespace(await readManifests(step03.dir), 'lab-03', 'lab-03-copy')
     const statefulSet = JSON.stringify(find(copied, 'StatefulSet'))
     expect(statefulSet).toContain('"value":"llama-3-70b-0.llama-3-70b.lab-03-copy.svc.cluster.local"')
     expect(JSON.stringify(find(copied, 'Secret'))).toContain('lab-03-group-secret-change-me')
+
+    const step06 = steps.find((s) => s.id === '06')!
+    const cluster = find(inNamespace(await readManifests(step06.dir), 'lab-06', 'lab-06-copy'), 'ClusterRoleBinding')
+    expect(JSON.stringify(cluster)).toContain('"namespace":"lab-06-copy"')
 
     const step04 = steps.find((s) => s.id === '04')!
     const binding = find(inNamespace(await readManifests(step04.dir), 'lab-04', 'lab-04-copy'), 'RoleBinding')

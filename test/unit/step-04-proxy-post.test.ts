@@ -11,6 +11,7 @@ interface Seen {
   method?: string
   url?: string
   contentType?: string
+  priority?: string
   body: string
 }
 const seen: Seen[] = []
@@ -29,7 +30,14 @@ beforeAll(async () => {
     void bodyOf(request).then((body) => {
       // The client encodes the name and the path (router%3Ahttp, v1%2Fcompletions); the API server decodes them.
       const url = decodeURIComponent(request.url ?? '')
-      seen.push({ method: request.method, url, contentType: request.headers['content-type'], body })
+      const priority = request.headers['x-serving-lab-priority'] as string | undefined
+      seen.push({
+        method: request.method,
+        url,
+        contentType: request.headers['content-type'],
+        ...(priority ? { priority } : {}),
+        body,
+      })
       if (url.includes('/services/router:http/')) {
         response.writeHead(200, { 'content-type': 'application/json', 'X-Serving-Lab-Backend': '10.244.2.7:8000' })
         response.end('{"object":"text_completion","choices":[{"text":" hi"}]}')
@@ -54,6 +62,21 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((done) => server.close(() => done())))
 
 describe('proxyPost', () => {
+  it('sends the extra request headers it is given (step 06: priority, deadline)', async () => {
+    seen.length = 0
+    await proxyPost(
+      kube,
+      'lab-06',
+      { pod: 'llama-3-70b-1:8000' },
+      '/v1/completions',
+      { prompt: 'x' },
+      {
+        'x-serving-lab-priority': '0',
+      },
+    )
+    expect(seen[0]).toMatchObject({ priority: '0', contentType: 'application/json', body: '{"prompt":"x"}' })
+  })
+
   it('posts the JSON body through the service proxy and keeps the headers, names in lower case', async () => {
     const answer = await proxyPost(kube, 'lab-04', { service: 'router:http' }, '/v1/completions', { prompt: 'hello' })
     expect(answer.status).toBe(200)

@@ -126,13 +126,19 @@ describe('ci.yml', () => {
 describe('docs.yml', () => {
   const { jobs, permissions } = workflow('docs.yml')
 
-  it('builds the VitePress site with the base path GitHub Pages gives', () => {
+  it('builds the VitePress site with the base path GitHub Pages gives, linking the repository it builds', () => {
     const build = jobs.build!
     const pages = uses(build, 'actions/configure-pages')! as Step & { id?: string }
     expect(pages.id).toBe('pages')
     const docsBuild = build.steps.find((step) => step.run === 'npm run docs:build')!
-    expect(docsBuild.env).toEqual({ DOCS_BASE: '${{ steps.pages.outputs.base_path }}/' })
-    expect(readText('docs/.vitepress/config.mts')).toContain("base: process.env.DOCS_BASE ?? '/'")
+    expect(docsBuild.env).toEqual({
+      DOCS_BASE: '${{ steps.pages.outputs.base_path }}/',
+      DOCS_REPOSITORY_URL: '${{ github.server_url }}/${{ github.repository }}',
+    })
+    expect(readText('docs/.vitepress/config.mts')).toMatch(
+      /const BASE = process.env.DOCS_BASE \?\? '\/'[\s\S]*base: BASE,/,
+    )
+    expect(readText('docs/.vitepress/config.mts')).toContain('process.env.DOCS_REPOSITORY_URL')
     // VitePress' default output folder: the config sets no outDir.
     expect(readText('docs/.vitepress/config.mts')).not.toMatch(/outDir/)
     expect(uses(build, 'actions/upload-pages-artifact')!.with).toEqual({ path: 'docs/.vitepress/dist' })

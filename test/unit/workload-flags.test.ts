@@ -2,14 +2,20 @@
 // environment variables, its default and that description.
 import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
+import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
+import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
+import * as scheduler from '../../workloads/scheduler/config.ts'
 import { settingsHelp } from '../../workloads/shared/config.ts'
 
 const workloads = [
   { name: 'model-server', ...modelServer },
   { name: 'router', ...router },
   { name: 'coordinator', ...coordinator },
+  { name: 'scheduler', ...scheduler },
+  { name: 'gpu-inventory', ...gpuInventory },
+  { name: 'frontend', ...frontend },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {

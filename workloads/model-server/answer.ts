@@ -2,7 +2,8 @@ import { HttpError } from '../shared/errors.ts'
 import type { OutputMode } from './config.ts'
 import type { SequenceSpec } from './engine.ts'
 import { hashString, seededRandom } from './random.ts'
-import { randomTokens, tokenize } from './text.ts'
+import { tokenize } from '../shared/prompt.ts'
+import { randomTokens } from './text.ts'
 
 export interface AnswerSettings {
   mode: OutputMode

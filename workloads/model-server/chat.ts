@@ -1,15 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { messageText, renderChat } from '../shared/prompt.ts'
+import type { ChatMessage } from '../shared/prompt.ts'
 import { streamingProperties, streamSettings } from './completions.ts'
 import { generate } from './generate.ts'
 import type { GenerationParts } from './generate.ts'
 import { chatFormat } from './openai-format.ts'
-
-type Content = string | { type: 'text'; text: string }[] | null
-
-export interface ChatMessage {
-  role: string
-  content?: Content
-}
 
 /** The fields of OpenAI's chat completions request the simulator reads; all others are accepted and ignored. */
 export interface ChatCompletionRequest {
@@ -19,6 +14,7 @@ export interface ChatCompletionRequest {
   max_completion_tokens?: number | null
   stream?: boolean | null
   stream_options?: { include_usage?: boolean | null } | null
+  priority?: number
 }
 
 export const chatCompletionRequestSchema = {
@@ -57,21 +53,6 @@ export const chatCompletionRequestSchema = {
   },
 } as const
 
-function text(content: Content | undefined): string {
-  if (content === null || content === undefined) return ''
-  return typeof content === 'string' ? content : content.map((part) => part.text).join('')
-}
-
-/**
- * The simulator's chat template: one `role: content` line per message, then `assistant:` for
- * the answer to follow. A real model's template adds special tokens, but the effect that
- * matters is the same: the prompt grows with the conversation, and each turn's prompt begins
- * with the previous one, so the prefix cache serves the earlier turns.
- */
-export function renderChat(messages: readonly ChatMessage[]): string {
-  return messages.map((m) => `${m.role}: ${text(m.content)}\n`).join('') + 'assistant:'
-}
-
 /** `POST /v1/chat/completions`: echo mode repeats the last user message. */
 export function createChatCompletionHandler(parts: GenerationParts) {
   return async (request: FastifyRequest<{ Body: ChatCompletionRequest }>, reply: FastifyReply) => {
@@ -82,8 +63,9 @@ export function createChatCompletionHandler(parts: GenerationParts) {
       chatFormat,
       {
         model: body.model ?? parts.servedModelName,
-        prompts: [{ text: renderChat(body.messages), echo: text(lastUser?.content) }],
+        prompts: [{ text: renderChat(body.messages), echo: messageText(lastUser?.content) }],
         maxTokens: body.max_completion_tokens ?? body.max_tokens ?? null,
+        priority: body.priority ?? 0,
         ...streamSettings(body),
       },
       request,

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { HttpError } from '../shared/errors.ts'
+import { completionPrompts } from '../shared/prompt.ts'
 import { generate } from './generate.ts'
 import type { GenerationParts } from './generate.ts'
 import { completionFormat } from './openai-format.ts'
@@ -12,6 +13,7 @@ export interface CompletionRequest {
   stream?: boolean | null
   stream_options?: { include_usage?: boolean | null } | null
   n?: number | null
+  priority?: number
 }
 
 /** Fields that choose how an answer is sent, common to completions and chat completions. */
@@ -32,6 +34,8 @@ export const streamingProperties = {
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   repetition_penalty: { type: ['number', 'null'], exclusiveMinimum: 0 },
   seed: { type: ['integer', 'null'] },
+  // vLLM's extension: the request's place in the waiting queue under --scheduling-policy priority.
+  priority: { type: 'integer' },
 } as const
 
 export const completionRequestSchema = {
@@ -71,14 +75,14 @@ export function streamSettings(body: {
 export function createCompletionHandler(parts: GenerationParts) {
   return async (request: FastifyRequest<{ Body: CompletionRequest }>, reply: FastifyReply) => {
     const body = request.body
-    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt
     return generate(
       parts,
       completionFormat,
       {
         model: body.model ?? parts.servedModelName,
-        prompts: prompts.map((text) => ({ text, echo: text })),
+        prompts: completionPrompts(body.prompt).map((text) => ({ text, echo: text })),
         maxTokens: body.max_tokens ?? null,
+        priority: body.priority ?? 0,
         ...streamSettings(body),
       },
       request,

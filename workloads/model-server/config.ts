@@ -13,6 +13,8 @@ import {
 } from '../shared/config.ts'
 import { failureTypes } from './failures.ts'
 import type { FailureType } from './failures.ts'
+import { schedulingPolicies } from './scheduler.ts'
+import type { SchedulingPolicy } from './scheduler.ts'
 
 export type OutputMode = 'echo' | 'random'
 
@@ -36,6 +38,8 @@ export interface ModelServerConfig extends ConnectionLimitsConfig {
   maxNumSeqs: number
   /** Sequences that may wait; a request beyond them gets a 429. */
   maxWaitingRequests: number
+  /** The waiting queue's order: arrival (fcfs), or the request's `priority` then arrival. */
+  schedulingPolicy: SchedulingPolicy
   /** echo: the answer repeats the prompt; random: words drawn with the seeded generator. */
   mode: OutputMode
   /** The longest random answer when a request sets no `max_tokens` (OpenAI's completions default is 16). */
@@ -48,6 +52,14 @@ export interface ModelServerConfig extends ConnectionLimitsConfig {
   failureTypes: FailureType[]
   blockSize: number
   numGpuBlocks: number
+  /** Clients `GET /kv-events` may have at once; beyond them, 503. */
+  kvEventsMaxSubscribers: number
+  /** A KV event subscriber with more bytes than this not yet taken is disconnected. */
+  kvEventsMaxBufferedBytes: number
+  /** Between the comments an idle KV event stream gets, so proxies keep it open. */
+  kvEventsKeepAliveMs: number
+  /** Serve vLLM's development route `POST /reset_prefix_cache`: for the lab only, off by default. */
+  serverDevMode: boolean
   maxRequestBodyBytes: number
   drainTimeoutMs: number
   logLevel: string
@@ -112,6 +124,7 @@ export const defaults: ModelServerConfig = {
   loadSlowdown: 0.5,
   maxNumSeqs: 256,
   maxWaitingRequests: 1024,
+  schedulingPolicy: 'fcfs',
   mode: 'random',
   maxTokensDefault: 16,
   seed: 0,
@@ -120,6 +133,10 @@ export const defaults: ModelServerConfig = {
   failureTypes: [],
   blockSize: 16,
   numGpuBlocks: 2048,
+  kvEventsMaxSubscribers: 16,
+  kvEventsMaxBufferedBytes: 1024 * 1024,
+  kvEventsKeepAliveMs: 15_000,
+  serverDevMode: false,
   maxRequestBodyBytes: 1024 * 1024,
   drainTimeoutMs: 25_000,
   ...connectionLimitDefaults,
@@ -228,6 +245,13 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     description: 'Sequences that may wait in the queue; a request beyond them gets a 429',
   },
   {
+    field: 'schedulingPolicy',
+    flag: 'scheduling-policy',
+    env: 'SCHEDULING_POLICY',
+    kind: 'string',
+    description: `The waiting queue's order, one of ${schedulingPolicies.join(', ')}: fcfs by arrival (a request's priority other than 0 gets a 400), priority by the request's priority field, lower first, then arrival`,
+  },
+  {
     field: 'mode',
     flag: 'mode',
     env: 'MODE',
@@ -284,6 +308,37 @@ export const settings: readonly Setting<ModelServerConfig>[] = [
     env: 'NUM_GPU_BLOCKS',
     kind: 'integer',
     description: 'KV cache blocks; a sequence waits until there are enough for its prompt and its whole answer',
+  },
+  {
+    field: 'kvEventsMaxSubscribers',
+    flag: 'kv-events-max-subscribers',
+    env: 'KV_EVENTS_MAX_SUBSCRIBERS',
+    kind: 'integer',
+    description:
+      'Clients GET /kv-events may have at once (KV-aware routers); one more gets a 503; 0 turns the events off',
+  },
+  {
+    field: 'kvEventsMaxBufferedBytes',
+    flag: 'kv-events-max-buffered-bytes',
+    env: 'KV_EVENTS_MAX_BUFFERED_BYTES',
+    kind: 'integer',
+    description:
+      'Bytes of KV events a subscriber may leave untaken; beyond them it is disconnected, and reconnects to a fresh snapshot',
+  },
+  {
+    field: 'kvEventsKeepAliveMs',
+    flag: 'kv-events-keep-alive-ms',
+    env: 'KV_EVENTS_KEEP_ALIVE_MS',
+    kind: 'integer',
+    description: 'Milliseconds between the keep-alive comments of a KV event stream, so idle proxies do not cut it',
+  },
+  {
+    field: 'serverDevMode',
+    flag: 'server-dev-mode',
+    env: 'SERVER_DEV_MODE',
+    kind: 'boolean',
+    description:
+      "Serve vLLM's development route POST /reset_prefix_cache (vLLM: VLLM_SERVER_DEV_MODE=1): anyone who reaches the API port can then empty the prefix cache (lab only)",
   },
   ...serverSettings<ModelServerConfig>(),
   {
@@ -462,6 +517,8 @@ export function validateConfig(config: ModelServerConfig): string[] {
   numberIn('loadSlowdown', 0)
   integerIn('maxNumSeqs', 1)
   integerIn('maxWaitingRequests', 0)
+  if (!schedulingPolicies.includes(config.schedulingPolicy))
+    errors.push(`schedulingPolicy must be one of ${schedulingPolicies.join(', ')} (got ${config.schedulingPolicy})`)
   if (!modes.includes(config.mode)) errors.push(`mode must be one of ${modes.join(', ')} (got ${config.mode})`)
   integerIn('maxTokensDefault', 1)
   if (config.maxTokensDefault > config.maxModelLen && config.maxModelLen >= 1) {
@@ -477,6 +534,9 @@ export function validateConfig(config: ModelServerConfig): string[] {
     errors.push(`failureTypes must be among ${failureTypes.join(', ')} (got ${unknown.join(', ')})`)
   integerIn('blockSize', 1)
   integerIn('numGpuBlocks', 1)
+  integerIn('kvEventsMaxSubscribers', 0)
+  integerIn('kvEventsMaxBufferedBytes', 1)
+  integerIn('kvEventsKeepAliveMs', 1)
   if (config.numGpuBlocks * config.blockSize < config.maxModelLen) {
     errors.push(
       `maxModelLen (${config.maxModelLen}) is larger than the KV cache can hold ` +

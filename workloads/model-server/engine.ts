@@ -34,11 +34,12 @@ export class Engine {
     return this.parts.scheduler.couldEverTake(specs.map((s) => ({ totalTokens: s.prompt.length + s.output.length })))
   }
 
-  /** Queues one request's sequences, all or none; null when the waiting queue is full. */
-  submit(specs: readonly SequenceSpec[]): Sequence[] | null {
+  /** Queues one request's sequences, all or none, at its priority; null when the waiting queue is full. */
+  submit(specs: readonly SequenceSpec[], priority: number): Sequence[] | null {
     const arrival = performance.now()
     const tickets = this.parts.scheduler.submit(
       specs.map((s) => ({ prompt: s.prompt, totalTokens: s.prompt.length + s.output.length })),
+      priority,
     )
     return tickets && tickets.map((ticket, i) => new Sequence(this.parts, specs[i]!, ticket, arrival))
   }

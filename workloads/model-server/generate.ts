@@ -8,6 +8,7 @@ import type { Engine, Sequence, SequenceSpec } from './engine.ts'
 import { failureDelayMs, failureError } from './failures.ts'
 import type { FailureInjector } from './failures.ts'
 import { GroupBrokenError } from './group/group.ts'
+import type { SchedulingPolicy } from './scheduler.ts'
 import type { Group } from './group/group.ts'
 import { envelope, responseHeader, usage } from './openai-format.ts'
 import type { ApiFormat, FinishReason, ResponseHeader } from './openai-format.ts'
@@ -18,12 +19,15 @@ export interface GenerationCall {
   model: string
   prompts: Prompt[]
   maxTokens: number | null
+  /** The request's `priority`: its place in the waiting queue under the priority policy. */
+  priority: number
   stream: boolean
   includeUsage: boolean
 }
 
 export interface GenerationParts {
   servedModelName: string
+  schedulingPolicy: SchedulingPolicy
   answers: AnswerSettings
   engine: Engine
   group: Group
@@ -44,6 +48,15 @@ export async function generate(
 ) {
   if (call.model !== parts.servedModelName) {
     throw new HttpError(404, 'NotFoundError', `The model \`${call.model}\` does not exist.`, 'model', 'model_not_found')
+  }
+  if (call.priority !== 0 && parts.schedulingPolicy !== 'priority') {
+    // vLLM's answer, word for word, so a client that drops the field on this message works here too.
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      `Got priority ${call.priority} but Priority scheduling is not enabled.`,
+      'priority',
+    )
   }
   const specs = call.prompts.map((prompt) => planAnswer(prompt, call.maxTokens, parts.answers))
   if (!parts.engine.couldEverTake(specs)) {
@@ -72,7 +85,7 @@ export async function generate(
     throw failureError(failure, call.model)
   }
 
-  const sequences = parts.engine.submit(specs)
+  const sequences = parts.engine.submit(specs, call.priority)
   if (!sequences) {
     throw new HttpError(429, 'RateLimitError', 'The waiting queue is full; retry later.', null, 'rate_limit_exceeded')
   }

@@ -23,6 +23,15 @@ export interface MetricSources {
   groupReady(): boolean
   groupMembers(): number
   groupSteps(): number
+  /** The live `--max-num-seqs`, which the accepted serving configuration may change. */
+  maxNumSeqs(): number
+  kvEventSubscribers(): number
+}
+
+/** The KV cache's fixed shape, as vLLM's `vllm:cache_config_info` labels it. */
+export interface CacheConfig {
+  blockSize: number
+  numGpuBlocks: number
 }
 
 /**
@@ -31,7 +40,12 @@ export interface MetricSources {
  * Python's prometheus_client adds `_total` when exposing them; prom-client keeps a counter's
  * name as given, so these are named with `_total` to expose exactly what a scrape of vLLM shows.
  */
-export function createModelServerMetrics(registry: Registry, modelName: string, sources: MetricSources) {
+export function createModelServerMetrics(
+  registry: Registry,
+  modelName: string,
+  cache: CacheConfig,
+  sources: MetricSources,
+) {
   const registers = [registry]
   const model = { model_name: modelName }
   const labelNames = ['model_name'] as const
@@ -52,6 +66,23 @@ export function createModelServerMetrics(registry: Registry, modelName: string, 
   gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', sources.running)
   gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', sources.waiting)
   gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', sources.kvCacheUsage)
+  // An info metric, as vLLM's: always 1, the facts in its labels (a subset of vLLM's CacheConfig
+  // fields, which it exports all of, with no model_name). A router reads the capacity here.
+  new Gauge({
+    name: 'vllm:cache_config_info',
+    help: 'Information of the LLMEngine CacheConfig',
+    labelNames: ['block_size', 'cache_dtype', 'enable_prefix_caching', 'engine', 'num_gpu_blocks'],
+    registers,
+  }).set(
+    {
+      block_size: String(cache.blockSize),
+      cache_dtype: 'auto',
+      enable_prefix_caching: 'True',
+      engine: '0',
+      num_gpu_blocks: String(cache.numGpuBlocks),
+    },
+    1,
+  )
   const promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.')
   const generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.')
   const prefixQueries = counter(
@@ -96,6 +127,16 @@ export function createModelServerMetrics(registry: Registry, modelName: string, 
     'serving_lab_group_members',
     "Node ranks currently in the group. (The lab's, not vLLM's.)",
     sources.groupMembers,
+  )
+  gauge(
+    'serving_lab_max_num_seqs',
+    "Sequences the server runs at once: the live --max-num-seqs, which the accepted serving configuration may change. (The lab's, not vLLM's.)",
+    sources.maxNumSeqs,
+  )
+  gauge(
+    'serving_lab_kv_event_subscribers',
+    "Clients of GET /kv-events connected now. (The lab's, not vLLM's.)",
+    sources.kvEventSubscribers,
   )
   new Counter({
     name: 'serving_lab_group_steps_total',

@@ -5,6 +5,10 @@ export interface SchedulerLimits {
   maxWaitingRequests: number
 }
 
+/** vLLM's `--scheduling-policy`: the order of the waiting queue. */
+export type SchedulingPolicy = 'fcfs' | 'priority'
+export const schedulingPolicies: readonly SchedulingPolicy[] = ['fcfs', 'priority']
+
 /** One sequence's place in the scheduler: waiting, running (holding KV blocks), or done. */
 export class Ticket {
   state: 'waiting' | 'running' | 'done' = 'waiting'
@@ -16,6 +20,8 @@ export class Ticket {
     readonly prompt: readonly string[],
     /** Prompt plus answer: what the sequence will hold at its longest. */
     readonly totalTokens: number,
+    /** The request's `priority`: lower runs earlier (priority policy only). */
+    readonly priority: number,
   ) {
     this.admitted = new Promise((resolve) => (this.#admit = resolve))
   }
@@ -28,18 +34,24 @@ export class Ticket {
 }
 
 /**
- * Who runs: at most `maxNumSeqs` sequences, each holding its KV blocks; the rest wait first in,
- * first out. The head of the queue waits until both a slot and its blocks are free, and those
- * behind it wait too (vLLM's first-come-first-served policy). The queue holds at most
- * `maxWaitingRequests`; beyond that a request is turned away.
+ * Who runs: at most `maxNumSeqs` sequences, each holding its KV blocks; the rest wait in a queue
+ * ordered by arrival (`fcfs`) or by the request's priority, then arrival (`priority`, lower
+ * first), as vLLM's two policies order theirs. The head of the queue waits until both a slot and
+ * its blocks are free, and those behind it wait too. The queue holds at most
+ * `maxWaitingRequests`; beyond that a request is turned away. Nothing is preempted: vLLM, short
+ * of blocks for a running sequence, preempts the lowest-priority one (the latest under fcfs), but
+ * here blocks are reserved for the whole answer at admission, so a running sequence never runs
+ * short, and an urgent request waits for the next slot that frees.
  */
 export class Scheduler {
   readonly #running = new Set<Ticket>()
+  /** In the order they will run: the head next. */
   readonly #waiting: Ticket[] = []
 
   constructor(
     private readonly limits: SchedulerLimits,
     private readonly kv: KvCache,
+    private readonly policy: SchedulingPolicy = 'fcfs',
   ) {}
 
   get running(): number {
@@ -51,14 +63,14 @@ export class Scheduler {
   }
 
   /**
-   * Queues one request's sequences, all or none: null when they would overfill the waiting
-   * queue. Those that fit start at once (their `admitted` resolves).
+   * Queues one request's sequences, all or none, at `priority` (ignored by `fcfs`): null when
+   * they would overfill the waiting queue. Those that fit start at once (their `admitted` resolves).
    */
-  submit(sequences: readonly { prompt: readonly string[]; totalTokens: number }[]): Ticket[] | null {
+  submit(sequences: readonly { prompt: readonly string[]; totalTokens: number }[], priority = 0): Ticket[] | null {
     const startNow = this.#waiting.length === 0 ? this.#startable(sequences, this.#running.size, this.kv.available) : 0
     if (this.#waiting.length + sequences.length - startNow > this.limits.maxWaitingRequests) return null
-    const tickets = sequences.map((s) => new Ticket(s.prompt, s.totalTokens))
-    this.#waiting.push(...tickets)
+    const tickets = sequences.map((s) => new Ticket(s.prompt, s.totalTokens, priority))
+    for (const ticket of tickets) this.#enqueue(ticket)
     this.#schedule()
     return tickets
   }
@@ -91,6 +103,13 @@ export class Scheduler {
     }
     ticket.state = 'done'
     this.#schedule()
+  }
+
+  /** Behind every ticket already waiting (fcfs), or behind those whose priority is not higher, so equal ones keep arrival order. */
+  #enqueue(ticket: Ticket): void {
+    let at = this.#waiting.length
+    if (this.policy === 'priority') while (at > 0 && this.#waiting[at - 1]!.priority > ticket.priority) at--
+    this.#waiting.splice(at, 0, ticket)
   }
 
   #schedule(): void {

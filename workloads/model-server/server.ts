@@ -17,6 +17,8 @@ import type { Group } from './group/group.ts'
 import { LeaderGroup } from './group/leader.ts'
 import { WorkerGroup } from './group/worker.ts'
 import { KvCache } from './kv-cache.ts'
+import { KvEventPublisher } from './kv-events.ts'
+import { createKvEventsHandler } from './kv-events-route.ts'
 import { createLatencyModel } from './latency.ts'
 import { createModelServerMetrics } from './metrics.ts'
 import type { Random } from './random.ts'
@@ -47,11 +49,16 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   const groupLog = app.log.child({ component: 'group' })
   const group: Group = config.nodeRank === 0 ? new LeaderGroup(config, groupLog) : new WorkerGroup(config, groupLog)
   const kv = new KvCache(config.blockSize, config.numGpuBlocks)
+  const kvEvents = new KvEventPublisher(kv, {
+    maxSubscribers: config.kvEventsMaxSubscribers,
+    maxBufferedBytes: config.kvEventsMaxBufferedBytes,
+    keepAliveMs: config.kvEventsKeepAliveMs,
+  })
   // The scheduler and the latency model read `config` at each decision, so a change applies at once.
-  const scheduler = new Scheduler(config, kv)
+  const scheduler = new Scheduler(config, kv, config.schedulingPolicy)
   const live = new LiveConfig({ config, keys: liveKeys, settings, validate: validateConfig })
   const registry = createMetricsRegistry()
-  const metrics = createModelServerMetrics(registry, config.servedModelName, {
+  const metrics = createModelServerMetrics(registry, config.servedModelName, config, {
     running: () => scheduler.running,
     waiting: () => scheduler.waiting,
     kvCacheUsage: () => kv.usage,
@@ -59,10 +66,13 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
     groupReady: () => group.ready,
     groupMembers: () => group.members.length,
     groupSteps: () => group.steps,
+    maxNumSeqs: () => config.maxNumSeqs,
+    kvEventSubscribers: () => kvEvents.subscribers,
   })
   const failures = new FailureInjector({ rate: config.failureRate, types: config.failureTypes }, random)
   const parts: GenerationParts = {
     servedModelName: config.servedModelName,
+    schedulingPolicy: config.schedulingPolicy,
     answers: config,
     engine: new Engine({ scheduler, latency: createLatencyModel(config, random), group, metrics }),
     group,
@@ -70,9 +80,9 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
   }
   const created = Math.floor(Date.now() / 1000)
 
-  // Only the leader runs the model's API; the other ranks take part in its steps.
+  // Only the leader runs the model's API, and so holds the KV cache; the other ranks take part in its steps.
   app.addHook('onRequest', async (request) => {
-    if (config.nodeRank !== 0 && request.url.startsWith('/v1/')) {
+    if (config.nodeRank !== 0 && leaderOnly.some((prefix) => request.url.startsWith(prefix))) {
       throw new HttpError(
         503,
         'ServiceUnavailableError',
@@ -89,6 +99,8 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
     { schema: { body: chatCompletionRequestSchema } },
     createChatCompletionHandler(parts),
   )
+
+  app.get('/kv-events', createKvEventsHandler(kvEvents, config.kvEventsMaxSubscribers))
 
   app.get('/v1/models', async () => ({
     object: 'list',
@@ -131,11 +143,32 @@ export function buildModelServer(config: ModelServerConfig, random: Random): Mod
 
   // Failure injection lets anyone who reaches the API port make it fail: only where asked for.
   if (config.enableFailureInjection) registerFailureRoutes(app, failures)
+  // Likewise emptying the prefix cache (vLLM serves it only in its development mode).
+  if (config.serverDevMode) {
+    app.post('/reset_prefix_cache', async (request, reply) => {
+      if (!kv.reset()) {
+        throw new HttpError(
+          409,
+          'ConflictError',
+          'The prefix cache cannot be reset while requests hold KV blocks; retry when they finish.',
+          null,
+          'kv_cache_in_use',
+        )
+      }
+      request.log.info('prefix cache reset')
+      return reply.code(200).send()
+    })
+  }
 
   registerMetricsRoute(app, registry)
+  // Event streams never end by themselves: end them first, or closing would wait for the drain timeout.
+  app.addHook('preClose', async () => kvEvents.endAll())
   app.addHook('onClose', () => group.leave())
   return { app, group, live, liveChanged: () => scheduler.limitsChanged() }
 }
+
+/** Paths only node rank 0 serves. */
+const leaderOnly = ['/v1/', '/kv-events', '/reset_prefix_cache']
 
 function registerFailureRoutes(app: FastifyInstance, failures: FailureInjector): void {
   app.get('/admin/failures', async () => failures.settings)

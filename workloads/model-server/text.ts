@@ -1,19 +1,7 @@
 import type { Random } from './random.ts'
 
-/**
- * Tokenization for the simulator. There is no real tokenizer: every run of letters or digits,
- * and every other non-space character, is one token. Real BPE tokenizers split long words
- * further, so real counts run a little higher; the simulator only needs tokens that grow with
- * the text, agree with the text it generates, and repeat for repeated text (the prefix cache
- * compares them).
- */
-export function tokenize(text: string): string[] {
-  return text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu) ?? []
-}
-
-export function countTokens(text: string): number {
-  return tokenize(text).length
-}
+// The text the simulator answers with. Prompts are tokenized by ../shared/prompt.ts, which a
+// frontend shares, so both count the same tokens; answers are made of the same kind of tokens.
 
 const vocabulary = [
   'the',

@@ -240,6 +240,45 @@ export function validateConfig(config: RouterConfig): string[] {
   integerIn('port', 0, 65535)
   if (config.host === '') errors.push('host must not be empty')
 
+  validateBackendSettings(config, errors)
+  if (!policyNames.includes(config.policy))
+    errors.push(`policy must be one of ${policyNames.join(', ')} (got ${config.policy})`)
+  if (config.acceptedConfig !== '' && config.namespace === '')
+    errors.push('namespace is required with acceptedConfig: --namespace NS, or POD_NAMESPACE from the downward API')
+  integerIn('requestTimeoutMs', 1)
+  integerIn('maxRetries', 0, 10)
+  numberIn('retryBudgetPercent', 0, 100)
+  integerIn('maxRequestBodyBytes', 1)
+  integerIn('drainTimeoutMs', 0)
+  validateConnectionLimits(config, errors)
+  if (!logLevels.includes(config.logLevel))
+    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  return errors
+}
+
+/** The settings the router and the frontend share: where the backends are, and how their health and failures are judged. */
+export const backendFields = [
+  'backends',
+  'service',
+  'namespace',
+  'targetPort',
+  'affinityHeader',
+  'healthPath',
+  'healthIntervalMs',
+  'healthTimeoutMs',
+  'healthyThreshold',
+  'unhealthyThreshold',
+  'consecutiveErrors',
+  'baseEjectionMs',
+  'maxEjectionMs',
+  'halfOpenRequests',
+] as const satisfies readonly (keyof RouterConfig)[]
+
+export type BackendSettingsConfig = Pick<RouterConfig, (typeof backendFields)[number]>
+
+/** The rules of the shared backend settings, reported into `errors`. */
+export function validateBackendSettings(config: BackendSettingsConfig, errors: string[]): void {
+  const { integerIn } = rangeRules(config, errors)
   if (config.backends.length > 0 && config.service !== '')
     errors.push('backends and service are exclusive: give a static list or a Service, not both')
   if (config.backends.length === 0 && config.service === '')
@@ -260,8 +299,6 @@ export function validateConfig(config: RouterConfig): string[] {
     }
   }
 
-  if (!policyNames.includes(config.policy))
-    errors.push(`policy must be one of ${policyNames.join(', ')} (got ${config.policy})`)
   if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(config.affinityHeader))
     errors.push(`affinityHeader must be a header name (got "${config.affinityHeader}")`)
   if (!config.healthPath.startsWith('/')) errors.push(`healthPath must start with / (got "${config.healthPath}")`)
@@ -280,18 +317,7 @@ export function validateConfig(config: RouterConfig): string[] {
   if (config.maxEjectionMs < config.baseEjectionMs) {
     errors.push(`maxEjectionMs must be at least baseEjectionMs (${config.maxEjectionMs} < ${config.baseEjectionMs})`)
   }
-  if (config.acceptedConfig !== '' && config.namespace === '')
-    errors.push('namespace is required with acceptedConfig: --namespace NS, or POD_NAMESPACE from the downward API')
   integerIn('halfOpenRequests', 1)
-  integerIn('requestTimeoutMs', 1)
-  integerIn('maxRetries', 0, 10)
-  numberIn('retryBudgetPercent', 0, 100)
-  integerIn('maxRequestBodyBytes', 1)
-  integerIn('drainTimeoutMs', 0)
-  validateConnectionLimits(config, errors)
-  if (!logLevels.includes(config.logLevel))
-    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
-  return errors
 }
 
 /** Every setting with its variables, default and description, for `--help` and flag errors. */

@@ -95,12 +95,13 @@ export function createProxyHandler({ config, pool, policy, budget, metrics }: Pr
  * The route's own path and the query string: never the raw request target, which may be in
  * absolute form (`POST http://host/v1/completions`) and would make no URL on the backend.
  */
-function upstreamPath(request: FastifyRequest): string {
+export function upstreamPath(request: FastifyRequest): string {
   const query = request.url.indexOf('?')
   return request.routeOptions.url + (query >= 0 ? request.url.slice(query) : '')
 }
 
-function forwardedHeaders(request: FastifyRequest, affinityHeader: string): Record<string, string> {
+/** The headers a backend gets: what the client accepts, the body's type, and a few passed on as they came. */
+export function forwardedHeaders(request: FastifyRequest, affinityHeader: string): Record<string, string> {
   const headers: Record<string, string> = { accept: request.headers.accept ?? '*/*', 'x-forwarded-for': request.ip }
   if (request.method === 'POST') headers['content-type'] = 'application/json'
   for (const name of [...forwardedRequestHeaders, affinityHeader]) {
@@ -110,7 +111,8 @@ function forwardedHeaders(request: FastifyRequest, affinityHeader: string): Reco
   return headers
 }
 
-function answer(reply: FastifyReply, backend: Backend, result: Answer) {
+/** Passes a backend's answer on, a whole one or a stream, naming the backend in a header. */
+export function answer(reply: FastifyReply, backend: Backend, result: Answer) {
   reply.code(result.status)
   for (const name of forwardedAnswerHeaders) {
     const value = result.headers[name]

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { Backend } from './backend.ts'
 import type { Permit } from './breaker.ts'
-import type { Outcome, RouterMetrics } from './metrics.ts'
+import type { Outcome } from './metrics.ts'
 
 /** Why a request's signal was aborted. */
 export type AbortReason = 'timeout' | 'client closed'
@@ -35,6 +35,14 @@ export interface Failure {
   answer?: Answer & { kind: 'whole' }
   /** The router could not even send it (a request Node's client refuses): not the backend's fault. */
   notSent?: boolean
+  /** The client error's code (`ECONNREFUSED`, `ECONNRESET`, ...), when the attempt failed without an answer. */
+  code?: string
+}
+
+/** Where an exchange counts its attempt: the router's metrics, or the frontend's. */
+export interface AttemptMetrics {
+  requests: { inc(labels: { backend: string; outcome: Outcome }): void }
+  latency: { observe(labels: { backend: string }, seconds: number): void }
 }
 
 /** Errors Node's client raises before anything is sent: the request's own fault, never the backend's. */
@@ -68,7 +76,7 @@ export class Exchange {
   constructor(
     readonly backend: Backend,
     private readonly permit: Permit,
-    private readonly metrics: RouterMetrics,
+    private readonly metrics: AttemptMetrics,
   ) {
     backend.outstanding++
   }
@@ -132,6 +140,7 @@ export class Exchange {
         outcome,
         retryable: outcome === 'error',
         reason: outcome === 'error' ? (error as Error).message : String(signal.reason),
+        code,
       }
     }
   }

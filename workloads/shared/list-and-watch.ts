@@ -20,9 +20,13 @@ export interface ListWatchOptions<T extends KubernetesObject> {
   log: WatchLog
   /** Ends the loop. */
   signal: AbortSignal
-  /** Called with every object known, keyed by name, after each list and each change. */
+  /** Called with every object known, keyed by `keyOf`, after each list and each change. */
   onChange(objects: Map<string, T>): void
+  /** The key of an object in the map; its name by default (use `namespace/name` across namespaces). */
+  keyOf?(object: KubernetesObject): string
 }
+
+const byName = (object: KubernetesObject) => object.metadata?.name ?? ''
 
 /** The least time between two lists, however soon a watch ends. */
 const minWatchMs = 1000
@@ -43,7 +47,8 @@ export async function listAndWatch<T extends KubernetesObject>(options: ListWatc
   while (!signal.aborted) {
     try {
       const list = await options.list()
-      const objects = new Map(list.items.map((item) => [item.metadata?.name ?? '', item]))
+      const keyOf = options.keyOf ?? byName
+      const objects = new Map(list.items.map((item) => [keyOf(item), item]))
       options.onChange(objects)
       failures = 0
       const watched = Date.now()
@@ -107,9 +112,9 @@ async function watchFrom<T extends KubernetesObject>(
           )
           return
         }
-        const name = object.metadata?.name ?? ''
-        if (type === 'ADDED' || type === 'MODIFIED') objects.set(name, object as T)
-        else if (type === 'DELETED') objects.delete(name)
+        const key = (options.keyOf ?? byName)(object)
+        if (type === 'ADDED' || type === 'MODIFIED') objects.set(key, object as T)
+        else if (type === 'DELETED') objects.delete(key)
         else return // BOOKMARK: only a newer resourceVersion
         options.onChange(objects)
       },

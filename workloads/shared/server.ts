@@ -21,6 +21,11 @@ export interface ServerOptions {
   logLevel?: string
   /** Fields added to every log line, such as the pod's name and index. */
   logBindings?: Record<string, unknown>
+  /**
+   * Fastify's own plain 503 for every request that arrives while the server closes (its
+   * default, true). A workload that answers those itself, in OpenAI's shape, passes false.
+   */
+  return503OnClosing?: boolean
 }
 
 /**
@@ -38,6 +43,7 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
       base: { pid: process.pid, hostname: hostname(), ...options.logBindings },
     },
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    return503OnClosing: options.return503OnClosing ?? true,
     // Request bodies are JSON, which carries its own types: `"max_tokens": "5"` is a client
     // mistake to report (as OpenAI does), not a string to coerce. Query strings are not
     // coerced either, so a route that takes numbers there must say `type: 'string'` and convert.
@@ -106,6 +112,14 @@ export interface ServeOptions {
   host: string
   /** How long requests in flight may take to finish after SIGTERM before they are cut off. */
   drainTimeoutMs: number
+  /** Called when the drain timeout is reached, before open connections are cut: a last chance to answer. */
+  beforeCutOff?: () => Promise<void>
+  /**
+   * Settles once the workload has no work left. Given, the server keeps listening until then
+   * (within the drain timeout), so new clients get the workload's own 503 and readiness probes
+   * a 503, rather than a refused connection; then it closes.
+   */
+  untilIdle?: () => Promise<void>
 }
 
 /**
@@ -121,10 +135,13 @@ export async function serveUntilSignal(app: FastifyInstance, options: ServeOptio
     stopping = true
     app.draining = true
     app.log.info({ signal, drainTimeoutMs: options.drainTimeoutMs }, 'draining')
+    const deadline = Date.now() + options.drainTimeoutMs
+    if (options.untilIdle) await Promise.race([options.untilIdle(), delay(options.drainTimeoutMs)])
     const closed = app.close().then(() => true)
-    const timedOut = delay(options.drainTimeoutMs, false)
+    const timedOut = delay(Math.max(0, deadline - Date.now()), false)
     if (!(await Promise.race([closed, timedOut]))) {
       app.log.warn({ drainTimeoutMs: options.drainTimeoutMs }, 'drain timeout reached, closing open connections')
+      if (options.beforeCutOff) await Promise.race([options.beforeCutOff(), delay(1000)])
       app.server.closeAllConnections()
       // Let the onClose hooks run now the requests are cut off (say, leaving a group), but briefly.
       await Promise.race([closed, delay(2000)])

@@ -21,6 +21,8 @@ export const VERSIONS = {
   coredns: 'v1.12.1',
   /** The pod network of kind clusters: routes, CNI config and NetworkPolicy (kindnetd cannot be built here). */
   kubeRouter: 'v2.1.0',
+  /** The PodGroup CRD (scheduling.x-k8s.io/v1alpha1) the lab's scheduler reads gangs from: see pod-group-crd.ts. */
+  schedulerPlugins: 'v0.34.7',
 } as const
 
 export const KUBE_BINARIES = [

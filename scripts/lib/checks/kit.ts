@@ -33,6 +33,40 @@ export async function orNull<T>(request: Promise<T>): Promise<T | null> {
   }
 }
 
+/** An error the API server itself answered to a proxied request: a Kubernetes Status. */
+export interface ApiServerAnswer {
+  /** `NotFound` when there is no such pod; other reasons when it could not reach it. */
+  reason: string
+  message: string
+}
+
+/**
+ * The API server's own answer, when it answered a proxied request instead of the pod: its errors
+ * are a Kubernetes Status (`{"kind":"Status","reason":"NotFound",…}`), where a model server
+ * answers in OpenAI's error shape. Undefined when the answer came from the program in the pod.
+ */
+export function apiServerAnswer(answer: { status: number; body: string }): ApiServerAnswer | undefined {
+  if (answer.status < 400) return undefined
+  let status: { kind?: unknown; reason?: unknown; message?: unknown }
+  try {
+    status = JSON.parse(answer.body) as typeof status
+  } catch {
+    return undefined
+  }
+  if (status?.kind !== 'Status') return undefined
+  return {
+    reason: typeof status.reason === 'string' ? status.reason : `HTTP ${answer.status}`,
+    message: typeof status.message === 'string' ? status.message : '',
+  }
+}
+
+/** The hint for a proxied request the API server answered: no such pod, or the pod not reachable. */
+export function podNotReachedHint(pod: string, said: ApiServerAnswer): string {
+  if (said.reason === 'NotFound')
+    return `the API server answered, not ${pod}: ${said.message}; is the step applied? ${kubectl(`get pod ${pod}`)}`
+  return `the API server could not reach ${pod}: ${said.message}; ${kubectl(`logs ${pod}`)}`
+}
+
 /** Names for a message: comma-separated, or "none". */
 export const list = (items: readonly string[]): string => (items.length ? items.join(', ') : 'none')
 
@@ -112,3 +146,45 @@ export async function accountMay(
   const reason = review.status?.reason
   return { allowed: review.status?.allowed ?? false, ...(reason ? { reason } : {}) }
 }
+
+/** An access question with the authorizer's answer beside it. */
+export type Answered<A> = A & { allowed: boolean; reason?: string }
+
+/** Puts every question to the authorizer at once; `ask` says which account and what it would do. */
+export async function askAuthorizer<A extends object>(
+  env: CheckEnv,
+  questions: readonly A[],
+  ask: (question: A) => { account: string; attributes: V1ResourceAttributes },
+): Promise<Answered<A>[]> {
+  return Promise.all(
+    questions.map(async (question) => {
+      const { account, attributes } = ask(question)
+      return { ...question, ...(await accountMay(env, account, attributes)) }
+    }),
+  )
+}
+
+/**
+ * Least privilege judged from recorded answers: the needed accesses that were refused, and the
+ * forbidden ones that were allowed. `describe` names a question, and so matches it to its answer.
+ */
+export function judgeAccess<A>(
+  answers: readonly Answered<A>[],
+  needed: readonly A[],
+  forbidden: readonly A[],
+  describe: (access: A) => string,
+): { refused: A[]; granted: Answered<A>[] } {
+  const answerTo = (access: A) => {
+    const answer = answers.find((a) => describe(a) === describe(access))
+    if (!answer) throw new Error(`no answer recorded for: ${describe(access)}`)
+    return answer
+  }
+  return {
+    refused: needed.filter((access) => !answerTo(access).allowed),
+    granted: forbidden.map(answerTo).filter((answer) => answer.allowed),
+  }
+}
+
+/** Granted accesses as a hint lists them, each with the authorizer's reason, which names the rule. */
+export const listGranted = <A>(granted: readonly Answered<A>[], describe: (access: A) => string): string[] =>
+  granted.map((a) => describe(a) + (a.reason ? ` (${a.reason})` : ''))

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from '../args.ts'
 import { exitCodeFor, reportError } from '../errors.ts'
 import { clusterRunsContainers, connect } from '../kube.ts'
+import { ensureApplied } from '../step-presence.ts'
 import { createPrinter, summarize } from '../output.ts'
 import { stepNamespace, type Step } from '../steps.ts'
 import { resolveTarget } from '../target.ts'
@@ -32,6 +33,7 @@ export async function runStandalone(moduleUrl: string, checks: readonly Check[])
     const target = resolveTarget(args)
     const kube = connect(target.context)
     const namespace = await stepNamespace(step)
+    await ensureApplied(kube, step)
     const observations: Record<string, unknown> = {}
     const observed = (item: Check, observation: unknown) => (observations[item.id] = observation)
     const runsContainers = await clusterRunsContainers(kube)

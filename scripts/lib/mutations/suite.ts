@@ -10,6 +10,7 @@ import { errorMessage } from '../errors.ts'
 import { apply, type KubeContext } from '../kube.ts'
 import { readManifests } from '../manifests.ts'
 import { awaitLabDeletions, freshNamespace, labNamespaces, releaseNamespace } from '../namespaces.ts'
+import { prepareStep, stopStandIn } from '../step-prerequisites.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
@@ -53,8 +54,8 @@ export const SUITE_DEFAULTS = {
   retryDelayMs: 1_000,
 }
 
-// Copies are thrown away, and so are the namespaces the suite frees: their pods go without a grace period.
-const FORCE = { force: true, timeoutMs: 60_000 }
+// Copies are thrown away, and so are the namespaces the suite frees: their pods get one second to stop.
+const RELEASE = { gracePeriodSeconds: 1, timeoutMs: 60_000 }
 
 const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider kind'
 
@@ -102,9 +103,16 @@ interface Runner {
   run(objects: readonly KubernetesObject[], copy: string, checks: readonly Check[]): Promise<Outcome>
   /** A dry run into `copy`, which holds the unmutated step. */
   dryRun(objects: readonly KubernetesObject[], copy: string): Promise<Outcome>
+  /** Deletes a copy in the background: its pods first, so the next copy has their GPUs. */
+  release(copy: string): Promise<void>
 }
 
-function runnerFor(kube: KubeContext, namespace: string, options: SuiteOptions): Runner {
+function runnerFor(
+  kube: KubeContext,
+  namespace: string,
+  stepObjects: readonly KubernetesObject[],
+  options: SuiteOptions,
+): Runner {
   const settings = { ...SUITE_DEFAULTS, ...options }
   // The checks of a run are judged together, not printed one by one; progress still shows.
   const emit = (event: LabEvent) => {
@@ -120,7 +128,9 @@ function runnerFor(kube: KubeContext, namespace: string, options: SuiteOptions):
   return {
     async run(objects, copy, checks) {
       // A copy left by an earlier run of the suite is deleted first; usually there is none.
-      await freshNamespace(kube, copy, quiet, FORCE)
+      await freshNamespace(kube, copy, quiet, RELEASE)
+      // What the step needs first (a CRD; on kwok, a stand-in for its scheduler), as for the step itself.
+      await prepareStep(kube, inNamespace(stepObjects, namespace, copy), quiet)
       const refused = await applyOrRefusal(kube, inNamespace(objects, namespace, copy), false)
       if (refused !== undefined) return asInStepOutcome({ applied: false, error: refused }, copy)
       await waitForRollout(kube, copy, () => {}, {
@@ -148,6 +158,10 @@ function runnerFor(kube: KubeContext, namespace: string, options: SuiteOptions):
         refused === undefined ? { applied: true, results: [] } : { applied: false, error: refused },
         copy,
       )
+    },
+    async release(copy) {
+      await stopStandIn(kube, copy)
+      await releaseNamespace(kube, copy, RELEASE)
     },
   }
 }
@@ -190,9 +204,9 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   // the namespaces themselves may finish terminating in the background.
   const held = await labNamespaces(kube)
   if (held.length > 0) emit({ kind: 'progress', message: `freeing the GPUs: removing ${held.join(', ')}` })
-  for (const name of held) await releaseNamespace(kube, name, FORCE)
-  const runner = runnerFor(kube, namespace, options)
-  const unmutated = copyNamespace(namespace, 'unmutated')
+  const runner = runnerFor(kube, namespace, objects, options)
+  for (const name of held) await runner.release(name)
+  const unmutatedCopy = copyNamespace(namespace, 'unmutated')
 
   // A dry run needs the unmutated step on the cluster, so a step with one runs it again.
   const verified = mutations.some((m) => m.expect === 'rejected') ? undefined : options.baselines?.get(step.id)
@@ -204,7 +218,7 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   emit({ kind: 'phase', phase: `step ${step.id}: the unmutated step`, detail })
   const baselineOutcome: Outcome = verified
     ? { applied: true, results: [...verified] }
-    : await runner.run(objects, unmutated, checks)
+    : await runner.run(objects, unmutatedCopy, checks)
   if (!baselineOutcome.applied)
     throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)
   const baseline: CheckResult[] = baselineOutcome.results
@@ -255,15 +269,15 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   // Refusals first, as dry runs into the copy that holds the unmutated step.
   for (const i of refusals) {
     const started = Date.now()
-    judged(i, await runner.dryRun(patched[i]!, unmutated), started)
+    judged(i, await runner.dryRun(patched[i]!, unmutatedCopy), started)
   }
-  await releaseNamespace(kube, unmutated, FORCE)
+  await runner.release(unmutatedCopy)
   // Then one fresh copy per mutation, deleted in the background once its checks have run.
   for (const i of checked) {
     const started = Date.now()
     const copy = copyNamespace(namespace, mutations[i]!.name)
     const outcome = await runner.run(patched[i]!, copy, checksToRun(mutations[i]!, checks))
-    await releaseNamespace(kube, copy, FORCE)
+    await runner.release(copy)
     judged(i, outcome, started)
   }
 
