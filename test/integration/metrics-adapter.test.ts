@@ -1,9 +1,9 @@
 // The metrics adapter behind the real kube-apiserver's aggregator (the shared kwok cluster). The
-// adapter runs in this process on a loopback port with a certificate made for the test, and the
-// aggregator reaches it through an ExternalName Service: kube-apiserver resolves an APIService's
+// adapter runs in this process on a loopback port, with the certificate it makes and trusts
+// through the APIService's caBundle as it does in a pod, and the aggregator reaches it through an ExternalName Service: kube-apiserver resolves an APIService's
 // Service of that type to `<externalName>:<port>` (k8s.io/apiserver ResolveCluster), so no
 // flag, no route and no root are needed. The value it serves is scraped from a real model server.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:https'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { makeServingCertificate } from '../../scripts/lib/build/certificates.ts'
 import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
-import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
+import { freePort, type WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { createAdapter, type Adapter } from '../../workloads/metrics-adapter/adapter.ts'
 import { defaults } from '../../workloads/metrics-adapter/config.ts'
+import { provideServingCertificate } from '../../workloads/metrics-adapter/serving-certificate.ts'
 import { model, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const kube = connect(inject('kubeContext'))
@@ -23,14 +24,20 @@ const namespace = 'metrics-adapter-test'
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io'
 const base = '/apis/external.metrics.k8s.io/v1beta1'
 
-let dir: string
-let caBundle: string
+const certificatePlace = {
+  namespace,
+  service: 'metrics-adapter',
+  secret: 'metrics-adapter-tls',
+  apiService: API_SERVICE,
+}
+let tls: { cert: string; key: string }
 let adapter: Adapter
 let adapterPort: number
 let modelServer: WorkloadProcess
 const inFlight: Promise<unknown>[] = []
 
-function apiService(ca: string): KubernetesObject {
+/** The APIService, with a caBundle only when given one (the adapter sets its own). */
+function apiService(ca?: string): KubernetesObject {
   return {
     apiVersion: 'apiregistration.k8s.io/v1',
     kind: 'APIService',
@@ -39,7 +46,7 @@ function apiService(ca: string): KubernetesObject {
       group: 'external.metrics.k8s.io',
       version: 'v1beta1',
       service: { name: 'metrics-adapter', namespace, port: adapterPort },
-      caBundle: Buffer.from(ca).toString('base64'),
+      ...(ca ? { caBundle: Buffer.from(ca).toString('base64') } : {}),
       groupPriorityMinimum: 100,
       versionPriority: 100,
     },
@@ -86,19 +93,7 @@ async function availability(): Promise<{ status?: string; message?: string }> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'metrics-adapter-'))
-  caBundle = await makeServingCertificate(dir, {
-    commonName: 'metrics-adapter',
-    // The aggregator checks the name <service>.<namespace>.svc, whatever address it dials.
-    altNames: [`DNS:metrics-adapter.${namespace}.svc`],
-    days: 1,
-  })
-  const tls = { cert: await readFile(join(dir, 'tls.crt'), 'utf8'), key: await readFile(join(dir, 'tls.key'), 'utf8') }
-  adapter = createAdapter({ ...defaults, logLevel: 'silent', authorizationCacheMs: 0 }, kube.config, tls)
-  await adapter.start()
-  await adapter.app.listen({ port: 0, host: '127.0.0.1' })
-  adapterPort = (adapter.app.server.address() as { port: number }).port
-
+  adapterPort = await freePort()
   // One sequence at a time, each a few seconds long: the requests after the first wait. On this
   // machine's own address, as the API refuses loopback addresses in EndpointSlices.
   const address = machineAddress()
@@ -136,8 +131,14 @@ beforeAll(async () => {
       ports: [{ name: 'http', port: modelServerPort, protocol: 'TCP' }],
       endpoints: [{ addresses: [address], conditions: { ready: true } }],
     },
-    apiService(caBundle),
+    apiService(),
   ] as KubernetesObject[])
+
+  // The adapter makes its certificate, keeps it in a Secret and puts it in the APIService's caBundle.
+  tls = await provideServingCertificate(kube.config, certificatePlace)
+  adapter = createAdapter({ ...defaults, logLevel: 'silent', authorizationCacheMs: 0 }, kube.config, tls)
+  await adapter.start()
+  await adapter.app.listen({ port: adapterPort, host: '127.0.0.1' })
   await waitFor('the APIService to be Available', async () => (await availability()).status === 'True', 30_000)
 })
 
@@ -146,11 +147,15 @@ afterAll(async () => {
   await apiServices.deleteAPIService({ name: API_SERVICE }).catch((error: unknown) => {
     if (!isNotFound(error)) throw error
   })
-  await adapter?.app.close()
+  if (adapter) {
+    // The aggregator keeps its connections open between requests; the close would wait them out.
+    const closed = adapter.app.close()
+    adapter.app.server.closeAllConnections()
+    await closed
+  }
   await modelServer?.stop('SIGKILL')
   await Promise.allSettled(inFlight)
   await deleteNamespaces(kube, [namespace], () => {})
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 describe('the metrics adapter behind the aggregator', () => {
@@ -202,6 +207,13 @@ describe('the metrics adapter behind the aggregator', () => {
     expect(body.message).toContain('vllm-num-requests-waiting')
   })
 
+  it('keeps its certificate in the Secret and trusts it through the caBundle: a second start reuses both', async () => {
+    const again = await provideServingCertificate(kube.config, certificatePlace)
+    expect(again).toEqual(tls)
+    const current = await apiServices.readAPIService({ name: API_SERVICE })
+    expect(Buffer.from(current.spec!.caBundle!, 'base64').toString()).toBe(tls.cert)
+  })
+
   it('refuses a caller without a client certificate', async () => {
     const answer = await new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
       const call = request(
@@ -209,7 +221,7 @@ describe('the metrics adapter behind the aggregator', () => {
           host: '127.0.0.1',
           port: adapterPort,
           path: base,
-          ca: caBundle,
+          ca: tls.cert,
           servername: `metrics-adapter.${namespace}.svc`,
         },
         (response) => {
@@ -247,7 +259,7 @@ describe('the metrics adapter behind the aggregator', () => {
       )
       expect(String(refused.body.message)).toMatch(/x509|certificate/i)
     } finally {
-      await apply(kube, [apiService(caBundle)])
+      await apply(kube, [apiService(tls.cert)])
       await rm(otherDir, { recursive: true, force: true })
     }
     await waitFor('answers through the aggregator again', async () => (await getRaw(base)).status === 200, 10_000)

@@ -18,6 +18,14 @@ export interface MetricsAdapterConfig extends ConnectionLimitsConfig {
   /** The serving certificate the aggregator verifies against the APIService's caBundle, and its key (PEM files). */
   tlsCertFile: string
   tlsKeyFile: string
+  /** Given, the certificate is kept in this Secret instead, made by the adapter if missing, and trusted through `apiService`'s caBundle. */
+  certificateSecret: string
+  /** The APIService whose caBundle the adapter sets to its certificate; empty: none. */
+  apiService: string
+  /** The Service the APIService names, for the certificate's name `<service>.<namespace>.svc`. */
+  serviceName: string
+  /** The adapter's own namespace (the Secret's, the Service's). */
+  namespace: string
   /** The EndpointSlice port whose `/metrics` is scraped: a name, or digits for a number. */
   scrapePort: string
   scrapeTimeoutMs: number
@@ -36,6 +44,10 @@ export const defaults: MetricsAdapterConfig = {
   host: '0.0.0.0',
   tlsCertFile: '/var/run/serving-lab/tls/tls.crt',
   tlsKeyFile: '/var/run/serving-lab/tls/tls.key',
+  certificateSecret: '',
+  apiService: '',
+  serviceName: 'metrics-adapter',
+  namespace: '',
   scrapePort: 'http',
   scrapeTimeoutMs: 2000,
   authenticationRefreshMs: 60_000,
@@ -62,6 +74,36 @@ export const settings: readonly Setting<MetricsAdapterConfig>[] = [
     env: 'TLS_KEY_FILE',
     kind: 'string',
     description: 'PEM private key of the serving certificate',
+  },
+  {
+    field: 'certificateSecret',
+    flag: 'certificate-secret',
+    env: 'CERTIFICATE_SECRET',
+    kind: 'string',
+    description:
+      'A TLS Secret in --namespace to keep the serving certificate in, made self-signed by the adapter when missing; empty: the files above',
+  },
+  {
+    field: 'apiService',
+    flag: 'apiservice',
+    env: 'APISERVICE',
+    kind: 'string',
+    description:
+      'The APIService whose caBundle the adapter sets to its certificate (with --certificate-secret); empty: none',
+  },
+  {
+    field: 'serviceName',
+    flag: 'service-name',
+    env: 'SERVICE_NAME',
+    kind: 'string',
+    description: 'The Service the APIService names: the certificate is made for <service>.<namespace>.svc',
+  },
+  {
+    field: 'namespace',
+    flag: 'namespace',
+    env: 'POD_NAMESPACE',
+    kind: 'string',
+    description: "The adapter's namespace, the Secret's and the Service's; in a pod, from the downward API",
   },
   {
     field: 'scrapePort',
@@ -110,8 +152,12 @@ export function validateConfig(config: MetricsAdapterConfig): string[] {
   const errors: string[] = []
   const { integerIn } = rangeRules(config, errors)
   integerIn('port', 0, 65535)
-  for (const field of ['host', 'tlsCertFile', 'tlsKeyFile', 'scrapePort'] as const)
+  for (const field of ['host', 'tlsCertFile', 'tlsKeyFile', 'scrapePort', 'serviceName'] as const)
     if (config[field] === '') errors.push(`${field} must not be empty`)
+  if (config.certificateSecret !== '' && config.namespace === '')
+    errors.push('namespace must not be empty with --certificate-secret: --namespace NS, or POD_NAMESPACE')
+  if (config.apiService !== '' && config.certificateSecret === '')
+    errors.push('apiService needs --certificate-secret: the adapter sets the caBundle only to a certificate it keeps')
   integerIn('scrapeTimeoutMs', 1, 60_000)
   integerIn('authenticationRefreshMs', 1000)
   integerIn('authorizationCacheMs', 0)

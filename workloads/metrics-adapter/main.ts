@@ -4,12 +4,20 @@ import { configFromCommandLine } from '../shared/config.ts'
 import { serveUntilSignal } from '../shared/server.ts'
 import { createAdapter } from './adapter.ts'
 import { loadConfig, usage } from './config.ts'
+import { provideServingCertificate } from './serving-certificate.ts'
 
 const config = configFromCommandLine(loadConfig, usage)
 const kubeConfig = new KubeConfig()
 // The pod's service account in a cluster; the default kubeconfig on a laptop.
 kubeConfig.loadFromDefault()
-const tls = { cert: await readFile(config.tlsCertFile, 'utf8'), key: await readFile(config.tlsKeyFile, 'utf8') }
+const tls = config.certificateSecret
+  ? await provideServingCertificate(kubeConfig, {
+      namespace: config.namespace,
+      service: config.serviceName,
+      secret: config.certificateSecret,
+      apiService: config.apiService,
+    })
+  : { cert: await readFile(config.tlsCertFile, 'utf8'), key: await readFile(config.tlsKeyFile, 'utf8') }
 const { app, start } = createAdapter(config, kubeConfig, tls)
 app.log.info({ config }, 'metrics-adapter starting')
 try {
