@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:https'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ApiregistrationV1Api, type KubernetesObject } from '@kubernetes/client-node'
+import { ApiregistrationV1Api, AutoscalingV2Api, type KubernetesObject } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { makeServingCertificate } from '../../scripts/lib/build/certificates.ts'
 import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
@@ -20,6 +20,7 @@ import { model, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const kube = connect(inject('kubeContext'))
 const apiServices = kube.config.makeApiClient(ApiregistrationV1Api)
+const autoscalers = kube.config.makeApiClient(AutoscalingV2Api)
 const namespace = 'metrics-adapter-test'
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io'
 const base = '/apis/external.metrics.k8s.io/v1beta1'
@@ -34,6 +35,8 @@ let tls: { cert: string; key: string }
 let adapter: Adapter
 let adapterPort: number
 let modelServer: WorkloadProcess
+/** Model servers started by a test, killed at the end. */
+const servers: WorkloadProcess[] = []
 const inFlight: Promise<unknown>[] = []
 
 /** The APIService, with a caBundle only when given one (the adapter sets its own). */
@@ -98,7 +101,6 @@ beforeAll(async () => {
   // machine's own address, as the API refuses loopback addresses in EndpointSlices.
   const address = machineAddress()
   modelServer = await startModelServer(['--max-num-seqs', '1', '--inter-token-latency-ms', '100'], {}, address)
-  const modelServerPort = Number(new URL(modelServer.url).port)
 
   await deleteNamespaces(kube, [namespace], () => {})
   await apply(kube, [
@@ -110,27 +112,7 @@ beforeAll(async () => {
       spec: { type: 'ExternalName', externalName: 'localhost' },
     },
     // The model server as the EndpointSlice controller would list a pod of Service `llama`.
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'llama', namespace },
-      spec: { ports: [{ name: 'http', port: 8000 }] },
-    },
-    {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        name: 'llama-local',
-        namespace,
-        labels: {
-          'kubernetes.io/service-name': 'llama',
-          'endpointslice.kubernetes.io/managed-by': 'serving-lab-tests',
-        },
-      },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: modelServerPort, protocol: 'TCP' }],
-      endpoints: [{ addresses: [address], conditions: { ready: true } }],
-    },
+    ...modelServerService('llama', modelServer),
     apiService(),
   ] as KubernetesObject[])
 
@@ -153,10 +135,50 @@ afterAll(async () => {
     adapter.app.server.closeAllConnections()
     await closed
   }
-  await modelServer?.stop('SIGKILL')
+  await Promise.all([modelServer, ...servers].filter(Boolean).map((server) => server.stop('SIGKILL')))
   await Promise.allSettled(inFlight)
   await deleteNamespaces(kube, [namespace], () => {})
 })
+
+/** A Service without a selector and the EndpointSlice that lists `server` as its one pod, as the controller would. */
+function modelServerService(name: string, server: WorkloadProcess): KubernetesObject[] {
+  const url = new URL(server.url)
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: { ports: [{ name: 'http', port: 8000 }] },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: `${name}-local`,
+        namespace,
+        labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'serving-lab-tests' },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: Number(url.port), protocol: 'TCP' }],
+      endpoints: [{ addresses: [url.hostname], conditions: { ready: true } }],
+    },
+  ] as unknown as KubernetesObject[]
+}
+
+/** Requests that keep the one sequence busy: all but the first wait for `seconds`. */
+function keepBusy(server: WorkloadProcess, requests: number, seconds: number) {
+  for (let i = 0; i < requests; i++)
+    inFlight.push(
+      fetch(`${server.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, prompt: 'count', max_tokens: seconds * 10, ignore_eos: true }),
+      })
+        .then((response) => response.text())
+        // The server is killed at the end with requests still running.
+        .catch(() => undefined),
+    )
+}
 
 describe('the metrics adapter behind the aggregator', () => {
   it('is discovered: its metrics are resources of external.metrics.k8s.io/v1beta1', async () => {
@@ -168,14 +190,7 @@ describe('the metrics adapter behind the aggregator', () => {
   })
 
   it('answers waiting-requests with the waiting requests scraped from the selected model server', async () => {
-    for (let i = 0; i < 3; i++)
-      inFlight.push(
-        fetch(`${modelServer.url}/v1/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model, prompt: 'count to fifty', max_tokens: 60, ignore_eos: true }),
-        }).then((response) => response.text()),
-      )
+    keepBusy(modelServer, 3, 40)
     const path = `${base}/namespaces/${namespace}/waiting-requests?labelSelector=${encodeURIComponent('kubernetes.io/service-name=llama')}`
     const answer = await waitFor(
       'two waiting requests through the aggregator',
@@ -263,5 +278,70 @@ describe('the metrics adapter behind the aggregator', () => {
       await rm(otherDir, { recursive: true, force: true })
     }
     await waitFor('answers through the aggregator again', async () => (await getRaw(base)).status === 200, 10_000)
+  })
+
+  it('drives a real HorizontalPodAutoscaler: kube-controller-manager reads the metric and scales the StatefulSet', async () => {
+    // A model server of its own, behind Service `llama-hpa`, so the other tests' load does not count.
+    const busy = await startModelServer(
+      ['--max-num-seqs', '1', '--inter-token-latency-ms', '100'],
+      {},
+      machineAddress(),
+    )
+    servers.push(busy)
+    await apply(kube, [
+      ...modelServerService('llama-hpa', busy),
+      {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: 'llama', namespace },
+        spec: {
+          serviceName: 'llama',
+          selector: { matchLabels: { app: 'llama' } },
+          template: {
+            metadata: { labels: { app: 'llama' } },
+            spec: { containers: [{ name: 'model-server', image: 'serving-lab:test' }] },
+          },
+        },
+      },
+      {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'llama', namespace },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'llama' },
+          minReplicas: 1,
+          maxReplicas: 4,
+          metrics: [
+            {
+              type: 'External',
+              external: {
+                metric: {
+                  name: 'waiting-requests',
+                  selector: { matchLabels: { 'kubernetes.io/service-name': 'llama-hpa' } },
+                },
+                target: { type: 'AverageValue', averageValue: '1' },
+              },
+            },
+          ],
+        },
+      },
+    ] as unknown as KubernetesObject[])
+    keepBusy(busy, 3, 40)
+    // Two waiting at one replica, one per replica wanted: ceil(1 × 2 / 1) = 2. The controller
+    // syncs every 15 s, so two periods bound the wait.
+    let seen: unknown
+    const hpa = await waitFor(
+      'the HPA to see two waiting requests and want two replicas',
+      async () => {
+        const current = await autoscalers.readNamespacedHorizontalPodAutoscaler({ name: 'llama', namespace })
+        seen = current.status
+        const value = current.status?.currentMetrics?.[0]?.external?.current?.averageValue
+        return current.status?.desiredReplicas === 2 && value === '2' && current
+      },
+      35_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; the HPA's status: ${JSON.stringify(seen)}`)
+    })
+    expect(hpa.status!.currentMetrics![0]!.external!.metric.name).toBe('waiting-requests')
   })
 })
