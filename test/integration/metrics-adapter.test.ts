@@ -215,6 +215,14 @@ describe('the metrics adapter behind the aggregator', () => {
     expect(body.items).toEqual([])
   })
 
+  it('answers a malformed selector with a BadRequest Status', async () => {
+    const { status, body } = await getRaw(
+      `${base}/namespaces/${namespace}/waiting-requests?labelSelector=${encodeURIComponent('app in (')}`,
+    )
+    expect(status).toBe(400)
+    expect(body).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400 })
+  })
+
   it('answers a metric it does not serve with a Kubernetes NotFound Status', async () => {
     const { status, body } = await getRaw(`${base}/namespaces/${namespace}/vllm-num-requests-waiting`)
     expect(status).toBe(404)

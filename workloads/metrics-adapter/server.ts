@@ -59,6 +59,16 @@ function peerChain(request: FastifyRequest): X509Certificate[] {
   return chain
 }
 
+/**
+ * A failed read as the caller's mistake where it is one: the API server refuses a malformed
+ * selector with a 400; anything else (no right to list EndpointSlices there, say) is the adapter's 500.
+ */
+const asStatusError = (namespace: string, labelSelector: string) => (error: unknown) => {
+  const code = (error as { code?: number }).code
+  if (code === 400) throw new StatusError(400, `invalid labelSelector "${labelSelector}"`)
+  throw new StatusError(500, `could not read the EndpointSlices of ${namespace}: ${(error as Error).message}`)
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     user: User | null
@@ -155,7 +165,10 @@ export function buildServer(config: MetricsAdapterConfig, deps: AdapterDependenc
             { name, group: GROUP, kind: name },
           )
         const stopTimer = readSeconds.startTimer({ metric: name })
-        const reading = await deps.read(metric, namespace, labelSelector).finally(stopTimer)
+        const reading = await deps
+          .read(metric, namespace, labelSelector)
+          .catch(asStatusError(namespace, labelSelector))
+          .finally(stopTimer)
         request.log.debug({ metric: name, namespace, labelSelector, ...reading }, 'metric read')
         queries.inc({ metric: name, code: 200 })
         const values =
