@@ -37,6 +37,8 @@ export interface Failure {
   notSent?: boolean
   /** The client error's code (`ECONNREFUSED`, `ECONNRESET`, ...), when the attempt failed without an answer. */
   code?: string
+  /** The request went out on a kept-alive connection from an earlier one (Node's `reusedSocket`). */
+  reusedSocket?: boolean
 }
 
 /** Where an exchange counts its attempt: the router's metrics, or the frontend's. */
@@ -105,8 +107,9 @@ export class Exchange {
    */
   async send(request: UpstreamRequest): Promise<Answer | Failure> {
     const { signal } = request
+    const sent = { reusedSocket: false }
     try {
-      const response = await this.#request(request)
+      const response = await this.#request(request, sent)
       const status = response.statusCode ?? 502
       const contentType = response.headers['content-type'] ?? ''
       if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
@@ -141,12 +144,13 @@ export class Exchange {
         retryable: outcome === 'error',
         reason: outcome === 'error' ? (error as Error).message : String(signal.reason),
         code,
+        reusedSocket: sent.reusedSocket,
       }
     }
   }
 
-  /** The request on a kept-alive connection; resolves at the answer's headers. */
-  #request(request: UpstreamRequest): Promise<IncomingMessage> {
+  /** The request on a kept-alive connection; resolves at the answer's headers. Notes in `sent` whether the connection was reused. */
+  #request(request: UpstreamRequest, sent: { reusedSocket: boolean }): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers =
         request.body === undefined
@@ -157,7 +161,10 @@ export class Exchange {
         { method: request.method, headers, agent, signal: request.signal },
         resolve,
       )
-      outgoing.on('error', reject)
+      outgoing.on('error', (error) => {
+        sent.reusedSocket = outgoing.reusedSocket
+        reject(error)
+      })
       outgoing.end(request.body)
     })
   }
