@@ -4,7 +4,6 @@
 // one model server is taken away while another starts. Every request must succeed, as the
 // client measures it.
 import { Agent } from 'node:http'
-import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import { startWorkload } from '../../scripts/lib/workload-process.ts'
@@ -14,11 +13,12 @@ import { readyEndpoint, startEndpointSliceServer, terminatingEndpoint } from './
 import type { EndpointSliceServer } from './endpoint-slice-server.ts'
 import { model, send } from './frontend-helpers.ts'
 import type { Ended } from './frontend-helpers.ts'
-import { startModelServer, waitFor } from './model-server-helpers.ts'
+import { waitFor } from './model-server-helpers.ts'
 
 const namespace = 'lab'
 const service = 'llama'
 const concurrency = 12
+const startTimeoutMs = 90_000
 
 const started: WorkloadProcess[] = []
 const keep = <T extends WorkloadProcess>(process: T) => (started.push(process), process)
@@ -35,28 +35,41 @@ afterAll(async () => {
   await slices.close()
 })
 
-/** A model server whose streams last long enough (200 tokens, 5 ms apart: a second) to be in flight when it is stopped. */
+/**
+ * A model server whose streams last long enough (200 tokens, 5 ms apart: a second) to be in
+ * flight when it is stopped. Started with more time than usual to be ready: the test starts
+ * five processes, and on a busy machine each can take over 15 s.
+ */
 const startServer = () =>
-  startModelServer([
-    '--max-num-seqs',
-    '8',
-    '--time-to-first-token-ms',
-    '0',
-    '--prefill-time-per-token-ms',
-    '0',
-    '--inter-token-latency-ms',
-    '5',
-    '--load-slowdown',
-    '0',
-    '--log-level',
-    'warn',
-  ]).then(keep)
+  startWorkload(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'workloads/model-server/main.ts',
+      '--served-model-name',
+      model,
+      '--max-num-seqs',
+      '8',
+      '--time-to-first-token-ms',
+      '0',
+      '--prefill-time-per-token-ms',
+      '0',
+      '--inter-token-latency-ms',
+      '5',
+      '--load-slowdown',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    { cwd: repoRoot, env: { PATH: process.env.PATH }, timeoutMs: startTimeoutMs },
+  ).then(keep)
 
 const portOf = (server: WorkloadProcess) => Number(new URL(server.url).port)
 const addressOf = (server: WorkloadProcess) => new URL(server.url).host
 
 /** The frontend with EndpointSlice discovery, pointed at the stand-in API server. */
-const startFrontend = () =>
+const startFrontend = (flags: string[] = []) =>
   startWorkload(
     process.execPath,
     [
@@ -72,8 +85,14 @@ const startFrontend = () =>
       // The default health checks (every 2 s): discovery, not a failed check, takes a server out.
       '--log-level',
       'warn',
+      ...flags,
     ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH, KUBECONFIG: slices.kubeconfig }, readyPath: '/ready' },
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, KUBECONFIG: slices.kubeconfig },
+      readyPath: '/ready',
+      timeoutMs: startTimeoutMs,
+    },
   ).then(keep)
 
 const backendsOf = async (frontend: WorkloadProcess) =>
@@ -104,10 +123,10 @@ function steadyClient(frontend: WorkloadProcess) {
 }
 
 /** Three model servers in the Service's slices, the frontend finding them, and the steady client running. */
-async function threeServersUnderLoad() {
+async function threeServersUnderLoad(frontendFlags: string[] = []) {
   const servers = await Promise.all([startServer(), startServer(), startServer()])
   servers.forEach((server, i) => slices.set(`s${i}`, portOf(server), [readyEndpoint('127.0.0.1')]))
-  const frontend = await startFrontend()
+  const frontend = await startFrontend(frontendFlags)
   await waitFor('the frontend to find three healthy backends', async () => {
     const backends = await backendsOf(frontend)
     return backends.length === 3 && backends.every((b) => b.ready && b.healthy)
@@ -159,16 +178,24 @@ describe('frontend: scale-down under steady load', () => {
         `${drained.length} (${finishedAfterSigterm} finished after SIGTERM), the new one ` +
         `${client.answeredBy(added).length}; ${requeued(frontend)} sent again`,
     )
-  }, 120_000)
+  }, 300_000)
 
   it('without preStop, SIGTERM before the endpoint is marked: what the stopping server refuses goes elsewhere', async () => {
-    const { frontend, client, victim } = await threeServersUnderLoad()
+    // Health checks far apart and metrics that never go stale, so that only discovery or a
+    // refusal tells the frontend (by default a failed health check or a stale scrape soon would).
+    const { frontend, client, victim } = await threeServersUnderLoad([
+      '--health-interval-ms',
+      '60000',
+      '--metrics-staleness-ms',
+      '60000',
+    ])
 
     // No preStop: SIGTERM reaches the server before the frontend hears it is terminating. The
-    // server closes its port at once, so requests sent to it meanwhile are refused or reset.
+    // server closes its port at once, so requests sent to it meanwhile are refused (or answered
+    // 503, or their reused connection reset); the endpoint is marked once one has been.
     const stoppedAt = performance.now()
     const exit = victim.stop('SIGTERM')
-    await delay(1000)
+    await waitFor('a request the stopping server refused, sent to another', async () => requeued(frontend) > 0)
     slices.set('s0', portOf(victim), [terminatingEndpoint('127.0.0.1')])
     expect(await exit).toEqual({ code: 0, signal: null })
     slices.set('s0', portOf(victim), null)
@@ -185,5 +212,5 @@ describe('frontend: scale-down under steady load', () => {
       `scale-down, SIGTERM first: ${client.ended.length} requests, ${failed.length} failed; the stopped server answered ` +
         `${drained.length} (${finishedAfterSigterm} finished after SIGTERM); ${requeued(frontend)} sent again`,
     )
-  }, 120_000)
+  }, 300_000)
 })
