@@ -21,8 +21,11 @@ const settings = {
 }
 const metrics = { requests: { inc: () => {} }, latency: { observe: () => {} } }
 
-/** Answers the first `answered` requests of each connection with 200, then resets the connection. */
-function resettingServer(answered: number): Server {
+/**
+ * Answers the first `answered` requests of each connection with 200, then resets the
+ * connection, after the headers of an answer when `midAnswer`.
+ */
+function resettingServer(answered: number, midAnswer = false): Server {
   return createServer((socket: Socket) => {
     let seen = ''
     let requests = 0
@@ -31,7 +34,8 @@ function resettingServer(answered: number): Server {
       while (seen.includes('\r\n\r\n')) {
         seen = seen.slice(seen.indexOf('\r\n\r\n') + 4)
         if (++requests > answered) {
-          socket.resetAndDestroy()
+          if (!midAnswer) socket.resetAndDestroy()
+          else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{', () => socket.resetAndDestroy())
           return
         }
         socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}')
@@ -64,9 +68,11 @@ function send(backend: Backend) {
 describe('frontend: which failures go to another backend', () => {
   let reusedThenReset: Backend
   let resetAtOnce: Backend
+  let resetMidAnswer: Backend
   beforeAll(async () => {
     reusedThenReset = await backendOn(resettingServer(1))
     resetAtOnce = await backendOn(resettingServer(0))
+    resetMidAnswer = await backendOn(resettingServer(1, true))
   })
 
   it('a reset of a kept-alive connection reused for the request: not taken', async () => {
@@ -75,6 +81,14 @@ describe('frontend: which failures go to another backend', () => {
     const failure = (await send(reusedThenReset)) as Failure
     expect(failure).toMatchObject({ kind: 'failed', code: 'ECONNRESET', reusedSocket: true })
     expect(notTaken(failure)).toBe(true)
+  })
+
+  it('a reset of a reused connection once the answer began: taken, not sent again', async () => {
+    expect((await send(resetMidAnswer)).kind).toBe('whole')
+    await delay(20)
+    const failure = (await send(resetMidAnswer)) as Failure
+    expect(failure).toMatchObject({ kind: 'failed', code: 'ECONNRESET', reusedSocket: true, answerBegan: true })
+    expect(notTaken(failure)).toBe(false)
   })
 
   it('a reset of a new connection: perhaps taken, not sent again', async () => {

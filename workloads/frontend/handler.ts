@@ -47,12 +47,13 @@ const cutStatus: Record<AbortReason, RequestStatus> = {
  * moment (Node's documentation names this race). That last case could in principle also be a
  * server that died after reading the request: sending it again then costs compute twice, but
  * the client still gets one answer, since nothing of the first reached it. A reset on a new
- * connection, or any failure once an answer began, is not retried.
+ * connection, or any failure once the answer's headers arrived, is not retried.
  */
 export function notTaken(failure: Failure): boolean {
   if (failure.answer) return failure.answer.status === 503
   if (failure.outcome !== 'error' || failure.code === undefined) return false
-  return notTakenCodes.has(failure.code) || (failure.code === 'ECONNRESET' && failure.reusedSocket === true)
+  if (failure.code === 'ECONNRESET') return failure.reusedSocket === true && failure.answerBegan !== true
+  return notTakenCodes.has(failure.code)
 }
 const notTakenCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 

@@ -39,6 +39,8 @@ export interface Failure {
   code?: string
   /** The request went out on a kept-alive connection from an earlier one (Node's `reusedSocket`). */
   reusedSocket?: boolean
+  /** The answer's headers had arrived when it failed: the backend had taken the request. */
+  answerBegan?: boolean
 }
 
 /** Where an exchange counts its attempt: the router's metrics, or the frontend's. */
@@ -108,8 +110,10 @@ export class Exchange {
   async send(request: UpstreamRequest): Promise<Answer | Failure> {
     const { signal } = request
     const sent = { reusedSocket: false }
+    let answerBegan = false
     try {
       const response = await this.#request(request, sent)
+      answerBegan = true
       const status = response.statusCode ?? 502
       const contentType = response.headers['content-type'] ?? ''
       if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
@@ -145,6 +149,7 @@ export class Exchange {
         reason: outcome === 'error' ? (error as Error).message : String(signal.reason),
         code,
         reusedSocket: sent.reusedSocket,
+        answerBegan,
       }
     }
   }
@@ -159,7 +164,10 @@ export class Exchange {
       const outgoing = httpRequest(
         this.backend.url + request.path,
         { method: request.method, headers, agent, signal: request.signal },
-        resolve,
+        (response) => {
+          sent.reusedSocket = outgoing.reusedSocket
+          resolve(response)
+        },
       )
       outgoing.on('error', (error) => {
         sent.reusedSocket = outgoing.reusedSocket
