@@ -154,7 +154,10 @@ export class Exchange {
     }
   }
 
-  /** The request on a kept-alive connection; resolves at the answer's headers. Notes in `sent` whether the connection was reused. */
+  /**
+   * The request on a kept-alive connection; resolves at the answer's headers. Notes in `sent`
+   * whether the connection was reused from an earlier request.
+   */
   #request(request: UpstreamRequest, sent: { reusedSocket: boolean }): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers =
