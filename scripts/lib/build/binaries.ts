@@ -23,6 +23,8 @@ export const VERSIONS = {
   kubeRouter: 'v2.1.0',
   /** The PodGroup CRD (scheduling.x-k8s.io/v1alpha1) the lab's scheduler reads gangs from: see pod-group-crd.ts. */
   schedulerPlugins: 'v0.34.7',
+  /** KEDA (github.com/kedacore/keda/v2): its ScaledObject and TriggerAuthentication CRDs, see keda-crds.ts. */
+  keda: 'v2.21.0',
 } as const
 
 export const KUBE_BINARIES = [
