@@ -43,6 +43,11 @@ export interface Check<Observation = unknown> {
   needs: Needs
   /** How long to keep retrying before the check fails (default 60 s). */
   timeoutMs?: number
+  /**
+   * The shortest wait that can show the outcome, which a suite's cap on timeouts leaves alone:
+   * what a controller does on its own period (the HPA controller's 15 s) cannot be seen sooner.
+   */
+  minimumTimeoutMs?: number
   /** Runs once before observing, for checks that provoke something (delete a pod, send traffic). */
   act?: (env: CheckEnv) => Promise<void>
   observe: (env: CheckEnv) => Promise<Observation>
