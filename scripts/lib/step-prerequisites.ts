@@ -7,6 +7,12 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import { installKedaCrds } from './build/keda-crds.ts'
 import { installPodGroupCrd } from './build/pod-group-crd.ts'
 import { clusterRunsContainers, type KubeContext } from './kube.ts'
+import {
+  metricsAdapterOf,
+  standInMetricsAdapter,
+  stopMetricsAdapterStandIn,
+  stopMetricsAdapterStandIns,
+} from './metrics-adapter-stand-in.ts'
 import type { EmitEvent } from './output.ts'
 import { defaults as schedulerDefaults } from '../../workloads/scheduler/config.ts'
 import { createSchedulerMetrics } from '../../workloads/scheduler/metrics.ts'
@@ -86,15 +92,32 @@ export async function prepareStep(kube: KubeContext, objects: readonly Kubernete
   }
 }
 
-/** Stops the stand-in schedulers whose Lease is in `namespace`, before the namespace is deleted. */
+/**
+ * Once the step's manifests are applied, on kwok: the runner stands in for step 07's metrics
+ * adapter (metrics-adapter-stand-in.ts), which needs the step's Service and APIService to exist.
+ */
+export async function afterApply(kube: KubeContext, objects: readonly KubernetesObject[], emit: EmitEvent) {
+  const adapter = metricsAdapterOf(objects)
+  if (!adapter || (await clusterRunsContainers(kube))) return
+  emit({
+    kind: 'progress',
+    message: `this cluster runs no containers: the runner runs the metrics adapter and a model server itself, reached through an ExternalName Service`,
+  })
+  await standInMetricsAdapter(kube, objects)
+}
+
+/** Stops the stand-ins (schedulers whose Lease is in `namespace`, the metrics adapter), before the namespace is deleted. */
 export async function stopStandIn(kube: KubeContext, namespace: string): Promise<void> {
   const ofNamespace = [...standIns].filter(([key]) => key.startsWith(`${kube.context}/${namespace}/`))
   for (const [key] of ofNamespace) standIns.delete(key)
-  await Promise.all(ofNamespace.map(([, scheduler]) => scheduler.stop()))
+  await Promise.all([
+    ...ofNamespace.map(([, scheduler]) => scheduler.stop()),
+    stopMetricsAdapterStandIn(kube, namespace),
+  ])
 }
 
-/** Stops the stand-in schedulers (tests that must end cleanly). */
+/** Stops every stand-in (tests that must end cleanly). */
 export async function stopStandIns(): Promise<void> {
-  await Promise.all([...standIns.values()].map((s) => s.stop()))
+  await Promise.all([...[...standIns.values()].map((s) => s.stop()), stopMetricsAdapterStandIns()])
   standIns.clear()
 }
