@@ -155,7 +155,7 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
     await adapter.app.listen({ port, host: '127.0.0.1' })
   }
 
-  const server = await startModelServer(kube, namespace, objects)
+  const running: { server?: WorkloadProcess } = {}
   const stop = async () => {
     if (adapter) {
       // The aggregator keeps its connections open; the close would wait them out.
@@ -163,9 +163,11 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
       adapter.app.server.closeAllConnections()
       await closed
     }
-    await server?.stop('SIGKILL')
+    await running.server?.stop('SIGKILL')
   }
+  // Kept before the model server starts, so a failure to start it still stops the adapter.
   standIns.set(key, { kube, namespace, stop })
+  running.server = await startModelServer(kube, namespace, objects)
 }
 
 /** One model server of the step's StatefulSet, on this machine, in an EndpointSlice of its Service. */
@@ -180,7 +182,8 @@ async function startModelServer(
   const server = await startWorkload(
     process.execPath,
     ['--import', 'tsx', 'workloads/model-server/main.ts', ...withoutListenFlags(servers.args), '--log-level', 'warn'],
-    { cwd: repoRoot, host: address, timeoutMs: 90_000 },
+    // Its own environment, as in a pod: the runner's (vitest's MODE, say) would be read as its settings.
+    { cwd: repoRoot, env: { PATH: process.env.PATH }, host: address, timeoutMs: 90_000 },
   )
   // Not left running when the runner exits.
   process.once('exit', () => void server.stop('SIGKILL'))
