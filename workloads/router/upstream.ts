@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { Backend } from './backend.ts'
 import type { Permit } from './breaker.ts'
+import { ForwardedBody } from './forwarded-body.ts'
 import type { Outcome } from './metrics.ts'
 
 /** Why a request's signal was aborted. */
@@ -13,8 +14,8 @@ export interface UpstreamRequest {
   method: string
   path: string
   headers: Record<string, string>
-  /** The client's body, byte for byte. */
-  body?: Buffer
+  /** The client's body, byte for byte: read whole, or passed on as it arrives. */
+  body?: Buffer | ForwardedBody
   /** Aborted with an AbortReason when the request's time is up or its client went away. */
   signal: AbortSignal
 }
@@ -148,17 +149,17 @@ export class Exchange {
   /** The request on a kept-alive connection; resolves at the answer's headers. */
   #request(request: UpstreamRequest): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
+      const { body } = request
       const headers =
-        request.body === undefined
-          ? request.headers
-          : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) }
+        body === undefined ? request.headers : { ...request.headers, 'content-length': String(body.length) }
       const outgoing = httpRequest(
         this.backend.url + request.path,
         { method: request.method, headers, agent, signal: request.signal },
         resolve,
       )
       outgoing.on('error', reject)
-      outgoing.end(request.body)
+      if (body instanceof ForwardedBody) body.sendOn(outgoing)
+      else outgoing.end(body)
     })
   }
 
