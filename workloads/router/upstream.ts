@@ -113,9 +113,7 @@ export class Exchange {
       if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
         return { kind: 'stream', status, headers: response.headers, body: this.#pipeable(response, signal) }
       }
-      const chunks: Buffer[] = []
-      for await (const chunk of response) chunks.push(chunk as Buffer)
-      const answer = { kind: 'whole' as const, status, headers: response.headers, body: Buffer.concat(chunks) }
+      const answer = { kind: 'whole' as const, status, headers: response.headers, body: await readWhole(response) }
       if (status < 500) {
         this.finish('success')
         return answer
@@ -153,8 +151,14 @@ export class Exchange {
       const headers =
         body === undefined ? request.headers : { ...request.headers, 'content-length': String(body.length) }
       const outgoing = httpRequest(
-        this.backend.url + request.path,
-        { method: request.method, headers, agent, signal: request.signal },
+        {
+          ...this.backend.endpoint,
+          path: request.path,
+          method: request.method,
+          headers,
+          agent,
+          signal: request.signal,
+        },
         resolve,
       )
       outgoing.on('error', reject)
@@ -205,6 +209,20 @@ export class Exchange {
     })
     return events
   }
+}
+
+/** An answer's whole body; rejects if the connection breaks first. */
+function readWhole(response: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    response.on('data', (chunk: Buffer) => chunks.push(chunk))
+    response.once('end', () => resolve(Buffer.concat(chunks)))
+    response.once('error', reject)
+    // Cut off before its end, a response closes without an error when its request was aborted.
+    response.once('close', () => {
+      if (!response.complete) reject(new Error('the answer was cut off'))
+    })
+  })
 }
 
 /** The error event in OpenAI's error shape, as the model server sends one. */
