@@ -7,6 +7,7 @@ import { freePort } from '../lib/workload-process.ts'
 /** A reverse proxy running as this user's own process on a loopback port. */
 export interface ProxyProcess {
   url: string
+  pid: number
   stop(): Promise<unknown>
 }
 
@@ -107,7 +108,7 @@ async function startProxy(
       (r) => r.status,
       () => 0,
     )
-    if (status === 200) return { url, stop }
+    if (status === 200) return { url, pid: child.pid!, stop }
     await delay(100)
   }
   await stop()

@@ -6,6 +6,7 @@ import { buildWorkloads } from '../lib/build/workloads.ts'
 import { startWorkload } from '../lib/workload-process.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
 import { ensureDebianProgram } from './debian-packages.ts'
+import { cpuSeconds } from './process-cpu.ts'
 import { closedLoop, percentile, throughput, type Load } from './load.ts'
 import { zeroLatency } from './model-server.ts'
 import { startHaproxy, startNginx } from './reverse-proxies.ts'
@@ -46,28 +47,31 @@ export const routerBenchmark: Benchmark = {
         readyPath: '/ready',
       })
       processes.push(router)
-      const targets: [string, string][] = [
-        ['direct', backend.url],
-        ['router', router.url],
+      // Each target's URL, and the process whose CPU it costs: for going direct, the model server's.
+      const targets: [string, { url: string; pid: number }][] = [
+        ['direct', backend],
+        ['router', router],
       ]
       if (await ensureDebianProgram('nginx')) {
         const nginx = await startNginx(outDir, backend.url)
         processes.push(nginx)
-        targets.push(['nginx', nginx.url])
+        targets.push(['nginx', nginx])
       }
       if (await ensureDebianProgram('haproxy')) {
         const haproxy = await startHaproxy(outDir, backend.url)
         processes.push(haproxy)
-        targets.push(['haproxy', haproxy.url])
+        targets.push(['haproxy', haproxy])
       }
 
       const results: Measurement[] = []
       for (const mode of modes) {
         for (const concurrency of concurrencies) {
-          const cells = new Map<string, Load>()
-          for (const [name, url] of targets) {
+          const cells = new Map<string, Cell>()
+          for (const [name, { url, pid }] of targets) {
             await applyLoad(url, concurrency, warmUpMs, mode)
-            cells.set(name, await applyLoad(url, concurrency, cellMs, mode))
+            const cpuBefore = await cpuSeconds(pid)
+            const load = await applyLoad(url, concurrency, cellMs, mode)
+            cells.set(name, { ...load, cpuSeconds: (await cpuSeconds(pid)) - cpuBefore })
           }
           results.push(...compare(`${mode} c=${concurrency}`, cells))
         }
@@ -79,6 +83,14 @@ export const routerBenchmark: Benchmark = {
     }
   },
 }
+
+/** A target's load in one cell, and the CPU time its process used meanwhile. */
+interface Cell extends Load {
+  cpuSeconds: number
+}
+
+/** Microseconds of the target process's CPU per successful request. */
+const cpuPerRequest = (cell: Cell) => (cell.cpuSeconds * 1e6) / (cell.requests - cell.failures)
 
 /** Completions from `concurrency` clients, each waiting for its answer before the next, for `durationMs`. */
 export const applyLoad = (url: string, concurrency: number, durationMs: number, mode: Mode = 'whole'): Promise<Load> =>
@@ -118,7 +130,7 @@ const complete = (text: string, mode: Mode) =>
   mode === 'whole' ? text.includes(`"completion_tokens":${maxTokens}`) : text.endsWith('data: [DONE]\n\n')
 
 /** Each target's figures in one cell (a mode and a concurrency), then the proxies against going direct and against nginx, from this same run. */
-function compare(at: string, cells: Map<string, Load>): Measurement[] {
+function compare(at: string, cells: Map<string, Cell>): Measurement[] {
   const results: Measurement[] = []
   for (const [name, cell] of cells) {
     results.push(
@@ -126,6 +138,7 @@ function compare(at: string, cells: Map<string, Load>): Measurement[] {
       { metric: `${at} ${name}: latency p50`, value: percentile(cell, 50), unit: 'ms' },
       { metric: `${at} ${name}: latency p99`, value: percentile(cell, 99), unit: 'ms' },
       { metric: `${at} ${name}: failed requests`, value: cell.failures, unit: 'count' },
+      { metric: `${at} ${name}: CPU per request`, value: cpuPerRequest(cell), unit: 'µs' },
     )
   }
   const direct = cells.get('direct')!
@@ -141,10 +154,17 @@ function compare(at: string, cells: Map<string, Load>): Measurement[] {
   const nginx = cells.get('nginx')
   if (!nginx) return results
   for (const proxy of proxies.filter((p) => p !== 'nginx' && cells.has(p)))
-    results.push({
-      metric: `${at} ${proxy}/nginx: throughput`,
-      value: throughput(cells.get(proxy)!) / throughput(nginx),
-      unit: 'ratio',
-    })
+    results.push(
+      {
+        metric: `${at} ${proxy}/nginx: throughput`,
+        value: throughput(cells.get(proxy)!) / throughput(nginx),
+        unit: 'ratio',
+      },
+      {
+        metric: `${at} ${proxy}/nginx: CPU per request`,
+        value: cpuPerRequest(cells.get(proxy)!) / cpuPerRequest(nginx),
+        unit: 'ratio',
+      },
+    )
   return results
 }
