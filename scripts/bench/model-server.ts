@@ -38,6 +38,11 @@ export const modelServerBenchmark: Benchmark = {
       const results: Measurement[] = []
       const server = await startWorkload(process.execPath, [bundle, ...zeroLatency])
       try {
+        results.push({
+          metric: 'resident memory at rest',
+          value: (await residentMemoryBytes(server.url)) / 2 ** 20,
+          unit: 'MiB',
+        })
         await applyLoad(server.url, false, 500, timeLimitMs) // warm-up: JIT, connection pool
         results.push(...measurements('whole', await applyLoad(server.url, false, maxRequests, timeLimitMs)))
         results.push(...measurements('streamed', await applyLoad(server.url, true, maxRequests, timeLimitMs)))
