@@ -64,7 +64,14 @@ export const modelServerBenchmark: Benchmark = {
 
 /** Two ranks on loopback: each generated token waits for the second rank's acknowledgement. */
 async function groupOfTwo(bundle: string): Promise<Measurement[]> {
-  const env = { PATH: process.env.PATH, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), NNODES: '2' }
+  const env = {
+    PATH: process.env.PATH,
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(await freePort()),
+    NNODES: '2',
+    // Every rank proves it holds the group's secret to join.
+    GROUP_SECRET: 'benchmark-group-secret',
+  }
   const ranks: WorkloadProcess[] = []
   try {
     ranks.push(await startWorkload(process.execPath, [bundle, ...zeroLatency], { env: { ...env, NODE_RANK: '1' } }))
