@@ -42,6 +42,7 @@ const learn: DefaultTheme.SidebarItem[] = [
 const contribute: DefaultTheme.SidebarItem[] = [
   { text: 'Architecture', link: '/architecture' },
   { text: 'Benchmarks', link: '/benchmarks' },
+  { text: 'Performance', link: '/performance' },
   { text: 'The mutation suite', link: '/mutations' },
   { text: 'The security model', link: '/security' },
   { text: 'Workload flags', link: '/reference/workload-flags' },
@@ -112,7 +113,7 @@ export default defineConfig({
       {
         text: 'Contributing',
         link: '/architecture',
-        activeMatch: '^/(architecture|benchmarks|mutations|security|reference/)',
+        activeMatch: '^/(architecture|benchmarks|performance|mutations|security|reference/)',
       },
     ],
     sidebar: [
