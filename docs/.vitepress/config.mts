@@ -106,7 +106,7 @@ export default defineConfig({
       {
         text: 'Start here',
         link: '/start-here',
-        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory)',
+        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory|dynamo)',
       },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
       {
@@ -118,6 +118,7 @@ export default defineConfig({
     sidebar: [
       { text: 'Learn', items: learn },
       { text: 'Steps', items: steps },
+      { text: 'Where the steps lead', items: [{ text: 'The lab and Dynamo', link: '/dynamo' }] },
       { text: 'For contributors', collapsed: false, items: contribute },
     ],
     socialLinks: REPOSITORY_URL ? [{ icon: 'github', link: REPOSITORY_URL }] : [],
