@@ -1,6 +1,7 @@
 // The built docs site, opened in a real browser: every page in light and dark, at desktop and
 // phone width (no console error, no failed request, every diagram and code block rendered,
-// nothing wider than the screen, a screenshot of each written outside the repository); the
+// nothing wider than the screen, a screenshot of each in each theme written outside the
+// repository); diagrams coloured by the theme, not inverted; the
 // sidebar lists the eight steps, a lesson shows a manifest imported from steps/ and its generated
 // parts (diff, recorded run, failure table, break it, cleanup), the workload
 // flags page shows the tables its data loader built, the GPU calculator computes a known case,
@@ -12,7 +13,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readRecordedRun } from '../../scripts/lib/lessons/recorded-run.ts'
 import { settings } from '../../scripts/lib/settings.ts'
@@ -90,7 +91,10 @@ async function sitePages(root: string, dir = root): Promise<string[]> {
   return paths.sort()
 }
 
-/** How each page is looked at: light on a desktop, dark on a phone 390 px wide. */
+/**
+ * How each page is looked at: light on a desktop, dark on a phone 390 px wide. Each is also
+ * photographed in the other theme, switched as the site's own switch does (the `dark` class).
+ */
 const VIEWS = [
   { name: 'light-desktop', colorScheme: 'light', width: 1280, height: 900 },
   { name: 'dark-phone', colorScheme: 'dark', width: 390, height: 844 },
@@ -104,7 +108,7 @@ interface DomElement {
   getAttribute(name: string): string | null
   querySelector(selector: string): DomElement | null
   querySelectorAll(selector: string): ArrayLike<DomElement>
-  getBoundingClientRect(): { right: number }
+  getBoundingClientRect(): { right: number; width: number; height: number }
   // Images and links:
   complete?: boolean
   naturalWidth?: number
@@ -118,13 +122,14 @@ interface DomWindow {
     querySelectorAll(selector: string): ArrayLike<DomElement>
   }
   innerWidth: number
-  getComputedStyle(element: DomElement): { filter: string }
+  getComputedStyle(element: DomElement): { fill: string; filter: string }
+  fetch(url: string, init: { method: string }): Promise<{ ok: boolean; headers: { get(name: string): string | null } }>
 }
 
 /** What is wrong on the page as rendered: empty when nothing is. Runs in the browser. */
 async function renderingProblems(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const { document, innerWidth } = globalThis as unknown as DomWindow
+  return page.evaluate(async () => {
+    const { document, innerWidth, fetch } = globalThis as unknown as DomWindow
     const all = (selector: string) => Array.from(document.querySelectorAll(selector))
     const problems: string[] = []
     for (const image of all('.vp-doc img, .VPHero img')) {
@@ -132,10 +137,16 @@ async function renderingProblems(page: Page): Promise<string[]> {
       if (!image.complete || image.naturalWidth === 0) problems.push(`image ${name} did not load`)
       if (!image.alt?.trim()) problems.push(`image ${name} has no alt text`)
     }
-    for (const link of all('.vp-doc a.diagram')) {
-      const image = link.querySelector('img')
-      if (!image || new URL(link.href!).pathname !== new URL(image.src!).pathname)
-        problems.push(`diagram link ${link.href} does not open its own picture`)
+    // A diagram is inline SVG with a text alternative, drawn, and a link to its file full size.
+    for (const link of all('.vp-doc a.diagram, .VPHero a.hero-picture')) {
+      const svg = link.querySelector('svg.diagram-svg')
+      const box = svg?.getBoundingClientRect()
+      if (!svg || !box || box.width < 100 || box.height < 50) problems.push(`diagram ${link.href} is not drawn`)
+      if (svg?.getAttribute('role') !== 'img' || !svg.getAttribute('aria-label')?.trim())
+        problems.push(`diagram ${link.href} has no text alternative`)
+      const file = await fetch(link.href!, { method: 'HEAD' })
+      if (!file.ok || !file.headers.get('content-type')?.startsWith('image/svg+xml'))
+        problems.push(`diagram link ${link.href} does not open a picture`)
     }
     for (const block of all('.vp-doc div[class*="language-"]')) {
       if (block.querySelectorAll('pre code .line').length === 0 || !block.textContent?.trim())
@@ -184,6 +195,14 @@ describe.skipIf(!hasChromium)(
       await new Promise((done) => (server ? server.close(done) : done(undefined)))
     })
 
+    /** Switches the theme as the site's switch does, without reloading. */
+    async function switchTheme(page: Page): Promise<void> {
+      await page.evaluate(() => {
+        const { document } = globalThis as unknown as DomWindow
+        ;(document.documentElement.classList as unknown as { toggle(name: string): void }).toggle('dark')
+      })
+    }
+
     async function open(path: string): Promise<Page> {
       const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } })
       const response = await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
@@ -222,29 +241,50 @@ describe.skipIf(!hasChromium)(
             problems.push(`${view.name} ${path}: the theme is not ${view.colorScheme}`)
           for (const problem of await renderingProblems(page)) problems.push(`${view.name} ${path}: ${problem}`)
           const name = path === '/' ? 'index' : path.slice(1).replaceAll('/', '-')
-          await page.screenshot({ path: join(screenshots, `${view.name}-${name}.png`) })
+          const width = view.width < 768 ? 'phone' : 'desktop'
+          const other = view.colorScheme === 'dark' ? 'light' : 'dark'
+          await page.screenshot({ path: join(screenshots, `${width}-${view.colorScheme}-${name}.png`) })
+          await switchTheme(page)
+          await page.screenshot({ path: join(screenshots, `${width}-${other}-${name}.png`) })
+          await switchTheme(page)
         }
         await context.close()
       }
       expect(problems).toEqual([])
     }, 240_000)
 
-    it('draws diagrams inverted in dark mode, and as they are in light mode', async () => {
-      const filterOf = async (colorScheme: 'light' | 'dark') => {
+    it("colours a diagram's shapes and text from the theme, not by inverting it", async () => {
+      /** The computed fill of a diagram's first panel and first text, and the diagram's filter. */
+      const coloursOf = async (path: string, diagram: string, colorScheme: 'light' | 'dark') => {
         const context = await browser!.newContext({ colorScheme })
         const page = await context.newPage()
-        await page.goto(baseUrl + '/steps/01-basic-statefulset', { waitUntil: 'networkidle' })
-        const filter = await page
-          .locator('.vp-doc a.diagram img')
-          .first()
-          .evaluate(
-            (image) => (globalThis as unknown as DomWindow).getComputedStyle(image as unknown as DomElement).filter,
-          )
+        await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
+        const svg = page.locator(`${diagram} svg.diagram-svg`).first()
+        const style = (element: Locator) =>
+          element.evaluate((shape) => {
+            const { getComputedStyle } = globalThis as unknown as DomWindow
+            const { fill, filter } = getComputedStyle(shape as unknown as DomElement)
+            return { fill, filter }
+          })
+        const colours = {
+          panel: (await style(svg.locator('rect').first())).fill,
+          text: (await style(svg.locator('text').first())).fill,
+          svg: await style(svg),
+        }
         await context.close()
-        return filter
+        return colours
       }
-      expect(await filterOf('light')).toBe('none')
-      expect(await filterOf('dark')).toContain('invert')
+      for (const [path, diagram] of [
+        ['/steps/01-basic-statefulset', '.vp-doc a.diagram'],
+        ['/', '.VPHero a.hero-picture'],
+      ] as const) {
+        const light = await coloursOf(path, diagram, 'light')
+        const dark = await coloursOf(path, diagram, 'dark')
+        expect(light.panel, `${path}: a panel in light`).toMatch(/^rgb/)
+        expect(dark.panel, `${path}: a panel, dark against light`).not.toBe(light.panel)
+        expect(dark.text, `${path}: text, dark against light`).not.toBe(light.text)
+        expect([light.svg.filter, dark.svg.filter]).toEqual(['none', 'none'])
+      }
     })
 
     it('computes a known case in the GPU memory calculator', async () => {
