@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { defineConfig, type DefaultTheme } from 'vitepress'
-import { inlineDiagram } from './inline-diagram.ts'
+import { diagramLink } from './inline-diagram.ts'
 
 // The eight steps, in order, as the sidebar lists them; 07–08 are planned (their pages give the plan).
 const steps = [
@@ -85,8 +85,7 @@ export default defineConfig({
         const svg = readFileSync(new URL(`../public${src}`, import.meta.url), 'utf8')
         const name = src.slice(1, -'.svg'.length)
         const alt = self.renderInlineAsText(token.children ?? [], options, env)
-        const href = BASE + src.slice(1)
-        return `<a class="diagram" href="${href}" target="_blank" title="Open the diagram full size">${inlineDiagram(svg, name, alt)}</a>`
+        return diagramLink(svg, name, alt, BASE + src.slice(1))
       }
     },
     codeTransformers: [

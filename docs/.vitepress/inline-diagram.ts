@@ -11,7 +11,10 @@
  * - the other rules are written onto the elements they match, as style attributes, because a
  *   <style> in a Vue template is removed (and would apply to the whole page);
  * - ids get the diagram's name in front, so two diagrams on one page do not share an `arrow`;
- * - the accessible name is the page's alt text.
+ * - it is hidden from assistive technology: the link around it carries the page's alt text
+ *   (diagramLink), as a link around an <img> did. A `role` attribute would also keep Vue from
+ *   compiling the SVG to a static string, which the lean page chunk leaves out of a page's first
+ *   load: the diagram would then ship twice, as HTML and as JavaScript.
  */
 
 /** One rule of a diagram's <style>: a tag (`text`) or a class (`.small`) selector and its declarations. */
@@ -65,8 +68,8 @@ function styleFor(tag: string, classes: string[], ownStyle: string, rules: Rule[
 const escapeAttribute = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
-/** The diagram `svg` (a file's text), named `name`, as inline SVG whose accessible name is `alt`. */
-export function inlineDiagram(svg: string, name: string, alt: string): string {
+/** The diagram `svg` (a file's text), named `name`, as inline SVG. */
+export function inlineDiagram(svg: string, name: string): string {
   const ids = [...svg.matchAll(/\sid="([^"]+)"/g)].map((match) => match[1]!)
   const scoped = (id: string) => (ids.includes(id) ? `${name}-${id}` : id)
   let out = svg
@@ -80,8 +83,8 @@ export function inlineDiagram(svg: string, name: string, alt: string): string {
   out = out.replace(/\s*<style>[\s\S]*?<\/style>/, '')
   out = out.replace(/<([a-zA-Z]+)\b([^>]*?)(\/?)>/g, (whole, tag: string, attributes: string, close: string) => {
     if (tag === 'svg') {
-      const rest = attributes.replace(/\s(?:aria-labelledby|aria-label|role|class)="[^"]*"/g, '')
-      return `<svg class="diagram-svg" role="img" aria-label="${escapeAttribute(alt)}"${rest}${close}>`
+      const rest = attributes.replace(/\s(?:aria-labelledby|aria-label|aria-hidden|role|class)="[^"]*"/g, '')
+      return `<svg class="diagram-svg" aria-hidden="true"${rest}${close}>`
     }
     const classes = /\sclass="([^"]*)"/.exec(attributes)?.[1]?.split(/\s+/) ?? []
     const ownStyle = /\sstyle="([^"]*)"/.exec(attributes)?.[1] ?? ''
@@ -93,4 +96,10 @@ export function inlineDiagram(svg: string, name: string, alt: string): string {
   })
   // Blank lines would end the HTML block in Markdown.
   return out.replace(/\n\s*\n/g, '\n').trim()
+}
+
+/** A diagram drawn inline, in a link to its file (`href`) that a phone can open full size, named by `alt`. */
+export function diagramLink(svg: string, name: string, alt: string, href: string): string {
+  const link = `class="diagram" href="${escapeAttribute(href)}" target="_blank" title="Open the diagram full size"`
+  return `<a ${link} aria-label="${escapeAttribute(alt)}">${inlineDiagram(svg, name)}</a>`
 }

@@ -1,10 +1,10 @@
 // The diagrams of docs/public and how a page draws them inline (docs/.vitepress/inline-diagram.ts):
 // every colour is a palette variable, each file's light and dark palettes are the site's, and the
-// inlined SVG keeps each rule's effect, names its ids after the diagram and takes the page's alt text.
+// inlined SVG keeps each rule's effect and names its ids after the diagram, in a link named by the page's alt text.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { inlineDiagram, styleRules } from '../../docs/.vitepress/inline-diagram.ts'
+import { diagramLink, inlineDiagram, styleRules } from '../../docs/.vitepress/inline-diagram.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 
 const publicDir = join(repoRoot, 'docs', 'public')
@@ -67,11 +67,17 @@ describe('inlineDiagram', () => {
   <text x="2">b</text>
   <line class="arrow" x1="0"/>
 </svg>`
-  const out = inlineDiagram(svg, 'demo', 'A "demo" & more')
+  const out = inlineDiagram(svg, 'demo')
 
-  it('takes the alt text as its accessible name, in place of the title and description', () => {
-    expect(out).toMatch(/^<svg class="diagram-svg" role="img" aria-label="A &quot;demo&quot; &amp; more" /)
-    expect(out).not.toContain('aria-labelledby')
+  it('is hidden from assistive technology, and has no role (Vue would not keep it static HTML)', () => {
+    expect(out).toMatch(/^<svg class="diagram-svg" aria-hidden="true" xmlns=/)
+    expect(out).not.toMatch(/aria-labelledby|role=/)
+  })
+
+  it('sits in a link to its file, named by the alt text', () => {
+    expect(diagramLink(svg, 'demo', 'A "demo" & more', '/base/demo.svg')).toMatch(
+      /^<a class="diagram" href="\/base\/demo.svg" target="_blank" title="[^"]+" aria-label="A &quot;demo&quot; &amp; more"><svg /,
+    )
   })
 
   it('drops the <style>, the XML declaration and blank lines', () => {
@@ -100,7 +106,7 @@ describe('inlineDiagram', () => {
   })
 
   it.each(diagrams)('inlines %s with no rule left behind', (file) => {
-    const inlined = inlineDiagram(read(file), file.replace('.svg', ''), 'alt')
+    const inlined = inlineDiagram(read(file), file.replace('.svg', ''))
     expect(inlined).not.toMatch(/\sclass="(?!diagram-svg)/)
     expect(inlined).toContain('var(--diagram-')
   })
