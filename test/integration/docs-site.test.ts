@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readRecordedRun } from '../../scripts/lib/lessons/recorded-run.ts'
 import { settings } from '../../scripts/lib/settings.ts'
@@ -256,37 +256,33 @@ describe.skipIf(!hasChromium)(
       expect(problems).toEqual([])
     }, 240_000)
 
-    it("colours a diagram's shapes and text from the theme, not by inverting it", async () => {
-      /** The computed fill of a diagram's first panel and first text, and the diagram's filter. */
-      const coloursOf = async (path: string, diagram: string, colorScheme: 'light' | 'dark') => {
-        const context = await browser!.newContext({ colorScheme })
-        const page = await context.newPage()
-        await page.goto(baseUrl + path, { waitUntil: 'networkidle' })
-        const svg = page.locator(`${diagram} svg.diagram-svg`).first()
-        const style = (element: Locator) =>
-          element.evaluate((shape) => {
-            const { getComputedStyle } = globalThis as unknown as DomWindow
-            const { fill, filter } = getComputedStyle(shape as unknown as DomElement)
-            return { fill, filter }
-          })
-        const colours = {
-          panel: (await style(svg.locator('rect').first())).fill,
-          text: (await style(svg.locator('text').first())).fill,
-          svg: await style(svg),
-        }
-        await context.close()
-        return colours
-      }
+    it("colours a diagram's shapes and text from the site's theme switch, not by inverting it", async () => {
       for (const [path, diagram] of [
         ['/steps/01-basic-statefulset', '.vp-doc a.diagram'],
         ['/', '.VPHero a.hero-picture'],
       ] as const) {
-        const light = await coloursOf(path, diagram, 'light')
-        const dark = await coloursOf(path, diagram, 'dark')
+        const page = await open(path)
+        const svg = page.locator(`${diagram} svg.diagram-svg`).first()
+        /** The computed fill of the diagram's first panel and first text, and the diagram's filter. */
+        const colours = () =>
+          svg.evaluate((root) => {
+            const { getComputedStyle } = globalThis as unknown as DomWindow
+            const element = root as unknown as DomElement
+            const fill = (shape: DomElement | null) => (shape ? getComputedStyle(shape).fill : 'missing')
+            return {
+              panel: fill(element.querySelector('rect')),
+              text: fill(element.querySelector('text')),
+              filter: getComputedStyle(element).filter,
+            }
+          })
+        const light = await colours()
+        await switchTheme(page)
+        const dark = await colours()
+        await page.close()
         expect(light.panel, `${path}: a panel in light`).toMatch(/^rgb/)
         expect(dark.panel, `${path}: a panel, dark against light`).not.toBe(light.panel)
         expect(dark.text, `${path}: text, dark against light`).not.toBe(light.text)
-        expect([light.svg.filter, dark.svg.filter]).toEqual(['none', 'none'])
+        expect([light.filter, dark.filter]).toEqual(['none', 'none'])
       }
     })
 
@@ -325,13 +321,15 @@ describe.skipIf(!hasChromium)(
       await page.close()
     })
 
-    it('lists the eight steps in the sidebar', async () => {
+    it('lists the eight steps in the sidebar, and the lab and Dynamo', async () => {
       const page = await open('/how-this-lab-works')
       const links = page.locator('.VPSidebar a[href*="/steps/"]')
       const hrefs = await links.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')))
       expect(hrefs).toHaveLength(8)
       expect(hrefs[0]).toBe('/steps/01-basic-statefulset')
       expect(hrefs[7]).toBe('/steps/08-production-cluster')
+      // Where the steps lead, right after them.
+      await expect(page.locator('.VPSidebar a[href="/dynamo"]').count()).resolves.toBe(1)
       await page.close()
     })
 
