@@ -8,15 +8,15 @@
 // and local search works.
 // It tests the output of `npm run docs:build` and builds nothing itself.
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { extname, join, normalize, relative, resolve } from 'node:path'
+import { mkdir, readdir, rm } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readRecordedRun } from '../../scripts/lib/lessons/recorded-run.ts'
 import { settings } from '../../scripts/lib/settings.ts'
+import { isFile, serveSite } from '../../scripts/lib/static-site.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
 
@@ -24,54 +24,6 @@ const distDir = fileURLToPath(new URL('../../docs/.vitepress/dist/', import.meta
 const chromiumPath = settings.chromiumPath
 const hasChromium = existsSync(chromiumPath)
 const skipReason = `skipped: no Chromium at ${chromiumPath}; install Debian's chromium package or set CHROMIUM_PATH`
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false
-}
-
-/** The file a URL path names, as VitePress' cleanUrls expects: `/foo` is `foo.html`, `/dir/` is `dir/index.html`. */
-async function resolveFile(root: string, urlPath: string): Promise<string | undefined> {
-  const path = resolve(root, '.' + normalize(decodeURIComponent(urlPath)))
-  if (!path.startsWith(resolve(root))) return undefined
-  const candidates = urlPath.endsWith('/') ? [join(path, 'index.html')] : [path, `${path}.html`]
-  for (const candidate of candidates) if (await isFile(candidate)) return candidate
-  return undefined
-}
-
-/** A static file server for the built site on a free loopback port. */
-async function serveSite(root: string): Promise<{ server: Server; baseUrl: string }> {
-  const server = createServer((request, response) => {
-    const urlPath = new URL(request.url ?? '/', 'http://localhost').pathname
-    resolveFile(root, urlPath)
-      .then(async (file) => {
-        const status = file ? 200 : 404
-        const body = await readFile(file ?? join(root, '404.html')).catch(() => Buffer.from('not found'))
-        response.writeHead(status, {
-          'content-type': CONTENT_TYPES[extname(file ?? '.html')] ?? 'application/octet-stream',
-        })
-        response.end(body)
-      })
-      .catch((error: unknown) => {
-        response.writeHead(500, { 'content-type': 'text/plain' })
-        response.end(String(error))
-      })
-  })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const { port } = server.address() as AddressInfo
-  return { server, baseUrl: `http://127.0.0.1:${port}` }
-}
 
 /** Every page of the built site as a URL path (`/`, `/steps/01-basic-statefulset`), the 404 page left out. */
 async function sitePages(root: string, dir = root): Promise<string[]> {
