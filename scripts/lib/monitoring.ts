@@ -1,0 +1,24 @@
+// Where step 08's monitoring files live, and the Prometheus tools that check and run them.
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { repoRoot } from './project.ts'
+
+export const monitoringDir = join(repoRoot, 'steps', '08-production', 'monitoring')
+export const rulesFile = join(monitoringDir, 'serving-lab.rules.yml')
+export const rulesTestFile = join(monitoringDir, 'serving-lab.rules.test.yml')
+export const scrapeConfigFile = join(monitoringDir, 'prometheus.yml')
+export const dashboardFile = join(monitoringDir, 'serving-lab-dashboard.json')
+
+/**
+ * The path of a Prometheus program (`promtool`, `prometheus`): PROMTOOL or PROMETHEUS if set,
+ * else the one on PATH; undefined when there is none.
+ */
+export function prometheusTool(name: 'promtool' | 'prometheus'): string | undefined {
+  const fromEnv = process.env[name.toUpperCase()]
+  if (fromEnv) return fromEnv
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined
+  } catch {
+    return undefined
+  }
+}
