@@ -1,11 +1,19 @@
 // The real Prometheus (Debian's package) scraping real workload processes on loopback: a
 // model-server group of two ranks, the frontend and the router in front of it, under a little
-// load. Step 08's rules are loaded as they are, but with each alert's `for` cut to 2 s so the
+// load, and the lab's scheduler placing a GPU pod on the kwok cluster. Step 08's rules are loaded as they are, but with each alert's `for` cut to 2 s so the
 // test waits seconds, not minutes; the scrape and evaluation intervals are 1 s. It checks that a
 // healthy run fires no alert, that every panel of the dashboard has data, and that killing a rank
 // makes ServingLabGroupUnready fire on the scraped data.
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { KubernetesObject } from '@kubernetes/client-node'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { installPodGroupCrd } from '../../scripts/lib/build/pod-group-crd.ts'
+import { apply, connect } from '../../scripts/lib/kube.ts'
+import { currentContextOnly } from '../../scripts/lib/kubeconfig.ts'
+import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
 import { parse, stringify } from 'yaml'
 import { dashboardFile, prometheusTool, rulesFile } from '../../scripts/lib/monitoring.ts'
 import { startPrometheus, type PrometheusProcess } from '../../scripts/lib/prometheus-process.ts'
@@ -18,6 +26,9 @@ const prometheus = prometheusTool('prometheus')
 const skipReason =
   "skipped: no prometheus on PATH; install Debian's prometheus package (.ci/run does) or set PROMETHEUS"
 const namespace = 'lab-08'
+/** Where the scheduler holds its Lease and places its pod, on the shared kwok cluster. */
+const schedulerNamespace = 'prometheus-test'
+const quiet = () => {}
 
 /** The shipped rules with every `for` cut to 2 s: the expressions are untouched. */
 function rulesWithShortHolds(): string {
@@ -79,6 +90,45 @@ function startRouter(backends: WorkloadProcess[]): Promise<WorkloadProcess> {
   )
 }
 
+/** The scheduler as a process against the kwok cluster, with a short Lease so it leads at once. */
+function startScheduler(kubeconfig: string): Promise<WorkloadProcess> {
+  return startWorkload(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'workloads/scheduler/main.ts',
+      '--namespace',
+      schedulerNamespace,
+      '--identity',
+      'scheduler-0',
+      '--lease-duration-ms',
+      '3000',
+      '--renew-deadline-ms',
+      '2000',
+      '--retry-period-ms',
+      '500',
+      '--log-level',
+      'warn',
+    ],
+    { cwd: repoRoot, env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig } },
+  )
+}
+
+/** A pod of one GPU for the lab's scheduler to place: the scheduling panels' data. */
+const gpuPod = (name: string) =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: schedulerNamespace },
+    spec: {
+      schedulerName: 'serving-lab-scheduler',
+      containers: [
+        { name: 'main', image: 'registry.invalid/none:0', resources: { limits: { 'nvidia.com/gpu': '1' } } },
+      ],
+    },
+  }) as KubernetesObject
+
 /** A streamed completion through `base`, read to its end. */
 async function streamCompletion(base: string): Promise<void> {
   const response = await fetch(`${base}/v1/completions`, {
@@ -99,7 +149,10 @@ describe.skipIf(!prometheus)(`the real Prometheus against the workloads${prometh
   let ranks: WorkloadProcess[]
   let frontend: WorkloadProcess
   let router: WorkloadProcess
+  let scheduler: WorkloadProcess
   let server: PrometheusProcess
+  let kubeconfigDir: string | undefined
+  const kube = connect(inject('kubeContext'))
   let load: Promise<void> | undefined
   let loading = true
 
@@ -110,6 +163,16 @@ describe.skipIf(!prometheus)(`the real Prometheus against the workloads${prometh
     frontend = await startFrontend([ranks[0]!])
     router = await startRouter([ranks[0]!])
     workloads.push(frontend, router)
+    await deleteNamespaces(kube, [schedulerNamespace], quiet)
+    await installPodGroupCrd(kube, quiet)
+    await apply(kube, [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: schedulerNamespace } } as KubernetesObject,
+    ])
+    kubeconfigDir = await mkdtemp(join(tmpdir(), 'prometheus-test-'))
+    const kubeconfig = join(kubeconfigDir, 'kubeconfig')
+    await writeFile(kubeconfig, currentContextOnly(kube.config), { mode: 0o600 })
+    scheduler = await startScheduler(kubeconfig)
+    workloads.push(scheduler)
     const target = (job: string, workload: WorkloadProcess, pod: string, app = job) => ({
       job_name: pod,
       scrape_interval: '1s',
@@ -127,10 +190,19 @@ describe.skipIf(!prometheus)(`the real Prometheus against the workloads${prometh
           target('model-server', ranks[1]!, 'llama-a-1', 'llama-a'),
           target('frontend', frontend, 'frontend-0'),
           target('router', router, 'router-0'),
+          target('scheduler', scheduler, 'scheduler-0'),
         ],
       },
       ruleFiles: { 'serving-lab.rules.yml': rulesWithShortHolds() },
     })
+    // Two placements, the second once Prometheus holds the first: a rate needs the histogram's
+    // series scraped before an observation, and a series appears with its first one.
+    await apply(kube, [gpuPod('first')])
+    await waitFor('the first placement scraped', async () => {
+      const samples = await server.query('serving_lab_scheduler_placement_latency_seconds_count > 0')
+      return samples.length > 0
+    })
+    await apply(kube, [gpuPod('second')])
     // A little load, through the frontend (streamed) and the router, until the tests are done.
     load = (async () => {
       while (loading) await Promise.all([streamCompletion(frontend.url), streamCompletion(router.url)])
@@ -142,18 +214,26 @@ describe.skipIf(!prometheus)(`the real Prometheus against the workloads${prometh
     await load?.catch(() => {})
     await server?.stop()
     await Promise.all(workloads.map((w) => w.stop('SIGKILL')))
+    await deleteNamespaces(kube, [schedulerNamespace], quiet)
+    if (kubeconfigDir) await rm(kubeconfigDir, { recursive: true, force: true })
   })
 
   it('scrapes every workload: each target is up', async () => {
     const up = await waitFor(
-      'four targets up',
+      'five targets up',
       async () => {
         const samples = await server.query('up == 1')
-        return samples.length === 4 && samples
+        return samples.length === 5 && samples
       },
       30_000,
     )
-    expect(up.map((s) => s.metric.job).sort()).toEqual(['frontend', 'model-server', 'model-server', 'router'])
+    expect(up.map((s) => s.metric.job).sort()).toEqual([
+      'frontend',
+      'model-server',
+      'model-server',
+      'router',
+      'scheduler',
+    ])
   })
 
   it.each(panels.map((p) => [p.title, p] as const))(
