@@ -1,4 +1,5 @@
-// Where step 08's monitoring files live, and the Prometheus tools that check and run them.
+// Where the monitoring files live (observability/monitoring: step 08 applies them), and the
+// Prometheus tools that check and run them.
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -6,7 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import { parse } from 'yaml'
 import { partOfLabel, repoRoot } from './project.ts'
 
-export const monitoringDir = join(repoRoot, 'steps', '08-production', 'monitoring')
+export const monitoringDir = join(repoRoot, 'observability', 'monitoring')
 export const rulesFile = join(monitoringDir, 'serving-lab.rules.yml')
 export const rulesTestFile = join(monitoringDir, 'serving-lab.rules.test.yml')
 export const scrapeConfigFile = join(monitoringDir, 'prometheus.yml')
