@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorkload, type WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
+import { linesOfRequest } from '../../scripts/lib/request-logs.ts'
 import { logLines, model, startModelServer } from './model-server-helpers.ts'
 
 const node = (workload: string, flags: string[], readyPath = '/health') =>
@@ -52,6 +53,20 @@ describe.each([
     const answer = await complete(entry, { 'x-request-id': 'trace-0001.chat:7' })
     expect(answer).toEqual({ status: 200, requestId: 'trace-0001.chat:7' })
     expect(hopsThatLogged(hops, 'trace-0001.chat:7')).toEqual(both)
+  })
+
+  it('npm run logs finds the request in both logs, in time order', () => {
+    const logs = Object.entries(hops).map(([name, workload]) => ({
+      namespace: 'lab',
+      pod: `${name}-0`,
+      container: name,
+      text: workload.output(),
+    }))
+    const lines = linesOfRequest(logs, 'trace-0001.chat:7')
+    expect(new Set(lines.map((l) => l.service))).toEqual(new Set(both))
+    expect(lines.map((l) => l.time)).toEqual(lines.map((l) => l.time).sort((a, b) => a - b))
+    // The entry hop saw the request first.
+    expect(lines[0]!.service).toBe(entryName)
   })
 
   it('a streamed answer carries it too', async () => {
