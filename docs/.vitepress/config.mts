@@ -45,6 +45,7 @@ const contribute: DefaultTheme.SidebarItem[] = [
   { text: 'Benchmarks', link: '/benchmarks' },
   { text: 'The mutation suite', link: '/mutations' },
   { text: 'The security model', link: '/security' },
+  { text: 'Monitoring and logs', link: '/observability' },
   { text: 'Workload flags', link: '/reference/workload-flags' },
 ]
 
