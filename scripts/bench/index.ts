@@ -8,6 +8,7 @@ import { runCli } from '../cli/run.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { docsSiteBenchmark } from './docs-site.ts'
 import { frontendBenchmark } from './frontend.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
@@ -22,6 +23,7 @@ const benchmarks: readonly Benchmark[] = [
   kwokClusterBenchmark,
   kindClusterBenchmark,
   schedulerBenchmark,
+  docsSiteBenchmark,
 ]
 
 interface Result extends Measurement {

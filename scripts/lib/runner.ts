@@ -6,7 +6,7 @@ import { runChecks } from './checks/run-checks.ts'
 import { buildImage } from './image.ts'
 import { apply, clusterRunsContainers, connect, type KubeContext } from './kube.ts'
 import { readManifests } from './manifests.ts'
-import { deleteNamespaces, labNamespaces } from './namespaces.ts'
+import { deleteNamespaces, freshNamespace, isTerminating, labNamespaces, releaseNamespace } from './namespaces.ts'
 import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
 import { ensureApplied } from './step-presence.ts'
@@ -58,10 +58,14 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
   const others = (await labNamespaces(kube)).filter((name) => name !== namespace)
   if (others.length > 0) {
     options.emit({ kind: 'phase', phase: 'freeing the GPUs', detail: `other steps hold them: ${others.join(', ')}` })
-    await deleteNamespaces(kube, others, options.emit)
+    // Their pods gone is what frees the GPUs; the namespaces may finish terminating in the background.
+    for (const other of others) await releaseNamespace(kube, other)
   }
   if (options.reset) {
     options.emit({ kind: 'phase', phase: `resetting ${namespace}` })
+    await freshNamespace(kube, namespace, options.emit)
+  } else if (await isTerminating(kube, namespace)) {
+    options.emit({ kind: 'progress', message: `${namespace} is still being deleted: waiting until it is gone` })
     await deleteNamespaces(kube, [namespace], options.emit)
   }
   const objects = await readManifests(step.dir)

@@ -79,6 +79,13 @@ export async function prepareStep(kube: KubeContext, objects: readonly Kubernete
   }
 }
 
+/** Stops the stand-in schedulers whose Lease is in `namespace`, before the namespace is deleted. */
+export async function stopStandIn(kube: KubeContext, namespace: string): Promise<void> {
+  const ofNamespace = [...standIns].filter(([key]) => key.startsWith(`${kube.context}/${namespace}/`))
+  for (const [key] of ofNamespace) standIns.delete(key)
+  await Promise.all(ofNamespace.map(([, scheduler]) => scheduler.stop()))
+}
+
 /** Stops the stand-in schedulers (tests that must end cleanly). */
 export async function stopStandIns(): Promise<void> {
   await Promise.all([...standIns.values()].map((s) => s.stop()))

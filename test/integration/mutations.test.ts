@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
 import { connect } from '../../scripts/lib/kube.ts'
 import { mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
+import { awaitLabDeletions } from '../../scripts/lib/namespaces.ts'
 import { MUTATIONS_FILE, readMutations } from '../../scripts/lib/mutations/mutations-file.ts'
 import type { StepReport } from '../../scripts/lib/mutations/report.ts'
 import { loadChecks, runStepMutations } from '../../scripts/lib/mutations/suite.ts'
@@ -17,6 +18,8 @@ import { listSteps } from '../../scripts/lib/steps.ts'
 const kube = connect(inject('kubeContext'))
 // Step 06 on kwok starts the lab scheduler in this process; the suites after this one share the process.
 afterAll(stopStandIns)
+// Each step's copies are left terminating in the background; the next suites get a clean cluster.
+afterAll(() => awaitLabDeletions(kube))
 const quiet = () => {}
 const FAST = {
   checkTimeoutMs: 5_000,

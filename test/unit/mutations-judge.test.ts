@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { CheckResult, CheckStatus } from '../../scripts/lib/checks/check.ts'
-import { judge, missingWords, mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
+import { checksToRun, judge, missingWords, mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
 import type { Mutation } from '../../scripts/lib/mutations/mutations-file.ts'
 
 const result = (id: string, status: CheckStatus, hint?: string): CheckResult => ({
@@ -120,5 +120,32 @@ describe('mutationNeeds', () => {
 describe('missingWords', () => {
   it('compares case-insensitively', () => {
     expect(missingWords('Set publishNotReadyAddresses: true', ['publishnotreadyaddresses', 'false'])).toEqual(['false'])
+  })
+})
+
+describe('checksToRun', () => {
+  const ids = (checks: { id: string }[]) => checks.map((c) => c.id)
+  const checks = ['pod-names', 'created-in-order', 'replacement', 'random-names', 'serves', 'reforms'].map((id) => ({
+    id,
+  }))
+
+  it('runs every check when none may also fail', () => {
+    expect(ids(checksToRun(mutation({ fails: ['pod-names'] }), checks))).toEqual(ids(checks))
+  })
+
+  it('leaves out the unjudged checks after the last judged one, and keeps those between judged ones', () => {
+    const m = mutation({ fails: ['pod-names'], mayAlsoFail: ['created-in-order', 'replacement', 'serves', 'reforms'] })
+    expect(ids(checksToRun(m, checks))).toEqual(['pod-names', 'created-in-order', 'replacement', 'random-names'])
+  })
+
+  it('judges the same whether the left-out checks ran or not', () => {
+    const m = mutation({ fails: ['service-name'], mayAlsoFail: ['endpoints', 'dns-names'] })
+    const run = checksToRun(m, baseline)
+    expect(ids(run)).toEqual(['headless', 'service-name'])
+    const failed = result('service-name', 'failed', GOOD_HINT)
+    const all = judge(m, baseline, mutated(failed, result('endpoints', 'failed'), result('dns-names', 'failed')))
+    const some = judge(m, baseline, { applied: true, results: run.map((r) => (r.id === failed.id ? failed : r)) })
+    expect(some).toEqual(all)
+    expect(some.status).toBe('caught')
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { check, fail, NAMESPACE, pass, type CheckEnv } from '../../scripts/lib/checks/check.ts'
+import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import { kubectl } from '../../scripts/lib/checks/kit.ts'
-import { runCheck, runChecks, type RunOptions } from '../../scripts/lib/checks/run-checks.ts'
+import { runCheck, runChecks, runGroups, type RunOptions } from '../../scripts/lib/checks/run-checks.ts'
 import type { LabEvent } from '../../scripts/lib/output.ts'
 
 const env = {} as CheckEnv
@@ -144,5 +144,73 @@ describe('runChecks', () => {
     )
     expect(results.map((r) => r.status)).toEqual(['passed', 'skipped'])
     expect(events.filter((e) => e.kind === 'check')).toHaveLength(2)
+  })
+
+  it('runs read-only api checks side by side: one that holds only once its neighbour has looked passes', async () => {
+    let neighbourLooked = false
+    const waitsForNeighbour = check({
+      id: 'first',
+      title: 'first',
+      needs: 'api',
+      observe: async () => neighbourLooked,
+      evaluate: (looked: boolean) => (looked ? pass : fail('the neighbour looked', 'not yet', 'run side by side')),
+    })
+    const neighbour = check({
+      id: 'second',
+      title: 'second',
+      needs: 'api',
+      observe: async () => (neighbourLooked = true),
+      evaluate: () => pass,
+    })
+    const results = await runChecks([waitsForNeighbour, neighbour], env, fast())
+    expect(results.map((r) => [r.id, r.status])).toEqual([
+      ['first', 'passed'],
+      ['second', 'passed'],
+    ])
+  })
+
+  it('runs a check that acts, or needs pods, alone in its place, and reports in list order', async () => {
+    const log: string[] = []
+    const logged = (id: string, needs: 'api' | 'pods', act?: boolean): Check =>
+      check({
+        id,
+        title: id,
+        needs,
+        ...(act ? { act: async () => void log.push(`${id} acts`) } : {}),
+        observe: async () => {
+          log.push(`${id} observes`)
+          // Let the other checks of its group take their turn before this one returns.
+          await new Promise((resolve) => setImmediate(resolve))
+          log.push(`${id} observed`)
+        },
+        evaluate: () => pass,
+      })
+    const checks = [
+      logged('a', 'api'),
+      logged('b', 'api'),
+      logged('acts', 'api', true),
+      logged('c', 'api'),
+      logged('pods', 'pods'),
+      logged('d', 'api'),
+    ]
+    expect(runGroups(checks).map((group) => group.map((c) => c.id))).toEqual([
+      ['a', 'b'],
+      ['acts'],
+      ['c'],
+      ['pods'],
+      ['d'],
+    ])
+    const events: LabEvent[] = []
+    const results = await runChecks(checks, env, fast({ emit: (e) => events.push(e) }))
+    const first = (entry: string) => log.indexOf(entry)
+    const last = (entry: string) => log.lastIndexOf(entry)
+    expect(first('b observes')).toBeLessThan(first('a observed'))
+    expect(last('a observed')).toBeLessThan(first('acts acts'))
+    expect(last('b observed')).toBeLessThan(first('acts acts'))
+    expect(last('acts observed')).toBeLessThan(first('c observes'))
+    expect(last('c observed')).toBeLessThan(first('pods observes'))
+    expect(last('pods observed')).toBeLessThan(first('d observes'))
+    expect(results.map((r) => r.id)).toEqual(['a', 'b', 'acts', 'c', 'pods', 'd'])
+    expect(events.flatMap((e) => (e.kind === 'check' ? [e.result.id] : []))).toEqual(results.map((r) => r.id))
   })
 })

@@ -75,13 +75,39 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
   return { ...base, status: 'failed', expected, seen, hint, attempts, durationMs: Date.now() - started }
 }
 
-/** Runs checks in order, emitting each result as it is known. */
+/** A check that only reads the API server: it needs no container and provokes nothing. */
+const onlyReads = (item: Check) => item.needs === 'api' && !item.act
+
+/**
+ * The checks in the groups they run in, in list order: read-only checks next to each other run
+ * side by side, as reading cannot change what another check sees. A check that acts (deletes a
+ * pod) or needs running containers (sends traffic, execs) runs alone, in its place in the list,
+ * so what it does and what it sees are as when every check ran one after the other.
+ */
+export function runGroups(checks: readonly Check[]): Check[][] {
+  const groups: Check[][] = []
+  for (const item of checks) {
+    const last = groups.at(-1)
+    if (last && onlyReads(item) && onlyReads(last[0]!)) last.push(item)
+    else groups.push([item])
+  }
+  return groups
+}
+
+/**
+ * Runs checks in order, read-only neighbours side by side (`runGroups`), each with its own
+ * timeout and re-check. Results come back, and are emitted, in list order, each as soon as it
+ * and those before it are known.
+ */
 export async function runChecks(checks: readonly Check[], env: CheckEnv, options: RunOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = []
-  for (const item of checks) {
-    const result = await runCheck(item, env, options)
-    options.emit({ kind: 'check', result })
-    results.push(result)
+  for (const group of runGroups(checks)) {
+    const running = group.map((item) => runCheck(item, env, options))
+    for (const pending of running) {
+      const result = await pending
+      options.emit({ kind: 'check', result })
+      results.push(result)
+    }
   }
   return results
 }

@@ -23,6 +23,17 @@ export function mutationNeeds(mutation: Mutation, checks: readonly { id: string;
   return checks.find((c) => c.id === mutation.fails[0])?.needs ?? 'api'
 }
 
+/**
+ * The checks a mutated step runs: all of them up to the last one whose verdict is judged (every
+ * check but `mayAlsoFail`). Unjudged checks after it are left out: they come after every verdict
+ * that counts, so nothing they do (a pod deleted, traffic sent) can change one, and each would
+ * only wait out its timeout, failing.
+ */
+export function checksToRun<C extends { id: string }>(mutation: Mutation, checks: readonly C[]): C[] {
+  const judged = checks.map((c) => !mutation.mayAlsoFail.includes(c.id))
+  return checks.slice(0, judged.lastIndexOf(true) + 1)
+}
+
 /** The words of `words` that `text` lacks, compared case-insensitively. */
 export function missingWords(text: string, words: readonly string[]): string[] {
   const lower = text.toLowerCase()

@@ -31,7 +31,7 @@ export interface Mutation {
   expect: 'checks' | 'rejected'
   /** Check ids; the first is the one whose hint must name the cause. Empty with `expect: rejected`. */
   fails: string[]
-  /** Checks that fail as a knock-on effect where containers run; their verdicts are not judged. */
+  /** Checks that fail as a knock-on effect where containers run; their verdicts are not judged (nor run, after the last judged check). */
   mayAlsoFail: string[]
   /** Words the first failing check's hint (or the API server's refusal) must contain, case-insensitive. */
   hint: string[]

@@ -1,5 +1,6 @@
 // Running a step's mutation suite: the unmutated step first (it must pass), then each mistake of
 // its mutations.yaml on a fresh copy of the step, judged against the unmutated step's verdicts.
+// Each copy lives in a namespace of its own, so none waits for the one before to be deleted.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KubernetesObject } from '@kubernetes/client-node'
@@ -8,13 +9,13 @@ import { runChecks } from '../checks/run-checks.ts'
 import { errorMessage } from '../errors.ts'
 import { apply, type KubeContext } from '../kube.ts'
 import { readManifests } from '../manifests.ts'
-import { prepareStep } from '../step-prerequisites.ts'
-import { labNamespaces } from '../namespaces.ts'
+import { awaitLabDeletions, freshNamespace, labNamespaces, releaseNamespace } from '../namespaces.ts'
+import { prepareStep, stopStandIn } from '../step-prerequisites.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
-import { freshNamespace } from './fresh.ts'
-import { judge, mutationNeeds, type Outcome } from './judge.ts'
+import { asInStep, copyNamespace, inNamespace } from './namespace-copy.ts'
+import { checksToRun, judge, mutationNeeds, type Outcome } from './judge.ts'
 import { MUTATIONS_FILE, readMutations, type Mutation } from './mutations-file.ts'
 import { PatchError } from '../json-patch.ts'
 import { applyPatches } from './patch.ts'
@@ -53,6 +54,9 @@ export const SUITE_DEFAULTS = {
   retryDelayMs: 1_000,
 }
 
+// Copies are thrown away, and so are the namespaces the suite frees: their pods get one second to stop.
+const RELEASE = { gracePeriodSeconds: 1, timeoutMs: 60_000 }
+
 const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider kind'
 
 /** The checks a step's test script exports. */
@@ -84,31 +88,59 @@ async function applyOrRefusal(
   }
 }
 
-interface Runner {
-  run(objects: readonly KubernetesObject[]): Promise<Outcome>
-  dryRun(objects: readonly KubernetesObject[]): Promise<Outcome>
+function resultInStep(result: CheckResult, inStep: (text: string) => string): CheckResult {
+  const { expected, seen, hint } = result
+  return {
+    ...result,
+    ...(expected !== undefined ? { expected: inStep(expected) } : {}),
+    ...(seen !== undefined ? { seen: inStep(seen) } : {}),
+    ...(hint !== undefined ? { hint: inStep(hint) } : {}),
+  }
 }
 
-function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[], options: SuiteOptions): Runner {
+interface Runner {
+  /** Applies the objects to a fresh copy of the step in the namespace `copy`, waits for the rollout, runs the checks. */
+  run(objects: readonly KubernetesObject[], copy: string, checks: readonly Check[]): Promise<Outcome>
+  /** A dry run into `copy`, which holds the unmutated step. */
+  dryRun(objects: readonly KubernetesObject[], copy: string): Promise<Outcome>
+  /** Deletes a copy in the background: its pods first, so the next copy has their GPUs. */
+  release(copy: string): Promise<void>
+}
+
+function runnerFor(
+  kube: KubeContext,
+  namespace: string,
+  stepObjects: readonly KubernetesObject[],
+  options: SuiteOptions,
+): Runner {
   const settings = { ...SUITE_DEFAULTS, ...options }
   // The checks of a run are judged together, not printed one by one; progress still shows.
   const emit = (event: LabEvent) => {
     if (event.kind !== 'check') options.emit(event)
   }
   const quiet = () => {}
+  // What the checks and the API server said about a copy, as a learner reads it in the step's namespace.
+  const asInStepOutcome = (outcome: Outcome, copy: string): Outcome => {
+    const inStep = (text: string) => asInStep(text, copy, namespace)
+    if (!outcome.applied) return { applied: false, error: inStep(outcome.error) }
+    return { applied: true, results: outcome.results.map((result) => resultInStep(result, inStep)) }
+  }
   return {
-    async run(objects) {
-      await freshNamespace(kube, namespace, quiet)
-      const refused = await applyOrRefusal(kube, objects, false)
-      if (refused !== undefined) return { applied: false, error: refused }
-      await waitForRollout(kube, namespace, () => {}, {
+    async run(objects, copy, checks) {
+      // A copy left by an earlier run of the suite is deleted first; usually there is none.
+      await freshNamespace(kube, copy, quiet, RELEASE)
+      // What the step needs first (a CRD; on kwok, a stand-in for its scheduler), as for the step itself.
+      await prepareStep(kube, inNamespace(stepObjects, namespace, copy), quiet)
+      const refused = await applyOrRefusal(kube, inNamespace(objects, namespace, copy), false)
+      if (refused !== undefined) return asInStepOutcome({ applied: false, error: refused }, copy)
+      await waitForRollout(kube, copy, () => {}, {
         timeoutMs: settings.rolloutTimeoutMs,
         stallMs: settings.rolloutStallMs,
         intervalMs: 500,
       })
       const results = await runChecks(
         checks,
-        { kube, namespace },
+        { kube, namespace: copy },
         {
           runsContainers: options.runsContainers,
           emit,
@@ -117,12 +149,19 @@ function runnerFor(kube: KubeContext, namespace: string, checks: readonly Check[
           retryDelayMs: settings.retryDelayMs,
         },
       )
-      return { applied: true, results }
+      return asInStepOutcome({ applied: true, results }, copy)
     },
-    // Validated and admitted by the API server in full, stored nowhere: the step stays as it was.
-    async dryRun(objects) {
-      const refused = await applyOrRefusal(kube, objects, true)
-      return refused === undefined ? { applied: true, results: [] } : { applied: false, error: refused }
+    // Validated and admitted by the API server in full, stored nowhere: the copy stays as it was.
+    async dryRun(objects, copy) {
+      const refused = await applyOrRefusal(kube, inNamespace(objects, namespace, copy), true)
+      return asInStepOutcome(
+        refused === undefined ? { applied: true, results: [] } : { applied: false, error: refused },
+        copy,
+      )
+    },
+    async release(copy) {
+      await stopStandIn(kube, copy)
+      await releaseNamespace(kube, copy, RELEASE)
     },
   }
 }
@@ -134,10 +173,11 @@ function messageOf(mutation: Mutation, outcome: Outcome): string | undefined {
 }
 
 /**
- * Runs one step's suite on a cluster where the step may take the GPUs: the other steps'
- * namespaces are removed first, and the step's own namespace is left removed at the end.
- * Errors in the mutation list (a patch that no longer fits the manifests) are thrown before
- * anything is applied.
+ * Runs one step's suite on a cluster where the step may take the GPUs: every lab namespace is
+ * removed first, the step's own included, and each run gets a copy of the step in a namespace
+ * of its own (namespace-copy.ts), deleted in the background once its checks have run; at the
+ * end, the copies may still be terminating (`awaitLabDeletions` waits for them). Errors in the
+ * mutation list (a patch that no longer fits the manifests) are thrown before anything is applied.
  */
 export async function runStepMutations(kube: KubeContext, step: Step, options: SuiteOptions): Promise<StepReport> {
   const { emit } = options
@@ -150,7 +190,6 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
   ).filter((m) => !options.needs || mutationNeeds(m, checks) === options.needs)
   const objects = await readManifests(step.dir)
   const namespace = await stepNamespace(step)
-  await prepareStep(kube, objects, emit)
   const patched = mutations.map((mutation) => {
     try {
       return applyPatches(objects, mutation.patch)
@@ -161,11 +200,13 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
     }
   })
 
-  // The other steps' pods hold the GPUs; their namespaces may finish terminating in the background.
-  const others = (await labNamespaces(kube)).filter((name) => name !== namespace)
-  if (others.length > 0) emit({ kind: 'progress', message: `freeing the GPUs: removing ${others.join(', ')}` })
-  for (const other of others) await freshNamespace(kube, other, emit, { wait: false })
-  const runner = runnerFor(kube, namespace, checks, options)
+  // The pods of every lab namespace, this step's own included, hold the GPUs the copies need;
+  // the namespaces themselves may finish terminating in the background.
+  const held = await labNamespaces(kube)
+  if (held.length > 0) emit({ kind: 'progress', message: `freeing the GPUs: removing ${held.join(', ')}` })
+  const runner = runnerFor(kube, namespace, objects, options)
+  for (const name of held) await runner.release(name)
+  const unmutatedCopy = copyNamespace(namespace, 'unmutated')
 
   // A dry run needs the unmutated step on the cluster, so a step with one runs it again.
   const verified = mutations.some((m) => m.expect === 'rejected') ? undefined : options.baselines?.get(step.id)
@@ -175,7 +216,9 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
       ? ''
       : '(this cluster runs no containers: pods checks are skipped)'
   emit({ kind: 'phase', phase: `step ${step.id}: the unmutated step`, detail })
-  const baselineOutcome: Outcome = verified ? { applied: true, results: [...verified] } : await runner.run(objects)
+  const baselineOutcome: Outcome = verified
+    ? { applied: true, results: [...verified] }
+    : await runner.run(objects, unmutatedCopy, checks)
   if (!baselineOutcome.applied)
     throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)
   const baseline: CheckResult[] = baselineOutcome.results
@@ -206,16 +249,8 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
       })
     else runnable.push(i)
   }
-  // Refusals first, as dry runs while the cluster holds the unmutated step; then one fresh copy per mutation.
-  const order = [
-    ...runnable.filter((i) => mutations[i]!.expect === 'rejected'),
-    ...runnable.filter((i) => mutations[i]!.expect !== 'rejected'),
-  ]
-  if (order.length > 0) emit({ kind: 'phase', phase: `step ${step.id}: ${order.length} mutations` })
-  for (const i of order) {
+  const judged = (i: number, outcome: Outcome, started: number) => {
     const mutation = mutations[i]!
-    const started = Date.now()
-    const outcome = mutation.expect === 'rejected' ? await runner.dryRun(patched[i]!) : await runner.run(patched[i]!)
     const { status, by, problems } = judge(mutation, baseline, outcome)
     const message = messageOf(mutation, outcome)
     finish({
@@ -228,7 +263,23 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
       durationMs: Date.now() - started,
     })
   }
-  await freshNamespace(kube, namespace, () => {}, { wait: false })
+  const refusals = runnable.filter((i) => mutations[i]!.expect === 'rejected')
+  const checked = runnable.filter((i) => mutations[i]!.expect !== 'rejected')
+  if (runnable.length > 0) emit({ kind: 'phase', phase: `step ${step.id}: ${runnable.length} mutations` })
+  // Refusals first, as dry runs into the copy that holds the unmutated step.
+  for (const i of refusals) {
+    const started = Date.now()
+    judged(i, await runner.dryRun(patched[i]!, unmutatedCopy), started)
+  }
+  await runner.release(unmutatedCopy)
+  // Then one fresh copy per mutation, deleted in the background once its checks have run.
+  for (const i of checked) {
+    const started = Date.now()
+    const copy = copyNamespace(namespace, mutations[i]!.name)
+    const outcome = await runner.run(patched[i]!, copy, checksToRun(mutations[i]!, checks))
+    await runner.release(copy)
+    judged(i, outcome, started)
+  }
 
   const report: StepReport = {
     step: step.id,
@@ -254,5 +305,6 @@ export async function runMutationSuite(
     }
     reports.push(await runStepMutations(kube, step, options))
   }
+  await awaitLabDeletions(kube)
   return reports
 }
