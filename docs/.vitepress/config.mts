@@ -43,6 +43,7 @@ const learn: DefaultTheme.SidebarItem[] = [
 const contribute: DefaultTheme.SidebarItem[] = [
   { text: 'Architecture', link: '/architecture' },
   { text: 'Benchmarks', link: '/benchmarks' },
+  { text: 'Performance', link: '/performance' },
   { text: 'The mutation suite', link: '/mutations' },
   { text: 'The security model', link: '/security' },
   { text: 'Monitoring and logs', link: '/observability' },
@@ -117,7 +118,7 @@ export default defineConfig({
       {
         text: 'Contributing',
         link: '/architecture',
-        activeMatch: '^/(architecture|benchmarks|mutations|security|reference/)',
+        activeMatch: '^/(architecture|benchmarks|performance|mutations|security|reference/)',
       },
     ],
     sidebar: [
