@@ -1,9 +1,10 @@
 // What a step needs on the cluster before its manifests are applied, and that no step may hold
-// in its own files: the PodGroup CRD, which comes from the scheduler-plugins Go module, never a
-// committed copy. Decided from the manifests, so every path that applies a step (npm run step,
+// in its own files: the PodGroup CRD and KEDA's CRDs, which come from their projects' Go modules,
+// never a committed copy. Decided from the manifests, so every path that applies a step (npm run step,
 // the mutation suite, test:e2e, the kwok integration tests) gets the same.
 import { hostname } from 'node:os'
 import type { KubernetesObject } from '@kubernetes/client-node'
+import { installKedaCrds } from './build/keda-crds.ts'
 import { installPodGroupCrd } from './build/pod-group-crd.ts'
 import { clusterRunsContainers, type KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
@@ -12,10 +13,15 @@ import { createSchedulerMetrics } from '../../workloads/scheduler/metrics.ts'
 import { Scheduler, type SchedulerLog } from '../../workloads/scheduler/scheduler.ts'
 
 const POD_GROUP_API = 'scheduling.x-k8s.io/'
+const KEDA_API = 'keda.sh/'
 
 /** Whether the manifests declare gangs (scheduler-plugins' PodGroup). */
 export const needsPodGroupCrd = (objects: readonly KubernetesObject[]): boolean =>
   objects.some((o) => o.apiVersion?.startsWith(POD_GROUP_API))
+
+/** Whether the manifests hold KEDA objects (a ScaledObject, a TriggerAuthentication, …). */
+export const needsKedaCrds = (objects: readonly KubernetesObject[]): boolean =>
+  objects.some((o) => o.apiVersion?.startsWith(KEDA_API))
 
 /** The lab scheduler's Deployment in the manifests, if any: its namespace and --scheduler-name. */
 export function labSchedulerOf(objects: readonly KubernetesObject[]): { namespace: string; name: string } | undefined {
@@ -69,6 +75,7 @@ function standInScheduler(kube: KubeContext, namespace: string, name: string): v
 /** Installs what the step's manifests need first; on kwok, also stands in for the lab scheduler's pods. */
 export async function prepareStep(kube: KubeContext, objects: readonly KubernetesObject[], emit: EmitEvent) {
   if (needsPodGroupCrd(objects)) await installPodGroupCrd(kube, emit)
+  if (needsKedaCrds(objects)) await installKedaCrds(kube, emit)
   const scheduler = labSchedulerOf(objects)
   if (scheduler && !(await clusterRunsContainers(kube))) {
     emit({

@@ -54,6 +54,32 @@ describe('EndpointSlices to backends', () => {
     ])
   })
 
+  it('reads serving and terminating, since publishNotReadyAddresses keeps every endpoint ready', () => {
+    // The EndpointSlice controller writes ready = publishNotReadyAddresses || (serving && !terminating):
+    // with the flag set, a deleted or failing pod stays `ready`.
+    const backends = backendsFromSlices(
+      [
+        slice([
+          endpoint('10.0.0.1', { ready: true, serving: true, terminating: true }),
+          endpoint('10.0.0.2', { ready: true, serving: false, terminating: true }),
+          endpoint('10.0.0.3', { ready: true, serving: false, terminating: false }),
+          endpoint('10.0.0.4', { ready: true, serving: true, terminating: false }),
+          endpoint('10.0.0.5', { ready: false, serving: null }),
+        ]),
+      ],
+      'http',
+    )
+    expect(backends.map((b) => [b.address, b.ready])).toEqual([
+      ['10.0.0.1:8000', false],
+      ['10.0.0.2:8000', false],
+      // A pod failing its readiness probe, not deleted.
+      ['10.0.0.3:8000', false],
+      ['10.0.0.4:8000', true],
+      // No `serving` (slices written by hand, or an old controller): `ready` decides.
+      ['10.0.0.5:8000', false],
+    ])
+  })
+
   it('drops an endpoint removed from the slices, and a whole deleted slice', () => {
     const first = slice([endpoint('10.0.0.1'), endpoint('10.0.0.2')])
     const second = slice([endpoint('10.0.1.1')])

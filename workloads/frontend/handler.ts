@@ -38,10 +38,24 @@ const cutStatus: Record<AbortReason, RequestStatus> = {
   shutdown: 'shutting_down',
 }
 
-/** Failures a backend never started on: the request may wait again for another. */
+/**
+ * Failures of a request the backend never started on, which may therefore wait again for
+ * another: the connection was refused or could not be made; the backend answered 503 (a
+ * stopping server, or one not ready, refuses before it reads the request); or the connection
+ * was reset with no answer when the request went out on a kept-alive connection, which is how
+ * a server closing its idle connections (as it does on SIGTERM) meets a request sent at that
+ * moment (Node's documentation names this race). That last case could in principle also be a
+ * server that died after reading the request: sending it again then costs compute twice, but
+ * the client still gets one answer, since nothing of the first reached it. A reset on a new
+ * connection, or any failure once the answer's headers arrived, is not retried.
+ */
+export function notTaken(failure: Failure): boolean {
+  if (failure.answer) return failure.answer.status === 503
+  if (failure.outcome !== 'error' || failure.code === undefined) return false
+  if (failure.code === 'ECONNRESET') return failure.reusedSocket === true && failure.answerBegan !== true
+  return notTakenCodes.has(failure.code)
+}
 const notTakenCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
-const notTaken = (failure: Failure) =>
-  (failure.code !== undefined && notTakenCodes.has(failure.code)) || failure.answer?.status === 503
 
 /**
  * One completion from arrival to its one final answer. The request is checked (priority,
@@ -50,8 +64,8 @@ const notTaken = (failure: Failure) =>
  * exactly once, counted in `requests_total` with how it ended: answered, 429, 504 (its deadline
  * passed, queued or in flight; a queued one is never sent afterwards), cancelled (the client
  * went away: it leaves the queue, or its request to the backend is aborted), or 503 (shutting
- * down). A backend that refuses the connection or answers 503 never started it: the request
- * goes back to the front of its class for another backend, up to `maxRetries` times.
+ * down). A backend that never started it (see `notTaken`) is replaced: the request goes back to
+ * the front of its class for another backend, up to `maxRetries` times.
  */
 export function createCompletionHandler(parts: HandlerParts) {
   const { app, config, queue, dispatcher, metrics, servedModels, live } = parts

@@ -38,6 +38,10 @@ export interface Failure {
   notSent?: boolean
   /** The client error's code (`ECONNREFUSED`, `ECONNRESET`, ...), when the attempt failed without an answer. */
   code?: string
+  /** The request went out on a kept-alive connection from an earlier one (Node's `reusedSocket`). */
+  reusedSocket?: boolean
+  /** The answer's headers had arrived when it failed: the backend had taken the request. */
+  answerBegan?: boolean
 }
 
 /** Where an exchange counts its attempt: the router's metrics, or the frontend's. */
@@ -106,8 +110,11 @@ export class Exchange {
    */
   async send(request: UpstreamRequest): Promise<Answer | Failure> {
     const { signal } = request
+    const sent = { reusedSocket: false }
+    let answerBegan = false
     try {
-      const response = await this.#request(request)
+      const response = await this.#request(request, sent)
+      answerBegan = true
       const status = response.statusCode ?? 502
       const contentType = response.headers['content-type'] ?? ''
       if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
@@ -140,12 +147,17 @@ export class Exchange {
         retryable: outcome === 'error',
         reason: outcome === 'error' ? (error as Error).message : String(signal.reason),
         code,
+        reusedSocket: sent.reusedSocket,
+        answerBegan,
       }
     }
   }
 
-  /** The request on a kept-alive connection; resolves at the answer's headers. */
-  #request(request: UpstreamRequest): Promise<IncomingMessage> {
+  /**
+   * The request on a kept-alive connection; resolves at the answer's headers. Notes in `sent`
+   * whether the connection was reused from an earlier request.
+   */
+  #request(request: UpstreamRequest, sent: { reusedSocket: boolean }): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const { body } = request
       const headers =
@@ -159,9 +171,15 @@ export class Exchange {
           agent,
           signal: request.signal,
         },
-        resolve,
+        (response) => {
+          sent.reusedSocket = outgoing.reusedSocket
+          resolve(response)
+        },
       )
-      outgoing.on('error', reject)
+      outgoing.on('error', (error) => {
+        sent.reusedSocket = outgoing.reusedSocket
+        reject(error)
+      })
       if (body instanceof ForwardedBody) body.sendOn(outgoing)
       else outgoing.end(body)
     })

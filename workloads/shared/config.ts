@@ -214,7 +214,8 @@ export function serverSettings<Config extends ServerSettingsConfig>(): Setting<C
       flag: 'drain-timeout-ms',
       env: 'DRAIN_TIMEOUT_MS',
       kind: 'integer',
-      description: 'Milliseconds requests in flight may take to finish after SIGTERM before they are cut off',
+      description:
+        'Milliseconds requests in flight (streams included) may take to finish after SIGTERM before they are cut off; keep it under terminationGracePeriodSeconds less any preStop wait',
     },
     {
       field: 'headersTimeoutMs',

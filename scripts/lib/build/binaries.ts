@@ -27,6 +27,8 @@ export const VERSIONS = {
   prometheusOperator: 'v0.95.2',
   /** controller-gen, which generates those CRDs from the API's Go types, as prometheus-operator's own build does. */
   controllerTools: 'v0.23.0',
+  /** KEDA (github.com/kedacore/keda/v2): its ScaledObject and TriggerAuthentication CRDs, see keda-crds.ts. */
+  keda: 'v2.21.0',
 } as const
 
 export const KUBE_BINARIES = [

@@ -17,13 +17,10 @@ export interface EndpointSliceLike {
 
 /**
  * The backends in all of a Service's EndpointSlices, on the target port: by name (the Service
- * port's name, `""` for an unnamed one) or, given digits, by number. Conditions as the API
- * defines them: `ready` unset means ready, `terminating` unset means not terminating; an endpoint
- * that is not ready or is terminating is listed but not ready. (kube-proxy falls back to
- * terminating endpoints that are still `serving` when none is ready; the router does not, so
- * a draining pod gets no new requests.) An address in several slices, which happens while the
- * controller moves endpoints between slices, is one backend, ready if any slice says so. A slice
- * without the port contributes nothing.
+ * port's name, `""` for an unnamed one) or, given digits, by number. An endpoint that may not
+ * take requests (`takesRequests`) is listed but not ready. An address in several slices, which
+ * happens while the controller moves endpoints between slices, is one backend, ready if any slice
+ * says so. A slice without the port contributes nothing.
  */
 export function backendsFromSlices(slices: Iterable<EndpointSliceLike>, targetPort: string): DiscoveredBackend[] {
   const byAddress = new Map<string, boolean>()
@@ -34,11 +31,31 @@ export function backendsFromSlices(slices: Iterable<EndpointSliceLike>, targetPo
       const host = endpoint.addresses[0] // the API: consumers use the first address
       if (!host) continue
       const address = slice.addressType === 'IPv6' ? `[${host}]:${port}` : `${host}:${port}`
-      const ready = endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true
+      const ready = takesRequests(endpoint.conditions ?? {})
       byAddress.set(address, ready || (byAddress.get(address) ?? false))
     }
   }
   return [...byAddress].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, ready]) => ({ address, ready }))
+}
+
+/**
+ * Whether an endpoint may get new requests: serving and not terminating. The EndpointSlice
+ * controller writes `serving` = the pod is Ready, `terminating` = the pod is being deleted, and
+ * `ready` = publishNotReadyAddresses || (serving && !terminating). So `ready` alone is not enough:
+ * behind a Service with publishNotReadyAddresses (the headless Services of the model servers'
+ * groups) every endpoint is `ready`, a deleted or failing pod included. `serving` unset (a
+ * controller older than 1.20, or slices written by hand) falls back to `ready`; unset `ready`
+ * means ready and unset `terminating` means not terminating, as the API defines them.
+ * (kube-proxy falls back to terminating endpoints that are still serving when none is ready; the
+ * router does not, so a draining pod gets no new requests.)
+ */
+export function takesRequests(conditions: {
+  ready?: boolean | null
+  serving?: boolean | null
+  terminating?: boolean | null
+}): boolean {
+  const serving = conditions.serving ?? conditions.ready ?? true
+  return serving && conditions.terminating !== true
 }
 
 function portOf(slice: EndpointSliceLike, targetPort: string): number | null {
