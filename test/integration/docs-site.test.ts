@@ -227,8 +227,12 @@ describe.skipIf(!hasChromium)(
               filter: getComputedStyle(element).filter,
             }
           })
+        // The home page's picture is hydrated after the page loads, and its first SVG replaced then:
+        // a detached element has no computed style.
+        await expect.poll(async () => (await colours()).panel, { timeout: 10_000 }).toMatch(/^rgb/)
         const light = await colours()
         await switchTheme(page)
+        await expect.poll(async () => (await colours()).panel, { timeout: 10_000 }).not.toBe(light.panel)
         const dark = await colours()
         await page.close()
         expect(light.panel, `${path}: a panel in light`).toMatch(/^rgb/)
