@@ -3,6 +3,7 @@
 import { defineLoader } from 'vitepress'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
+import * as metricsAdapter from '../../workloads/metrics-adapter/config.ts'
 import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
@@ -16,6 +17,7 @@ export interface WorkloadFlags {
   scheduler: SettingHelp[]
   gpuInventory: SettingHelp[]
   frontend: SettingHelp[]
+  metricsAdapter: SettingHelp[]
 }
 
 declare const data: WorkloadFlags
@@ -30,6 +32,7 @@ export default defineLoader({
       scheduler: settingsHelp(scheduler.defaults, scheduler.settings),
       gpuInventory: settingsHelp(gpuInventory.defaults, gpuInventory.settings),
       frontend: settingsHelp(frontend.defaults, frontend.settings),
+      metricsAdapter: settingsHelp(metricsAdapter.defaults, metricsAdapter.settings),
     }
   },
 })

@@ -35,10 +35,12 @@ export interface StartOptions {
   /** The path that answers 200 once the workload is ready. */
   readyPath?: string
   timeoutMs?: number
+  /** The address to listen on; 127.0.0.1 unless another process must reach it by an address the API accepts. */
+  host?: string
 }
 
 /**
- * Starts `program args --port <free> --host 127.0.0.1` and resolves once `readyPath` answers
+ * Starts `program args --port <free> --host 127.0.0.1` (or `options.host`) and resolves once `readyPath` answers
  * 200; rejects with the process's output if it exits first or is not ready in time.
  */
 export async function startWorkload(
@@ -47,8 +49,9 @@ export async function startWorkload(
   options: StartOptions = {},
 ): Promise<WorkloadProcess> {
   const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const child = spawn(program, [...args, '--port', String(port), '--host', '127.0.0.1'], {
+  const host = options.host ?? '127.0.0.1'
+  const url = `http://${host}:${port}`
+  const child = spawn(program, [...args, '--port', String(port), '--host', host], {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,13 +29,18 @@ const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-promethe
 ) => MetricFamily[]
 
 /** The model-server from source, run through tsx's loader, with an environment of our own. */
-export function startModelServer(flags: string[] = [], env: Record<string, string> = {}): Promise<WorkloadProcess> {
+export function startModelServer(
+  flags: string[] = [],
+  env: Record<string, string> = {},
+  host?: string,
+): Promise<WorkloadProcess> {
   return startWorkload(
     process.execPath,
     ['--import', 'tsx', 'workloads/model-server/main.ts', '--served-model-name', model, ...flags],
     {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, ...env },
+      host,
     },
   )
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import * as coordinator from '../../workloads/coordinator/config.ts'
 import * as gpuInventory from '../../workloads/gpu-inventory/config.ts'
+import * as metricsAdapter from '../../workloads/metrics-adapter/config.ts'
 import * as frontend from '../../workloads/frontend/config.ts'
 import * as modelServer from '../../workloads/model-server/config.ts'
 import * as router from '../../workloads/router/config.ts'
@@ -16,6 +17,7 @@ const workloads = [
   { name: 'scheduler', ...scheduler },
   { name: 'gpu-inventory', ...gpuInventory },
   { name: 'frontend', ...frontend },
+  { name: 'metrics-adapter', ...metricsAdapter },
 ]
 
 describe.each(workloads)('$name settings', ({ defaults, settings, usage }) => {

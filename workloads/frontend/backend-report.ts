@@ -1,3 +1,5 @@
+import { parseSamples } from '../shared/prometheus-text.ts'
+
 /** What the frontend reads in one scrape of a model server's `/metrics`. */
 export interface BackendReport {
   /** `vllm:num_requests_running`, summed over models. */
@@ -18,8 +20,6 @@ export interface BackendReport {
 /** The model server's gauge of its live max-num-seqs (the lab's; vLLM has none). */
 export const maxNumSeqsMetric = 'serving_lab_max_num_seqs'
 
-const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/
-
 /**
  * The few series the frontend needs, from Prometheus's text format. Lines it does not know are
  * skipped, so a server with more metrics (any vLLM) reads the same; null when the text has none
@@ -37,14 +37,8 @@ export function parseBackendReport(text: string): BackendReport | null {
   }
   const models = new Set<string>()
   let found = false
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('vllm:') && !line.startsWith(maxNumSeqsMetric)) continue
-    const match = sample.exec(line)
-    if (!match) continue
-    const [, name, labelText = '', rawValue] = match
-    const value = Number(rawValue)
-    if (!Number.isFinite(value)) continue
-    const labels = parseLabels(labelText)
+  const wanted = (name: string) => name.startsWith('vllm:') || name === maxNumSeqsMetric
+  for (const { name, labels, value } of parseSamples(text, wanted)) {
     if (labels.model_name) models.add(labels.model_name)
     switch (name) {
       case 'vllm:num_requests_running':
@@ -69,14 +63,6 @@ export function parseBackendReport(text: string): BackendReport | null {
   }
   report.models = [...models].sort()
   return found ? report : null
-}
-
-function parseLabels(text: string): Record<string, string> {
-  const labels: Record<string, string> = {}
-  for (const match of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    labels[match[1]!] = match[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-  }
-  return labels
 }
 
 function positiveInteger(raw: string | undefined): number | null {
