@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { defineConfig, type DefaultTheme } from 'vitepress'
+import { diagramLink } from './inline-diagram.ts'
 
 // The eight steps, in order, as the sidebar lists them; 08 is planned (their pages give the plan).
 const steps = [
@@ -42,8 +43,10 @@ const learn: DefaultTheme.SidebarItem[] = [
 const contribute: DefaultTheme.SidebarItem[] = [
   { text: 'Architecture', link: '/architecture' },
   { text: 'Benchmarks', link: '/benchmarks' },
+  { text: 'Performance', link: '/performance' },
   { text: 'The mutation suite', link: '/mutations' },
   { text: 'The security model', link: '/security' },
+  { text: 'Monitoring and logs', link: '/observability' },
   { text: 'Workload flags', link: '/reference/workload-flags' },
 ]
 
@@ -73,15 +76,18 @@ export default defineConfig({
     if (step === stepOf(steps.at(-1)!.link)) pageData.frontmatter.next = false
   },
   markdown: {
-    // A diagram is also a link to itself, so a phone can open it full size and zoom.
+    // A diagram from docs/public is drawn inline, so its colours follow the site's theme
+    // (inline-diagram.ts), and is a link to its file, so a phone can open it full size and zoom.
     config(md) {
       const image = md.renderer.rules.image!
       md.renderer.rules.image = (tokens, index, options, env, self) => {
-        const html = image(tokens, index, options, env, self)
-        const src = tokens[index]!.attrGet('src') ?? ''
-        if (!src.startsWith('/') || !src.endsWith('.svg')) return html
-        const href = BASE + src.slice(1)
-        return `<a class="diagram" href="${href}" target="_blank" title="Open the diagram full size">${html}</a>`
+        const token = tokens[index]!
+        const src = token.attrGet('src') ?? ''
+        if (!src.startsWith('/') || !src.endsWith('.svg')) return image(tokens, index, options, env, self)
+        const svg = readFileSync(new URL(`../public${src}`, import.meta.url), 'utf8')
+        const name = src.slice(1, -'.svg'.length)
+        const alt = self.renderInlineAsText(token.children ?? [], options, env)
+        return diagramLink(svg, name, alt, BASE + src.slice(1))
       }
     },
     codeTransformers: [
@@ -106,18 +112,19 @@ export default defineConfig({
       {
         text: 'Start here',
         link: '/start-here',
-        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory)',
+        activeMatch: '^/(start-here|how-this-lab-works|topology|glossary|gpu-memory|dynamo)',
       },
       { text: 'Steps', link: '/steps/01-basic-statefulset', activeMatch: '^/steps/' },
       {
         text: 'Contributing',
         link: '/architecture',
-        activeMatch: '^/(architecture|benchmarks|mutations|security|reference/)',
+        activeMatch: '^/(architecture|benchmarks|performance|mutations|security|reference/)',
       },
     ],
     sidebar: [
       { text: 'Learn', items: learn },
       { text: 'Steps', items: steps },
+      { text: 'Where the steps lead', items: [{ text: 'The lab and Dynamo', link: '/dynamo' }] },
       { text: 'For contributors', collapsed: false, items: contribute },
     ],
     socialLinks: REPOSITORY_URL ? [{ icon: 'github', link: REPOSITORY_URL }] : [],

@@ -1,13 +1,14 @@
 // npm run bench [-- names...] [--json out.json]: runs the named benchmarks (all by default),
 // prints a table and writes the figures as JSON (default bench-results/<date>.json).
 import { mkdir, writeFile } from 'node:fs/promises'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runCli } from '../cli/run.ts'
 import { EnvironmentError } from '../lib/errors.ts'
 import { repoRoot } from '../lib/project.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { docsSiteBenchmark } from './docs-site.ts'
 import { frontendBenchmark } from './frontend.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
@@ -22,6 +23,7 @@ const benchmarks: readonly Benchmark[] = [
   kwokClusterBenchmark,
   kindClusterBenchmark,
   schedulerBenchmark,
+  docsSiteBenchmark,
 ]
 
 interface Result extends Measurement {
@@ -52,6 +54,8 @@ await runCli(async () => {
     platform: `${process.platform}-${process.arch}`,
     cpu: cpus()[0]?.model,
     cpus: cpus().length,
+    // Other jobs on the machine when the run ended: its figures are only as quiet as this.
+    loadAverage: loadavg().map((load) => Math.round(load * 100) / 100),
     results,
   }
   await mkdir(dirname(path), { recursive: true })

@@ -38,6 +38,11 @@ export const modelServerBenchmark: Benchmark = {
       const results: Measurement[] = []
       const server = await startWorkload(process.execPath, [bundle, ...zeroLatency])
       try {
+        results.push({
+          metric: 'resident memory at rest',
+          value: (await residentMemoryBytes(server.url)) / 2 ** 20,
+          unit: 'MiB',
+        })
         await applyLoad(server.url, false, 500, timeLimitMs) // warm-up: JIT, connection pool
         results.push(...measurements('whole', await applyLoad(server.url, false, maxRequests, timeLimitMs)))
         results.push(...measurements('streamed', await applyLoad(server.url, true, maxRequests, timeLimitMs)))
@@ -59,7 +64,14 @@ export const modelServerBenchmark: Benchmark = {
 
 /** Two ranks on loopback: each generated token waits for the second rank's acknowledgement. */
 async function groupOfTwo(bundle: string): Promise<Measurement[]> {
-  const env = { PATH: process.env.PATH, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), NNODES: '2' }
+  const env = {
+    PATH: process.env.PATH,
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(await freePort()),
+    NNODES: '2',
+    // Every rank proves it holds the group's secret to join.
+    GROUP_SECRET: 'benchmark-group-secret',
+  }
   const ranks: WorkloadProcess[] = []
   try {
     ranks.push(await startWorkload(process.execPath, [bundle, ...zeroLatency], { env: { ...env, NODE_RANK: '1' } }))

@@ -1,59 +1,80 @@
-import { spawn } from 'node:child_process'
 import { Agent, request } from 'node:http'
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { buildWorkloads } from '../lib/build/workloads.ts'
-import { hasProgram } from '../lib/exec.ts'
-import { freePort, startWorkload } from '../lib/workload-process.ts'
+import { startWorkload } from '../lib/workload-process.ts'
 import type { Benchmark, Measurement } from './benchmark.ts'
+import { ensureDebianProgram } from './debian-packages.ts'
+import { cpuSeconds } from './process-cpu.ts'
 import { closedLoop, percentile, throughput, type Load } from './load.ts'
 import { zeroLatency } from './model-server.ts'
+import { startHaproxy, startNginx } from './reverse-proxies.ts'
 
-const concurrencies = [1, 16, 64]
-const cellMs = 4_000
-const warmUpMs = 1_000
+const concurrencies = [1, 16, 64, 256]
+const modes = ['whole', 'streamed'] as const
+type Mode = (typeof modes)[number]
+const cellMs = 2_000
+const warmUpMs = 500
 const maxRequestsPerCell = 50_000
+const maxTokens = 16
 const agent = new Agent({ keepAlive: true })
+const proxies = ['router', 'nginx', 'haproxy']
 
 /**
  * What the router costs: the same completions sent straight to one model server (zero modelled
- * latency), through the router, and through Debian's nginx as a reverse proxy to that server,
- * at 1, 16 and 64 concurrent connections. One backend, so the only difference between the rows
- * is the proxy hop. Everything, the load generator included, shares this machine's CPUs.
+ * latency), through the router, and through Debian's nginx and HAProxy as reverse proxies to
+ * that server, at 1 to 256 concurrent connections, answered whole and streamed. One backend, so
+ * the only difference between the rows is the proxy hop. nginx and HAProxy are installed here
+ * when missing (as root); everything, the load generator included, shares this machine's CPUs.
  */
 export const routerBenchmark: Benchmark = {
   name: 'router',
-  description: `completions direct, through the router and through nginx to one model server, at ${concurrencies.join(', ')} concurrent connections`,
+  description: `completions direct, through the router, nginx and HAProxy to one model server, whole and streamed, at ${concurrencies.join(', ')} concurrent connections`,
   async run() {
     const outDir = await mkdtemp(join(tmpdir(), 'bench-router-'))
     const processes: { stop(): Promise<unknown> }[] = []
     try {
       await buildWorkloads(outDir)
-      const backend = await startWorkload(process.execPath, [join(outDir, 'model-server.mjs'), ...zeroLatency])
+      const backend = await startWorkload(process.execPath, [
+        join(outDir, 'model-server.mjs'),
+        ...zeroLatency,
+        '--max-num-seqs',
+        '1024',
+      ])
       processes.push(backend)
       const router = await startWorkload(process.execPath, [join(outDir, 'router.mjs'), '--backends', backend.url], {
         readyPath: '/ready',
       })
       processes.push(router)
-      const nginx = (await hasProgram('nginx')) ? await startNginx(outDir, backend.url) : null
-      if (nginx) processes.push(nginx)
-      else console.log('  nginx is not installed (apt-get install -y nginx): skipping the nginx rows')
-
-      const targets: [string, string][] = [
-        ['direct', backend.url],
-        ['router', router.url],
-        ...(nginx ? [['nginx', nginx.url] as [string, string]] : []),
+      // Each target's URL, and the process whose CPU it costs: for going direct, the model server's.
+      const targets: [string, { url: string; pid: number }][] = [
+        ['direct', backend],
+        ['router', router],
       ]
+      if (await ensureDebianProgram('nginx')) {
+        const nginx = await startNginx(outDir, backend.url)
+        processes.push(nginx)
+        targets.push(['nginx', nginx])
+      }
+      if (await ensureDebianProgram('haproxy')) {
+        const haproxy = await startHaproxy(outDir, backend.url)
+        processes.push(haproxy)
+        targets.push(['haproxy', haproxy])
+      }
+
       const results: Measurement[] = []
-      for (const concurrency of concurrencies) {
-        const cells = new Map<string, Load>()
-        for (const [name, url] of targets) {
-          await applyLoad(url, concurrency, warmUpMs)
-          cells.set(name, await applyLoad(url, concurrency, cellMs))
+      for (const mode of modes) {
+        for (const concurrency of concurrencies) {
+          const cells = new Map<string, Cell>()
+          for (const [name, { url, pid }] of targets) {
+            await applyLoad(url, concurrency, warmUpMs, mode)
+            const cpuBefore = await cpuSeconds(pid)
+            const load = await applyLoad(url, concurrency, cellMs, mode)
+            cells.set(name, { ...load, cpuSeconds: (await cpuSeconds(pid)) - cpuBefore })
+          }
+          results.push(...compare(`${mode} c=${concurrency}`, cells))
         }
-        results.push(...compare(concurrency, cells))
       }
       return results
     } finally {
@@ -63,77 +84,27 @@ export const routerBenchmark: Benchmark = {
   },
 }
 
-/** nginx on loopback as this user's own process: a temporary prefix and config, `daemon off`, one worker (the router is one process too). */
-async function startNginx(dir: string, backendUrl: string): Promise<{ url: string; stop(): Promise<unknown> }> {
-  const prefix = join(dir, 'nginx')
-  await mkdir(prefix)
-  // Run as root, nginx's workers switch to an unprivileged user that must reach the temporary files.
-  await chmod(dir, 0o755)
-  await chmod(prefix, 0o755)
-  const port = await freePort()
-  const config = `
-worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log ${prefix}/access.log;
-  client_body_temp_path ${prefix}/client-body;
-  proxy_temp_path ${prefix}/proxy;
-  upstream backends {
-    server ${new URL(backendUrl).host};
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-`
-  await writeFile(join(prefix, 'nginx.conf'), config)
-  const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')], {
-    stdio: 'ignore',
-  })
-  const exited = new Promise((resolve) => child.on('exit', resolve))
-  const url = `http://127.0.0.1:${port}`
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT') // nginx's graceful stop
-    return exited
-  }
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}; see ${prefix}/error.log`)
-    if (
-      (await fetch(`${url}/health`).then(
-        (r) => r.status,
-        () => 0,
-      )) === 200
-    )
-      return { url, stop }
-    await delay(100)
-  }
-  await stop()
-  throw new Error('nginx did not answer within 10 s')
+/** A target's load in one cell, and the CPU time its process used meanwhile. */
+interface Cell extends Load {
+  cpuSeconds: number
 }
 
+/** Microseconds of the target process's CPU per successful request. */
+const cpuPerRequest = (cell: Cell) => (cell.cpuSeconds * 1e6) / (cell.requests - cell.failures)
+
 /** Completions from `concurrency` clients, each waiting for its answer before the next, for `durationMs`. */
-export const applyLoad = (url: string, concurrency: number, durationMs: number): Promise<Load> =>
+export const applyLoad = (url: string, concurrency: number, durationMs: number, mode: Mode = 'whole'): Promise<Load> =>
   closedLoop({ concurrency, maxRequests: maxRequestsPerCell, durationMs }, async (n) =>
-    (await completion(url, `benchmark prompt ${n}`)) ? 1 : null,
+    (await completion(url, `benchmark prompt ${n}`, mode)) ? 1 : null,
   )
 
 /**
- * One completion through Node's HTTP client on kept-alive connections: a fetch costs several
- * times the CPU, and the load generator shares the machine with what it measures.
+ * One completion through Node's HTTP client on kept-alive connections (a fetch costs several
+ * times the CPU, and the load generator shares the machine with what it measures): whether it
+ * was answered 200 with all its tokens, or a stream that ended with `[DONE]`.
  */
-function completion(url: string, prompt: string): Promise<boolean> {
-  const body = JSON.stringify({ prompt, max_tokens: 16 })
+function completion(url: string, prompt: string, mode: Mode): Promise<boolean> {
+  const body = JSON.stringify({ prompt, max_tokens: maxTokens, ...(mode === 'streamed' ? { stream: true } : {}) })
   return new Promise((resolve) => {
     const outgoing = request(
       `${url}/v1/completions`,
@@ -146,7 +117,7 @@ function completion(url: string, prompt: string): Promise<boolean> {
         let text = ''
         response.setEncoding('utf8')
         response.on('data', (chunk: string) => (text += chunk))
-        response.on('end', () => resolve(response.statusCode === 200 && text.includes('"completion_tokens":16')))
+        response.on('end', () => resolve(response.statusCode === 200 && complete(text, mode)))
         response.on('error', () => resolve(false))
       },
     )
@@ -155,9 +126,11 @@ function completion(url: string, prompt: string): Promise<boolean> {
   })
 }
 
-/** Each target's figures at one concurrency, then the proxies against going direct, from this same run. */
-function compare(concurrency: number, cells: Map<string, Load>): Measurement[] {
-  const at = `c=${concurrency}`
+const complete = (text: string, mode: Mode) =>
+  mode === 'whole' ? text.includes(`"completion_tokens":${maxTokens}`) : text.endsWith('data: [DONE]\n\n')
+
+/** Each target's figures in one cell (a mode and a concurrency), then the proxies against going direct and against nginx, from this same run. */
+function compare(at: string, cells: Map<string, Cell>): Measurement[] {
   const results: Measurement[] = []
   for (const [name, cell] of cells) {
     results.push(
@@ -165,35 +138,33 @@ function compare(concurrency: number, cells: Map<string, Load>): Measurement[] {
       { metric: `${at} ${name}: latency p50`, value: percentile(cell, 50), unit: 'ms' },
       { metric: `${at} ${name}: latency p99`, value: percentile(cell, 99), unit: 'ms' },
       { metric: `${at} ${name}: failed requests`, value: cell.failures, unit: 'count' },
+      { metric: `${at} ${name}: CPU per request`, value: cpuPerRequest(cell), unit: 'µs' },
     )
   }
   const direct = cells.get('direct')!
-  for (const proxy of ['router', 'nginx']) {
+  for (const proxy of proxies) {
     const cell = cells.get(proxy)
     if (!cell) continue
     results.push(
       { metric: `${at} ${proxy}/direct: throughput`, value: throughput(cell) / throughput(direct), unit: 'ratio' },
-      {
-        metric: `${at} ${proxy}/direct: latency p50`,
-        value: percentile(cell, 50) / percentile(direct, 50),
-        unit: 'ratio',
-      },
-      {
-        metric: `${at} ${proxy}/direct: latency p99`,
-        value: percentile(cell, 99) / percentile(direct, 99),
-        unit: 'ratio',
-      },
       { metric: `${at} ${proxy}: added latency p50`, value: percentile(cell, 50) - percentile(direct, 50), unit: 'ms' },
       { metric: `${at} ${proxy}: added latency p99`, value: percentile(cell, 99) - percentile(direct, 99), unit: 'ms' },
     )
   }
-  const router = cells.get('router')!
   const nginx = cells.get('nginx')
-  if (nginx)
-    results.push({
-      metric: `${at} router/nginx: throughput`,
-      value: throughput(router) / throughput(nginx),
-      unit: 'ratio',
-    })
+  if (!nginx) return results
+  for (const proxy of proxies.filter((p) => p !== 'nginx' && cells.has(p)))
+    results.push(
+      {
+        metric: `${at} ${proxy}/nginx: throughput`,
+        value: throughput(cells.get(proxy)!) / throughput(nginx),
+        unit: 'ratio',
+      },
+      {
+        metric: `${at} ${proxy}/nginx: CPU per request`,
+        value: cpuPerRequest(cells.get(proxy)!) / cpuPerRequest(nginx),
+        unit: 'ratio',
+      },
+    )
   return results
 }

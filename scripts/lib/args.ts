@@ -15,10 +15,12 @@ export interface LabArgs {
   step?: string
   /** A file to write results to. */
   record?: string
+  /** The x-request-id of one request, whose log lines to follow. */
+  requestId?: string
 }
 
 const BOOLEANS = ['json', 'apply', 'reset'] as const
-const STRINGS = ['context', 'provider', 'cluster', 'topology', 'step', 'record'] as const
+const STRINGS = ['context', 'provider', 'cluster', 'topology', 'step', 'record', 'request-id'] as const
 type Option = (typeof BOOLEANS)[number] | (typeof STRINGS)[number]
 
 const spelling = (option: Option) => (option === 'apply' ? '--no-apply' : `--${option}`)
@@ -62,5 +64,6 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     topology: text('topology'),
     step: text('step'),
     record: text('record'),
+    requestId: text('request-id'),
   }
 }

@@ -34,7 +34,10 @@ export const settings = {
   get chromiumPath() {
     return env('CHROMIUM_PATH') ?? '/usr/bin/chromium'
   },
-  /** SERVING_LAB_SCREENSHOTS: where the docs-site test writes its screenshots, outside the repository; default the cache's screenshots/. */
+  /**
+   * SERVING_LAB_SCREENSHOTS: where the docs-site test writes its screenshots (every page, light and
+   * dark, desktop and phone), outside the repository; default the cache's screenshots/.
+   */
   get screenshotsDir() {
     return env('SERVING_LAB_SCREENSHOTS') ?? join(this.cacheDir, 'screenshots')
   },

@@ -215,8 +215,10 @@ describe('frontend with real model servers', () => {
     ended.forEach((end, i) => {
       if (end.outcome !== 'expired') return
       expect(end.code).toBe(end.status === 504 ? 'deadline_exceeded' : 'upstream_timeout')
-      // A 504 comes at the deadline, never before it (a little slack for the timers).
-      expect(end.elapsedMs).toBeGreaterThanOrEqual(requests[i]!.deadlineMs! - 2)
+      // A 504 comes at the request's deadline, never before it (a little slack for the timers). A
+      // request without one can still meet the upstream's time limit on a busy machine.
+      const deadlineMs = requests[i]!.deadlineMs
+      if (deadlineMs !== undefined) expect(end.elapsedMs).toBeGreaterThanOrEqual(deadlineMs - 2)
     })
 
     // The frontend counted each request once, and agrees with what the clients saw. A client

@@ -1,6 +1,6 @@
-// Global setup of the integration project: one kwok cluster for the whole run, shared by every
-// suite. A cluster that was already running is reused and left running; one this run created
-// is deleted at the end.
+// Global setup of the integration project (the tests that ask for the cluster's context): one
+// kwok cluster for the whole run, shared by every suite. A cluster that was already running is
+// reused and left running; one this run created is deleted at the end.
 import type { TestProject } from 'vitest/node'
 import { createCluster } from '../../scripts/lib/cluster/create.ts'
 import { kwok } from '../../scripts/lib/cluster/kwok/provider.ts'

@@ -92,14 +92,20 @@ describe('devcontainer.json', () => {
 
   // The CLI is lenient (it reads even a truncated file), so this shows only that the official
   // tool sees the configuration parsed here; the strict parse and the schema refuse mistakes.
+  // It asks Docker for a running container first: `true` stands in for a Docker with none, so
+  // the test reads the file whether or not a Docker engine runs here.
   it('the Dev Containers CLI reads the same configuration', () => {
     const workspace = mkdtempSync(join(tmpdir(), 'devcontainer-'))
     cpSync(join(root, '.devcontainer'), join(workspace, '.devcontainer'), { recursive: true })
     const cli = join(root, 'node_modules/@devcontainers/cli/devcontainer.js')
-    const out = execFileSync(process.execPath, [cli, 'read-configuration', '--workspace-folder', workspace], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
+    const out = execFileSync(
+      process.execPath,
+      [cli, 'read-configuration', '--docker-path', 'true', '--workspace-folder', workspace],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    )
     const { configuration } = JSON.parse(out) as { configuration: Record<string, unknown> }
     delete configuration.configFilePath
     expect(configuration).toEqual(config)

@@ -21,7 +21,18 @@ import { describe, expect, it } from 'vitest'
 import { repoRoot } from '../../scripts/lib/project.ts'
 
 const docsDir = join(repoRoot, 'docs')
-const ROOTS = ['steps', 'workloads', 'scripts', 'docs', 'test', 'images', '.github', '.ci', '.devcontainer']
+const ROOTS = [
+  'steps',
+  'workloads',
+  'scripts',
+  'docs',
+  'test',
+  'images',
+  'observability',
+  '.github',
+  '.ci',
+  '.devcontainer',
+]
 const ROOTED = new RegExp(`^(?:\\./)?((?:${ROOTS.map((r) => r.replace('.', '\\.')).join('|')})(?:/[^\\s\`]*)?)$`)
 const PLACEHOLDER = /NN|\*|…|\$\{|<|\{/
 

@@ -102,6 +102,19 @@ describe('ci.yml', () => {
     expect(uses(jobs.test!, 'actions/setup-go')).toBeDefined()
   })
 
+  it("keeps the docs site's screenshots as an artifact, from where the browser test wrote them", () => {
+    const test = jobs.test!.steps.find((step) => step.run === 'npm test')!
+    const folder = test.env!.SERVING_LAB_SCREENSHOTS
+    expect(folder).toBeTruthy()
+    const upload = uses(jobs.test!, 'actions/upload-artifact')!
+    expect(upload.if).toBe('always()')
+    expect(upload.with!.path).toBe(folder)
+    // One artifact per Node.js line: two jobs cannot upload under one name.
+    expect(String(upload.with!.name)).toContain('${{ matrix.node }}')
+    expect(readText('scripts/lib/settings.ts')).toContain("env('SERVING_LAB_SCREENSHOTS')")
+    expect(readText('.ci/run')).toMatch(/^export SERVING_LAB_SCREENSHOTS=/m)
+  })
+
   it('runs every step on kind at the pinned version, keeping the JSON output', () => {
     const e2e = jobs.e2e!
     expect(runs(e2e)).toContain(`go install sigs.k8s.io/kind@${KIND_VERSION}`)

@@ -16,6 +16,7 @@ export function buildServer(
   metrics: CoordinatorMetrics,
 ): FastifyInstance {
   const app = createServer({
+    service: 'coordinator',
     bodyLimit: config.maxRequestBodyBytes,
     limits: config,
     logLevel: config.logLevel,

@@ -247,10 +247,8 @@ export function createCompletionHandler(parts: HandlerParts) {
       if (failure.answer) {
         end('error')
         reply.code(failure.answer.status)
-        for (const name of ['content-type', 'x-request-id']) {
-          const value = failure.answer.headers[name]
-          if (value !== undefined) reply.header(name, value)
-        }
+        const contentType = failure.answer.headers['content-type']
+        if (contentType !== undefined) reply.header('content-type', contentType)
         reply.header(backendHeader, address)
         return reply.send(failure.answer.body)
       }

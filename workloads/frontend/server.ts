@@ -35,6 +35,7 @@ export function buildFrontend(
 ): Frontend {
   // Requests that arrive while draining get the frontend's own 503 in OpenAI's shape, not fastify's.
   const app = createServer({
+    service: 'frontend',
     bodyLimit: config.maxRequestBodyBytes,
     logLevel: config.logLevel,
     limits: config,

@@ -6,6 +6,7 @@ import type { GpuInventoryConfig } from './config.ts'
 /** `/health`: the process runs, with what it last read. `/ready`: the node's GPUs were written once (503 before). */
 export function buildServer(config: GpuInventoryConfig, status: () => AgentStatus): FastifyInstance {
   const app = createServer({
+    service: 'gpu-inventory',
     bodyLimit: config.maxRequestBodyBytes,
     limits: config,
     logLevel: config.logLevel,

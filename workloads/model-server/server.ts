@@ -37,6 +37,7 @@ export interface ModelServer {
 /** The model server's parts, and its routes, all in one table: the API vLLM's OpenAI-compatible server offers, and the lab's own. */
 export function buildModelServer(config: ModelServerConfig, random: Random): ModelServer {
   const app = createServer({
+    service: 'model-server',
     bodyLimit: config.maxRequestBodyBytes,
     logLevel: config.logLevel,
     limits: config,

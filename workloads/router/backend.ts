@@ -33,6 +33,8 @@ export interface BackendStatus {
 export class Backend implements Candidate {
   readonly address: string
   readonly url: string
+  /** Host and port as http.request takes them, parsed once: a URL string is parsed again for every request. */
+  readonly endpoint: { hostname: string; port: string }
   ready: boolean
   outstanding = 0
   readonly breaker: CircuitBreaker
@@ -41,6 +43,9 @@ export class Backend implements Candidate {
   constructor(discovered: DiscoveredBackend, settings: BackendSettings, log: FastifyBaseLogger) {
     this.address = discovered.address
     this.url = `http://${discovered.address}`
+    const { hostname, port } = new URL(this.url)
+    // An IPv6 address comes bracketed in a URL, and without brackets in http.request's options.
+    this.endpoint = { hostname: hostname.replace(/^\[(.*)\]$/, '$1'), port }
     this.ready = discovered.ready
     const backendLog = log.child({ backend: this.address })
     this.breaker = new CircuitBreaker(new OutlierDetector(settings.outlier), {

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { HttpError } from '../shared/errors.ts'
+import { REQUEST_ID_HEADER } from '../shared/request-id.ts'
 import type { Backend } from './backend.ts'
 import type { RouterConfig } from './config.ts'
 import type { RouterMetrics } from './metrics.ts'
@@ -22,10 +23,10 @@ export interface ProxyParts {
 /** The header that names the backend that answered. */
 export const backendHeader = 'x-serving-lab-backend'
 
-/** Request headers passed on to the backend, besides the affinity header. */
-const forwardedRequestHeaders = ['authorization', 'x-request-id']
-/** Answer headers passed back to the client, besides the backend's name. */
-const forwardedAnswerHeaders = ['content-type', 'cache-control', 'x-request-id']
+/** Request headers passed on to the backend, besides the affinity header and the request's id. */
+const forwardedRequestHeaders = ['authorization']
+/** Answer headers passed back to the client, besides the backend's name (the request's id is the router's own). */
+const forwardedAnswerHeaders = ['content-type', 'cache-control']
 
 /**
  * The handler of the proxied routes: picks a backend with the policy among those that may take a
@@ -104,6 +105,9 @@ export function upstreamPath(request: FastifyRequest): string {
 export function forwardedHeaders(request: FastifyRequest, affinityHeader: string): Record<string, string> {
   const headers: Record<string, string> = { accept: request.headers.accept ?? '*/*', 'x-forwarded-for': request.ip }
   if (request.method === 'POST') headers['content-type'] = 'application/json'
+  // The id this hop logs the request under (the client's when it sent a sane one), so the next
+  // hop logs it under the same.
+  headers[REQUEST_ID_HEADER] = request.id
   for (const name of [...forwardedRequestHeaders, affinityHeader]) {
     const value = request.headers[name]
     if (typeof value === 'string') headers[name] = value

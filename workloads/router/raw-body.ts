@@ -1,17 +1,30 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errorCodes } from 'fastify'
+import type { IncomingMessage } from 'node:http'
 import { HttpError } from '../shared/errors.ts'
+import { ForwardedBody } from './forwarded-body.ts'
 
-const rawBodies = new WeakMap<FastifyRequest, Buffer>()
+const rawBodies = new WeakMap<FastifyRequest, Buffer | ForwardedBody>()
+
+export interface RawBodyOptions {
+  /**
+   * Whether this request's body must be read (and parsed) before it is routed: false for the
+   * policies that never look at it, whose bodies are passed on as they arrive. Always by default.
+   */
+  readsBody?: () => boolean
+}
 
 /**
- * JSON bodies are read as bytes and passed on as they came, as Envoy and nginx do: the router
- * parses them only to route (the prompt, the session), so the backend judges exactly what the
- * client sent, however deep or wide, and a body under the router's limit stays under the
- * backend's. A body that is not JSON is refused here with the model server's 400.
+ * JSON bodies are passed on as they came, as Envoy and nginx do. A body the router must read
+ * to route (the prompt, the session) is read as bytes and parsed; a body that is not JSON is
+ * then refused here with the model server's 400. Otherwise a body with a `content-length` is
+ * streamed through unread, and the backend judges it (a chunked one, without a length to check
+ * against the limit first, is read). Either way the backend gets exactly what the client sent,
+ * however deep or wide, and a body under the router's limit stays under the backend's.
  */
-export function keepRawJsonBodies(app: FastifyInstance): void {
+export function keepRawJsonBodies(app: FastifyInstance, { readsBody = () => true }: RawBodyOptions = {}): void {
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw: Buffer, done) => {
+  const parseBuffer = (request: FastifyRequest, raw: Buffer, done: (error: Error | null, body?: unknown) => void) => {
     if (raw.length === 0) {
       done(
         new HttpError(
@@ -31,10 +44,51 @@ export function keepRawJsonBodies(app: FastifyInstance): void {
     }
     rawBodies.set(request, raw)
     done(null, parsed)
+  }
+  app.addContentTypeParser('application/json', (request, payload: IncomingMessage, done) => {
+    const declared = request.headers['content-length']
+    const length = declared === undefined ? Number.NaN : Number(declared)
+    const { bodyLimit } = request.routeOptions
+    if (length > bodyLimit) {
+      done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined)
+      return
+    }
+    if (!readsBody() && Number.isSafeInteger(length)) {
+      rawBodies.set(request, new ForwardedBody(payload, length))
+      done(null, undefined)
+      return
+    }
+    readWhole(payload, bodyLimit, length).then(
+      (raw) => parseBuffer(request, raw, done),
+      (error: Error) => done(error, undefined),
+    )
   })
 }
 
-/** The body's bytes as the client sent them; undefined when it sent none. */
-export function rawBodyOf(request: FastifyRequest): Buffer | undefined {
+/** The whole body as bytes, refused as fastify's own parser does: 413 past the limit, 400 short of its length. */
+function readWhole(payload: IncomingMessage, bodyLimit: number, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let received = 0
+    payload.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (received > bodyLimit) {
+        payload.removeAllListeners('data')
+        payload.resume()
+        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE())
+        return
+      }
+      chunks.push(chunk)
+    })
+    payload.once('end', () => {
+      if (!Number.isNaN(length) && received !== length) reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH())
+      else resolve(Buffer.concat(chunks, received))
+    })
+    payload.once('error', reject)
+  })
+}
+
+/** The body as the client sent it, whole or passed on as it arrives; undefined when it sent none. */
+export function rawBodyOf(request: FastifyRequest): Buffer | ForwardedBody | undefined {
   return rawBodies.get(request)
 }

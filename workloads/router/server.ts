@@ -27,8 +27,14 @@ export interface Router {
 
 /** The router's parts, and its routes, all in one table. Discovery is made with the router's logger. */
 export function buildRouter(config: RouterConfig, createDiscovery: (log: FastifyBaseLogger) => Discovery): Router {
-  const app = createServer({ bodyLimit: config.maxRequestBodyBytes, logLevel: config.logLevel, limits: config })
-  keepRawJsonBodies(app)
+  const app = createServer({
+    service: 'router',
+    bodyLimit: config.maxRequestBodyBytes,
+    logLevel: config.logLevel,
+    limits: config,
+  })
+  // Bodies are read only for a policy that routes by them; `policy` is the live one, set below.
+  keepRawJsonBodies(app, { readsBody: () => policy.readsBody })
   // While draining, a keep-alive connection whose last answer (a long stream, say) ends after the
   // drain began would otherwise stay open until its keep-alive timeout and hold the exit back.
   app.addHook('onResponse', async () => {
@@ -63,6 +69,9 @@ export function buildRouter(config: RouterConfig, createDiscovery: (log: Fastify
   const currentPolicy: Policy = {
     get name() {
       return policy.name
+    },
+    get readsBody() {
+      return policy.readsBody
     },
     pick: (candidates, route) => policy.pick(candidates, route),
   }

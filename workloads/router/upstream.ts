@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { Backend } from './backend.ts'
 import type { Permit } from './breaker.ts'
+import { ForwardedBody } from './forwarded-body.ts'
 import type { Outcome } from './metrics.ts'
 
 /** Why a request's signal was aborted. */
@@ -13,8 +14,8 @@ export interface UpstreamRequest {
   method: string
   path: string
   headers: Record<string, string>
-  /** The client's body, byte for byte. */
-  body?: Buffer
+  /** The client's body, byte for byte: read whole, or passed on as it arrives. */
+  body?: Buffer | ForwardedBody
   /** Aborted with an AbortReason when the request's time is up or its client went away. */
   signal: AbortSignal
 }
@@ -119,9 +120,7 @@ export class Exchange {
       if (status >= 200 && status < 300 && contentType.startsWith('text/event-stream')) {
         return { kind: 'stream', status, headers: response.headers, body: this.#pipeable(response, signal) }
       }
-      const chunks: Buffer[] = []
-      for await (const chunk of response) chunks.push(chunk as Buffer)
-      const answer = { kind: 'whole' as const, status, headers: response.headers, body: Buffer.concat(chunks) }
+      const answer = { kind: 'whole' as const, status, headers: response.headers, body: await readWhole(response) }
       if (status < 500) {
         this.finish('success')
         return answer
@@ -160,13 +159,18 @@ export class Exchange {
    */
   #request(request: UpstreamRequest, sent: { reusedSocket: boolean }): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
+      const { body } = request
       const headers =
-        request.body === undefined
-          ? request.headers
-          : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) }
+        body === undefined ? request.headers : { ...request.headers, 'content-length': String(body.length) }
       const outgoing = httpRequest(
-        this.backend.url + request.path,
-        { method: request.method, headers, agent, signal: request.signal },
+        {
+          ...this.backend.endpoint,
+          path: request.path,
+          method: request.method,
+          headers,
+          agent,
+          signal: request.signal,
+        },
         (response) => {
           sent.reusedSocket = outgoing.reusedSocket
           resolve(response)
@@ -176,7 +180,8 @@ export class Exchange {
         sent.reusedSocket = outgoing.reusedSocket
         reject(error)
       })
-      outgoing.end(request.body)
+      if (body instanceof ForwardedBody) body.sendOn(outgoing)
+      else outgoing.end(body)
     })
   }
 
@@ -222,6 +227,20 @@ export class Exchange {
     })
     return events
   }
+}
+
+/** An answer's whole body; rejects if the connection breaks first. */
+function readWhole(response: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    response.on('data', (chunk: Buffer) => chunks.push(chunk))
+    response.once('end', () => resolve(Buffer.concat(chunks)))
+    response.once('error', reject)
+    // Cut off before its end, a response closes without an error when its request was aborted.
+    response.once('close', () => {
+      if (!response.complete) reject(new Error('the answer was cut off'))
+    })
+  })
 }
 
 /** The error event in OpenAI's error shape, as the model server sends one. */

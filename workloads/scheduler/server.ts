@@ -16,6 +16,7 @@ export function buildServer(
   metrics: SchedulerMetrics,
 ): FastifyInstance {
   const app = createServer({
+    service: 'scheduler',
     bodyLimit: config.maxRequestBodyBytes,
     limits: config,
     logLevel: config.logLevel,

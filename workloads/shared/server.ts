@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { connectionLimitDefaults } from './config.ts'
 import type { ConnectionLimitsConfig } from './config.ts'
 import { HttpError, toOpenAIError } from './errors.ts'
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,6 +15,8 @@ declare module 'fastify' {
 }
 
 export interface ServerOptions {
+  /** The workload's name, in every log line as `service`: model-server, router, frontend, … */
+  service: string
   /** Largest request body accepted, in bytes; larger ones get a 413. */
   bodyLimit?: number
   /** How long a client may take, and how many connections it may hold. */
@@ -29,10 +32,18 @@ export interface ServerOptions {
 }
 
 /**
- * A fastify instance with JSON logs on stdout and one error handler that answers every
- * failure, including unknown routes, in OpenAI's error shape.
+ * Routes kubelet and Prometheus call every few seconds: their requests are not logged, nor a 503
+ * while not ready (that is the answer a probe expects then); only errors are.
  */
-export function createServer(options: ServerOptions = {}): FastifyInstance {
+const quietRoutes = new Set(['/health', '/ready', '/metrics'])
+
+/**
+ * A fastify instance with JSON logs on stdout and one error handler that answers every
+ * failure, including unknown routes, in OpenAI's error shape. Every request has an id, the
+ * client's `x-request-id` when it is sane, else a new one: it is in each of the request's log
+ * lines (`reqId`) and echoed in the answer's `x-request-id`.
+ */
+export function createServer(options: ServerOptions): FastifyInstance {
   const limits = options.limits ?? connectionLimitDefaults
   const app = Fastify({
     logger: {
@@ -40,8 +51,9 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
       // process.stdout writes synchronously to files and pipes, so lines stay in order and the
       // last ones are not lost when the process exits right after logging them.
       stream: process.stdout,
-      base: { pid: process.pid, hostname: hostname(), ...options.logBindings },
+      base: { service: options.service, pid: process.pid, hostname: hostname(), ...options.logBindings },
     },
+    genReqId: requestIdOf,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     return503OnClosing: options.return503OnClosing ?? true,
     // Request bodies are JSON, which carries its own types: `"max_tokens": "5"` is a client
@@ -66,6 +78,12 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   // Bodies are JSON or nothing: a text/plain body is refused with 415 rather than read as a string.
   app.removeContentTypeParser('text/plain')
   app.decorate('draining', false)
+  app.addHook('onRoute', (route) => {
+    if (quietRoutes.has(route.url)) route.logLevel = 'error'
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id)
+  })
   // A keep-alive connection would hold the drain open after its last answer: close it instead.
   app.addHook('onSend', async (_request, reply) => {
     if (app.draining) reply.header('connection', 'close')

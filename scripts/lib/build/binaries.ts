@@ -23,6 +23,10 @@ export const VERSIONS = {
   kubeRouter: 'v2.1.0',
   /** The PodGroup CRD (scheduling.x-k8s.io/v1alpha1) the lab's scheduler reads gangs from: see pod-group-crd.ts. */
   schedulerPlugins: 'v0.34.7',
+  /** prometheus-operator's API (monitoring.coreos.com/v1): its PodMonitor and PrometheusRule CRDs, see prometheus-operator-crds.ts. */
+  prometheusOperator: 'v0.95.2',
+  /** controller-gen, which generates those CRDs from the API's Go types, as prometheus-operator's own build does. */
+  controllerTools: 'v0.23.0',
   /** KEDA (github.com/kedacore/keda/v2): its ScaledObject and TriggerAuthentication CRDs, see keda-crds.ts. */
   keda: 'v2.21.0',
 } as const
@@ -386,6 +390,28 @@ export function ensureKubeRouter(emit: EmitEvent): Promise<string> {
       packages: [`${pkg}/cmd/kube-router`],
       ldflags: `-X ${pkg}/pkg/version.Version=${VERSIONS.kubeRouter} -X ${pkg}/pkg/version.BuildDate=${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
       coldEstimate: 'about 3 min on 2 cores',
+    },
+    emit,
+  )
+}
+
+export const controllerGenPath = () => join(binDir(`controller-tools-${VERSIONS.controllerTools}`), 'controller-gen')
+
+/** controller-gen at the pinned version (sigs.k8s.io/controller-tools, no replace directives). */
+export function ensureControllerGen(emit: EmitEvent): Promise<string> {
+  const pkg = 'sigs.k8s.io/controller-tools/cmd/controller-gen'
+  return ensureModuleBinary(
+    controllerGenPath(),
+    `controller-gen ${VERSIONS.controllerTools}`,
+    {
+      group: `controller-tools-${VERSIONS.controllerTools}`,
+      files: {
+        'go.mod': `module serving-lab.local/controller-tools-binaries\n\ngo 1.25.0\n\nrequire sigs.k8s.io/controller-tools ${VERSIONS.controllerTools}\n`,
+        'tools.go': toolsGo([pkg]),
+      },
+      packages: [pkg],
+      ldflags: '',
+      coldEstimate: 'about 1 min on 2 cores',
     },
     emit,
   )

@@ -10,6 +10,7 @@ export function leastOutstanding(): Policy {
   let offset = 0
   return {
     name: 'least-outstanding',
+    readsBody: false,
     pick<C extends Candidate>(candidates: readonly C[], _request: RouteRequest): C {
       return leastLoaded(candidates, offset++)
     },

@@ -22,6 +22,8 @@ export type PolicyName = (typeof policyNames)[number]
  */
 export interface Policy {
   readonly name: PolicyName
+  /** Whether it reads the request's body (the prompt, the `user`): if not, the router passes bodies on unread. */
+  readonly readsBody: boolean
   pick<C extends Candidate>(candidates: readonly C[], request: RouteRequest): C
 }
 

@@ -30,6 +30,7 @@ export function prefixAware(settings: PrefixAwareSettings = {}): Policy {
   let offset = 0
   return {
     name: 'prefix-aware',
+    readsBody: true,
     pick<C extends Candidate>(candidates: readonly C[], request: RouteRequest): C {
       requireCandidates(candidates)
       const least = leastLoaded(candidates, offset++)

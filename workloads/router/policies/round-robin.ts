@@ -10,6 +10,7 @@ export function roundRobin(): Policy {
   let next = 0
   return {
     name: 'round-robin',
+    readsBody: false,
     pick<C extends Candidate>(candidates: readonly C[], _request: RouteRequest): C {
       requireCandidates(candidates)
       const chosen = candidates[next % candidates.length]!

@@ -17,6 +17,7 @@ export function sessionAffinity(): Policy {
   let offset = 0
   return {
     name: 'session-affinity',
+    readsBody: true,
     pick<C extends Candidate>(candidates: readonly C[], request: RouteRequest): C {
       requireCandidates(candidates)
       if (request.sessionKey === null) return leastLoaded(candidates, offset++)

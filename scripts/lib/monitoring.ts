@@ -1,0 +1,43 @@
+// Where the monitoring files live (observability/monitoring: step 08 applies them), and the
+// Prometheus tools that check and run them.
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { KubernetesObject } from '@kubernetes/client-node'
+import { parse } from 'yaml'
+import { partOfLabel, repoRoot } from './project.ts'
+
+export const monitoringDir = join(repoRoot, 'observability', 'monitoring')
+export const rulesFile = join(monitoringDir, 'serving-lab.rules.yml')
+export const rulesTestFile = join(monitoringDir, 'serving-lab.rules.test.yml')
+export const scrapeConfigFile = join(monitoringDir, 'prometheus.yml')
+export const dashboardFile = join(monitoringDir, 'serving-lab-dashboard.json')
+export const podMonitorFile = join(monitoringDir, 'pod-monitor.yaml')
+
+/**
+ * The rules file as prometheus-operator's PrometheusRule: its groups are the spec's, so the
+ * repository keeps one copy of the rules.
+ */
+export function prometheusRule(namespace: string): KubernetesObject & { spec: { groups: unknown[] } } {
+  const { groups } = parse(readFileSync(rulesFile, 'utf8')) as { groups: unknown[] }
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: { name: 'serving-lab', namespace, labels: { ...partOfLabel } },
+    spec: { groups },
+  }
+}
+
+/**
+ * The path of a Prometheus program (`promtool`, `prometheus`): PROMTOOL or PROMETHEUS if set,
+ * else the one on PATH; undefined when there is none.
+ */
+export function prometheusTool(name: 'promtool' | 'prometheus'): string | undefined {
+  const fromEnv = process.env[name.toUpperCase()]
+  if (fromEnv) return fromEnv
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined
+  } catch {
+    return undefined
+  }
+}
