@@ -3,11 +3,10 @@ import {
   connectionLimitDefaults,
   listenSettings,
   serverSettings,
-  logLevels,
   rangeRules,
-  readSettings,
+  loadSettings,
   usageOf,
-  validateConnectionLimits,
+  validateServerSettings,
   type ConnectionLimitsConfig,
   type Setting,
 } from '../shared/config.ts'
@@ -163,10 +162,7 @@ export { ConfigError }
 
 /** Defaults, then environment variables, then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
-  const config = readSettings(defaults, settings, argv, env, usage)
-  const errors = validateConfig(config)
-  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return config
+  return loadSettings(defaults, settings, argv, env, usage, validateConfig)
 }
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
@@ -200,11 +196,7 @@ export function validateConfig(config: CoordinatorConfig): string[] {
   } catch (error) {
     errors.push((error as Error).message)
   }
-  integerIn('maxRequestBodyBytes', 1)
-  integerIn('drainTimeoutMs', 0)
-  validateConnectionLimits(config, errors)
-  if (!logLevels.includes(config.logLevel))
-    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  validateServerSettings(config, errors)
   return errors
 }
 

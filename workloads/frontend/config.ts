@@ -2,12 +2,11 @@ import {
   ConfigError,
   connectionLimitDefaults,
   listenSettings,
-  logLevels,
   rangeRules,
-  readSettings,
+  loadSettings,
   serverSettings,
   usageOf,
-  validateConnectionLimits,
+  validateServerSettings,
   type ConnectionLimitsConfig,
   type Setting,
 } from '../shared/config.ts'
@@ -222,11 +221,9 @@ export { ConfigError }
 
 /** Defaults, then environment variables, then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): FrontendConfig {
-  const config = readSettings(defaults, settings, argv, env, usage)
-  config.affinityHeader = config.affinityHeader.toLowerCase()
-  const errors = validateConfig(config)
-  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return config
+  return loadSettings(defaults, settings, argv, env, usage, validateConfig, (config) => {
+    config.affinityHeader = config.affinityHeader.toLowerCase()
+  })
 }
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
@@ -261,11 +258,7 @@ export function validateConfig(config: FrontendConfig): string[] {
   integerIn('blockSize', 1, 1024)
   integerIn('kvPredictionTtlMs', 0)
   integerIn('maxRetries', 0, 10)
-  integerIn('maxRequestBodyBytes', 1)
-  integerIn('drainTimeoutMs', 0)
-  validateConnectionLimits(config, errors)
-  if (!logLevels.includes(config.logLevel))
-    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  validateServerSettings(config, errors)
   return errors
 }
 

@@ -2,12 +2,11 @@ import {
   ConfigError,
   connectionLimitDefaults,
   listenSettings,
-  logLevels,
   rangeRules,
-  readSettings,
+  loadSettings,
   serverSettings,
   usageOf,
-  validateConnectionLimits,
+  validateServerSettings,
   type ConnectionLimitsConfig,
   type Setting,
 } from '../shared/config.ts'
@@ -87,10 +86,7 @@ export const settings: readonly Setting<GpuInventoryConfig>[] = [
 export { ConfigError }
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): GpuInventoryConfig {
-  const config = readSettings(defaults, settings, argv, env, usage)
-  const errors = validateConfig(config)
-  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return config
+  return loadSettings(defaults, settings, argv, env, usage, validateConfig)
 }
 
 export function validateConfig(config: GpuInventoryConfig): string[] {
@@ -104,11 +100,7 @@ export function validateConfig(config: GpuInventoryConfig): string[] {
   if (config.nvidiaSmi === '') errors.push('nvidiaSmi must not be empty: --nvidia-smi PROGRAM')
   integerIn('pollIntervalMs', 100)
   integerIn('relistIntervalMs', 1000)
-  integerIn('maxRequestBodyBytes', 1)
-  integerIn('drainTimeoutMs', 0)
-  validateConnectionLimits(config, errors)
-  if (!logLevels.includes(config.logLevel))
-    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+  validateServerSettings(config, errors)
   return errors
 }
 

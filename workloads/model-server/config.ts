@@ -3,11 +3,10 @@ import {
   connectionLimitDefaults,
   listenSettings,
   serverSettings,
-  logLevels,
   rangeRules,
-  readSettings,
+  loadSettings,
   usageOf,
-  validateConnectionLimits,
+  validateServerSettings,
   type ConnectionLimitsConfig,
   type Setting,
 } from '../shared/config.ts'
@@ -489,12 +488,10 @@ export { ConfigError }
 
 /** Defaults, then environment variables (a setting's own before its aliases), then flags; then validated. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ModelServerConfig {
-  const config = readSettings(defaults, settings, argv, env, usage)
-  if (config.servedModelName === '') config.servedModelName = config.model
-  if (config.rendezvousHost === '') config.rendezvousHost = config.host
-  const errors = validateConfig(config)
-  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
-  return config
+  return loadSettings(defaults, settings, argv, env, usage, validateConfig, (config) => {
+    if (config.servedModelName === '') config.servedModelName = config.model
+    if (config.rendezvousHost === '') config.rendezvousHost = config.host
+  })
 }
 
 /** Every rule the configuration breaks, one message each, naming the field; empty when valid. */
@@ -543,12 +540,7 @@ export function validateConfig(config: ModelServerConfig): string[] {
         `(numGpuBlocks × blockSize = ${config.numGpuBlocks * config.blockSize} tokens)`,
     )
   }
-  integerIn('maxRequestBodyBytes', 1)
-  integerIn('drainTimeoutMs', 0)
-  validateConnectionLimits(config, errors)
-  if (!logLevels.includes(config.logLevel)) {
-    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
-  }
+  validateServerSettings(config, errors)
   if (config.podIndex !== null) integerIn('podIndex', 0)
   if (config.acceptedConfig !== '' && config.namespace === '')
     errors.push('namespace is required with acceptedConfig: --namespace NS, or POD_NAMESPACE from the downward API')

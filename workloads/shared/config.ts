@@ -255,9 +255,14 @@ export function serverSettings<Config extends ServerSettingsConfig>(): Setting<C
   ] as Setting<Config>[]
 }
 
-/** The limits' rules: Node refuses a headers timeout longer than the request's. */
-export function validateConnectionLimits(config: ConnectionLimitsConfig, errors: string[]): void {
+/**
+ * The rules of `serverSettings()`, which end every workload's validation: the limits' rules
+ * include that Node refuses a headers timeout longer than the request's.
+ */
+export function validateServerSettings(config: ServerSettingsConfig, errors: string[]): void {
   const { integerIn } = rangeRules(config, errors)
+  integerIn('maxRequestBodyBytes', 1)
+  integerIn('drainTimeoutMs', 0)
   integerIn('headersTimeoutMs', 1)
   integerIn('bodyTimeoutMs', 1)
   integerIn('idleTimeoutMs', 1)
@@ -267,4 +272,27 @@ export function validateConnectionLimits(config: ConnectionLimitsConfig, errors:
       `headersTimeoutMs must not exceed bodyTimeoutMs (${config.headersTimeoutMs} > ${config.bodyTimeoutMs}): the body timeout counts from the start of the request`,
     )
   }
+  if (!logLevels.includes(config.logLevel))
+    errors.push(`logLevel must be one of ${logLevels.join(', ')} (got ${config.logLevel})`)
+}
+
+/**
+ * Defaults, then environment variables, then flags (`readSettings`); then what some settings take
+ * from others (`derive`, e.g. a served name that defaults to the model's); then validated, every
+ * error in one ConfigError.
+ */
+export function loadSettings<Config extends object>(
+  defaults: Config,
+  settings: readonly Setting<Config>[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  usage: () => string,
+  validate: (config: Config) => string[],
+  derive: (config: Config) => void = () => {},
+): Config {
+  const config = readSettings(defaults, settings, argv, env, usage)
+  derive(config)
+  const errors = validate(config)
+  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`)
+  return config
 }
