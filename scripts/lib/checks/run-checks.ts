@@ -66,7 +66,14 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
     if (verdict.pass) {
       await sleep(options.recheckDelayMs ?? 2_000)
       verdict = await observeAndEvaluate(item, env, options)
-      if (verdict.pass) return { ...base, status: 'passed', attempts, durationMs: Date.now() - started }
+      if (verdict.pass)
+        return {
+          ...base,
+          status: 'passed',
+          ...(verdict.detail ? { detail: verdict.detail } : {}),
+          attempts,
+          durationMs: Date.now() - started,
+        }
     }
     if (Date.now() + retryDelay >= deadline) break
     if (attempts % 10 === 0) options.emit({ kind: 'progress', message: `still waiting: ${item.title}` })
