@@ -6,6 +6,7 @@ import { apply, connect, serverVersion } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { settings } from '../../settings.ts'
 import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from '../../build/binaries.ts'
+import { controllerManagerFlags } from '../controller-manager.ts'
 import { kwokNode, standardStorageClass } from './objects.ts'
 import type { ClusterProvider, CreateOptions } from '../provider.ts'
 import { fleetNodes } from '../topology.ts'
@@ -28,7 +29,12 @@ export function kwokctlConfig(binaries: Binaries): string {
       kwokControllerBinary: binaries.kwok,
     },
     componentsPatches: [
-      { name: 'kube-controller-manager', extraArgs: [{ key: 'enable-hostpath-provisioner', value: 'true' }] },
+      {
+        name: 'kube-controller-manager',
+        extraArgs: Object.entries({ 'enable-hostpath-provisioner': 'true', ...controllerManagerFlags }).map(
+          ([key, value]) => ({ key, value }),
+        ),
+      },
     ],
   })
 }
