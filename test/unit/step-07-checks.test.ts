@@ -10,6 +10,7 @@ import {
   describeAccess,
   graceCoversDrain,
   leastPrivilege,
+  loadScalesUp,
   metricServed,
   quietScalesDown,
   variantsAdmitted,
@@ -93,12 +94,24 @@ describe('step 07: the way out', () => {
     expect(verdict.pass ? '' : verdict.expected).toContain('= 45')
   })
 
-  it('counts the failed requests of the steady client', () => {
+  it('counts the failed requests of the steady client, and says how long the scale-down took', () => {
     const replicas = { wanted: 1, ready: 1 }
-    expect(quietScalesDown.evaluate({ replicas, sent: 300, failed: [] }).pass).toBe(true)
-    const lost = quietScalesDown.evaluate({ replicas, sent: 300, failed: ['502 upstream_unreachable'] })
+    const seen = { replicas, sinceBurst: 140, sent: 300, answered: 298 }
+    const passed = quietScalesDown.evaluate({ ...seen, failed: [] })
+    expect(passed).toEqual({ pass: true, detail: expect.stringContaining('140 s after the burst') })
+    expect(passed.pass && passed.detail).toContain('300 sent, 298 answered, 0 failed')
+    const lost = quietScalesDown.evaluate({ ...seen, failed: ['502 upstream_unreachable'] })
     expect(lost.pass ? '' : lost.seen).toContain('1 failed')
-    expect(quietScalesDown.evaluate({ replicas: { wanted: 2, ready: 2 }, sent: 10, failed: [] }).pass).toBe(false)
+    expect(quietScalesDown.evaluate({ ...seen, replicas: { wanted: 2, ready: 2 }, failed: [] }).pass).toBe(false)
+  })
+
+  it('says how long the scale-up took', () => {
+    const seen = { sinceBurst: 35, sent: 40, answered: 39, failed: [] }
+    expect(loadScalesUp.evaluate({ ...seen, replicas: { wanted: 2, ready: 2 } })).toEqual({
+      pass: true,
+      detail: '2 Ready 35 s after the burst',
+    })
+    expect(loadScalesUp.evaluate({ ...seen, replicas: { wanted: 2, ready: 1 } }).pass).toBe(false)
   })
 })
 
