@@ -11,6 +11,8 @@ import { kwokNode, standardStorageClass } from './objects.ts'
 import type { ClusterProvider, CreateOptions } from '../provider.ts'
 import { fleetNodes } from '../topology.ts'
 
+const flags = (values: Record<string, string>) => Object.entries(values).map(([key, value]) => ({ key, value }))
+
 /** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
 export function kwokctlConfig(binaries: Binaries): string {
   return stringify({
@@ -28,13 +30,15 @@ export function kwokctlConfig(binaries: Binaries): string {
       etcdBinary: binaries.etcd,
       kwokControllerBinary: binaries.kwok,
     },
+    // kwokctl runs each component once and does not restart one that exits. With leader
+    // election on, a controller manager or scheduler whose API server answers too slowly to renew
+    // its lease (a busy laptop, CI's 2 cores) exits for good; alone, it has nobody to elect.
     componentsPatches: [
       {
         name: 'kube-controller-manager',
-        extraArgs: Object.entries({ 'enable-hostpath-provisioner': 'true', ...controllerManagerFlags }).map(
-          ([key, value]) => ({ key, value }),
-        ),
+        extraArgs: flags({ 'enable-hostpath-provisioner': 'true', 'leader-elect': 'false', ...controllerManagerFlags }),
       },
+      { name: 'kube-scheduler', extraArgs: flags({ 'leader-elect': 'false' }) },
     ],
   })
 }
