@@ -7,16 +7,11 @@
 // model servers' Service with this machine's address (the API refuses loopback ones), so the
 // value the HPA reads is scraped from a real process whose queue a check can fill.
 import { networkInterfaces } from 'node:os'
-import {
-  ApiregistrationV1Api,
-  DiscoveryV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesObject,
-} from '@kubernetes/client-node'
-import { isNotFound, type KubeContext } from './kube.ts'
+import { DiscoveryV1Api, type KubernetesObject } from '@kubernetes/client-node'
+import { apply, isNotFound, type KubeContext } from './kube.ts'
 import { deleteApiServicesInto } from './namespaces.ts'
 import { repoRoot } from './project.ts'
+import { keepStandIn, stopStandIn } from './stand-ins.ts'
 import { freePort, startWorkload, type WorkloadProcess } from './workload-process.ts'
 import { createAdapter, type Adapter } from '../../workloads/metrics-adapter/adapter.ts'
 import { loadConfig } from '../../workloads/metrics-adapter/config.ts'
@@ -81,29 +76,15 @@ function withoutListenFlags(args: readonly string[]): string[] {
   return out
 }
 
-interface MetricsAdapterStandIn {
-  kube: KubeContext
-  namespace: string
-  /** Stops the adapter and the model server (and leaves the APIService as it is). */
-  stop(): Promise<void>
-}
-
-/** Stops a stand-in; its APIService would be left without a server, and block every namespace deletion. */
-async function retire(standIn: MetricsAdapterStandIn): Promise<void> {
-  await standIn.stop()
-  await deleteApiServicesInto(standIn.kube, [standIn.namespace])
-}
-
-const standIns = new Map<string, MetricsAdapterStandIn>()
+const STAND_IN = 'metrics-adapter'
 
 /** Runs the adapter (and one model server) for the step's namespace, after its manifests are applied. */
 export async function standInMetricsAdapter(kube: KubeContext, objects: readonly KubernetesObject[]): Promise<void> {
   const adapterSpec = metricsAdapterOf(objects)
   if (!adapterSpec) return
   const { namespace } = adapterSpec
-  const key = `${kube.context}/${namespace}`
-  await standIns.get(key)?.stop()
-  standIns.delete(key)
+  // One that ran before goes with its APIService, which is made again below with the new port.
+  await stopStandIn(kube, namespace, STAND_IN)
 
   const config = loadConfig(withoutListenFlags(adapterSpec.args), { POD_NAMESPACE: namespace })
   const apiService = objects.find(
@@ -132,12 +113,13 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
       spec: { type: 'ExternalName', externalName: 'localhost', ports },
     },
   })
-  const apiServices = kube.config.makeApiClient(ApiregistrationV1Api)
   if (apiService)
-    await apiServices.patchAPIService(
-      { name: apiService.metadata!.name!, body: { spec: { service: { port } } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    )
+    await apply(kube, [
+      {
+        ...apiService,
+        spec: { ...apiService.spec, service: { ...apiService.spec!.service, port } },
+      } as ApiServiceObject,
+    ])
 
   // As main.ts does: its certificate from its Secret (and the caBundle, with --apiservice), or its files.
   const tls = config.certificateSecret
@@ -165,8 +147,14 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
     }
     await running.server?.stop('SIGKILL')
   }
-  // Kept before the model server starts, so a failure to start it still stops the adapter.
-  standIns.set(key, { kube, namespace, stop })
+  // Kept before the model server starts, so a failure to start it still stops the adapter. Its
+  // APIService goes with it: one left without a server blocks every namespace deletion.
+  await keepStandIn(kube, namespace, STAND_IN, {
+    stop: async () => {
+      await stop()
+      await deleteApiServicesInto(kube, [namespace])
+    },
+  })
   running.server = await startModelServer(kube, namespace, objects)
 }
 
@@ -209,19 +197,4 @@ async function startModelServer(
     },
   })
   return server
-}
-
-/** Stops the stand-ins of `namespace` (before it is deleted), and deletes the APIService they served. */
-export async function stopMetricsAdapterStandIn(kube: KubeContext, namespace: string): Promise<void> {
-  const key = `${kube.context}/${namespace}`
-  const standIn = standIns.get(key)
-  standIns.delete(key)
-  if (standIn) await retire(standIn)
-}
-
-/** Stops every stand-in and deletes the APIServices they served (tests that must end cleanly). */
-export async function stopMetricsAdapterStandIns(): Promise<void> {
-  const all = [...standIns.values()]
-  standIns.clear()
-  await Promise.all(all.map(retire))
 }
