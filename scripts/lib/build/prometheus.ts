@@ -59,7 +59,7 @@ export async function ensurePrometheus(emit: EmitEvent): Promise<Record<Promethe
       packages: commands,
       tags: PROMETHEUS_BUILD_TAGS,
       ldflags: prometheusLdflags(),
-      coldEstimate: 'about 15 min on 2 cores',
+      coldEstimate: 'about 5 min on 2 cores',
       minimumGo: '1.26.7',
     },
     emit,
