@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KubernetesObject } from '@kubernetes/client-node'
 import { parse } from 'yaml'
+import { cachedPrometheusTool, type PrometheusTool } from './build/prometheus.ts'
 import { partOfLabel, repoRoot } from './project.ts'
 
 export const monitoringDir = join(repoRoot, 'observability', 'monitoring')
@@ -29,12 +30,15 @@ export function prometheusRule(namespace: string): KubernetesObject & { spec: { 
 }
 
 /**
- * The path of a Prometheus program (`promtool`, `prometheus`): PROMTOOL or PROMETHEUS if set,
- * else the one on PATH; undefined when there is none.
+ * The path of a Prometheus program (`promtool`, `prometheus`): PROMTOOL or PROMETHEUS if set, else
+ * the lab's build in the cache (`npm run build:prometheus`), else the one on PATH; undefined when
+ * there is none.
  */
-export function prometheusTool(name: 'promtool' | 'prometheus'): string | undefined {
+export function prometheusTool(name: PrometheusTool): string | undefined {
   const fromEnv = process.env[name.toUpperCase()]
   if (fromEnv) return fromEnv
+  const built = cachedPrometheusTool(name)
+  if (built) return built
   try {
     return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined
   } catch {

@@ -16,7 +16,7 @@ import {
 } from '../../scripts/lib/monitoring.ts'
 
 const promtool = prometheusTool('promtool')
-const skipReason = "skipped: no promtool on PATH; install Debian's prometheus package (.ci/run does) or set PROMTOOL"
+const skipReason = 'skipped: no promtool; run npm run build:prometheus (.ci/run does) or set PROMTOOL'
 
 interface RuleGroups {
   groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[]
@@ -85,8 +85,8 @@ describe.skipIf(!promtool)(`promtool${promtool ? '' : ` (${skipReason})`}`, () =
 
 /**
  * Debian builds its prometheus without Kubernetes service discovery (and some other discovery
- * mechanisms), so its promtool refuses `kubernetes_sd_configs` as an unknown field; an upstream
- * build (PROMTOOL=...) checks the file.
+ * mechanisms), so its promtool refuses `kubernetes_sd_configs` as an unknown field; the lab's
+ * build (npm run build:prometheus) or another upstream one (PROMTOOL=...) checks the file.
  */
 function promtoolKnowsKubernetes(): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'promtool-probe-'))
@@ -101,7 +101,7 @@ function promtoolKnowsKubernetes(): boolean {
 }
 const knowsKubernetes = promtool !== undefined && promtoolKnowsKubernetes()
 const noKubernetesReason =
-  'skipped: this promtool has no Kubernetes service discovery (Debian builds it without); set PROMTOOL to an upstream build'
+  'skipped: this promtool has no Kubernetes service discovery (Debian builds it without); run npm run build:prometheus'
 
 describe.skipIf(!knowsKubernetes)(
   `scrape configuration${knowsKubernetes ? '' : ` (${promtool ? noKubernetesReason : skipReason})`}`,
