@@ -1,7 +1,8 @@
 // Where the monitoring files live (observability/monitoring: step 08 applies them), and the
 // Prometheus tools that check and run them.
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KubernetesObject } from '@kubernetes/client-node'
 import { parse } from 'yaml'
@@ -43,5 +44,22 @@ export function prometheusTool(name: PrometheusTool): string | undefined {
     return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Whether a promtool knows Kubernetes service discovery. Debian builds its prometheus without it
+ * (and some other discovery mechanisms), so its promtool refuses `kubernetes_sd_configs` as an
+ * unknown field; the lab's build (npm run build:prometheus) knows it.
+ */
+export function promtoolKnowsKubernetes(promtool: string): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'promtool-probe-'))
+  try {
+    const file = join(dir, 'probe.yml')
+    writeFileSync(file, 'scrape_configs:\n  - job_name: probe\n    kubernetes_sd_configs: [{ role: pod }]\n')
+    const probe = spawnSync(promtool, ['check', 'config', '--syntax-only', file], { encoding: 'utf8' })
+    return !/field kubernetes_sd_configs not found/.test(`${probe.stdout}${probe.stderr}`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }
