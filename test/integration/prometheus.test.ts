@@ -1,9 +1,10 @@
-// The real Prometheus (Debian's package) scraping real workload processes on loopback: a
-// model-server group of two ranks, the frontend and the router in front of it, under a little
-// load, and the lab's scheduler placing a GPU pod on the kwok cluster. Step 08's rules are loaded as they are, but with each alert's `for` cut to 2 s so the
-// test waits seconds, not minutes; the scrape and evaluation intervals are 1 s. It checks that a
-// healthy run fires no alert, that every panel of the dashboard has data, and that killing a rank
-// makes ServingLabGroupUnready fire on the scraped data.
+// The real Prometheus (the lab's build, npm run build:prometheus) scraping real workload
+// processes on loopback: a model-server group of two ranks, the frontend and the router in front
+// of it, under a little load, and the lab's scheduler placing a GPU pod on the kwok cluster. Step
+// 08's rules are loaded as they are, but with each alert's `for` cut to 2 s so the test waits
+// seconds, not minutes; the scrape and evaluation intervals are 1 s. It checks that a healthy run
+// fires no alert, that every panel of the dashboard has data, and that killing a rank makes
+// ServingLabGroupUnready fire on the scraped data.
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,8 +24,7 @@ import { startFrontend } from './frontend-helpers.ts'
 import { groupSecret, model, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const prometheus = prometheusTool('prometheus')
-const skipReason =
-  "skipped: no prometheus on PATH; install Debian's prometheus package (.ci/run does) or set PROMETHEUS"
+const skipReason = 'skipped: no prometheus; run npm run build:prometheus (.ci/run does) or set PROMETHEUS'
 const namespace = 'lab-08'
 /** Where the scheduler holds its Lease and places its pod, on the shared kwok cluster. */
 const schedulerNamespace = 'prometheus-test'

@@ -2,21 +2,20 @@
 // out, serving-lab.rules.test.yml), and that every alert has a test in which it fires; and the
 // scrape configuration, where the promtool at hand knows Kubernetes service discovery.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import {
   monitoringDir,
   prometheusTool,
+  promtoolKnowsKubernetes,
   rulesFile,
   rulesTestFile,
   scrapeConfigFile,
 } from '../../scripts/lib/monitoring.ts'
 
 const promtool = prometheusTool('promtool')
-const skipReason = "skipped: no promtool on PATH; install Debian's prometheus package (.ci/run does) or set PROMTOOL"
+const skipReason = 'skipped: no promtool; run npm run build:prometheus (.ci/run does) or set PROMTOOL'
 
 interface RuleGroups {
   groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[]
@@ -83,25 +82,9 @@ describe.skipIf(!promtool)(`promtool${promtool ? '' : ` (${skipReason})`}`, () =
   })
 })
 
-/**
- * Debian builds its prometheus without Kubernetes service discovery (and some other discovery
- * mechanisms), so its promtool refuses `kubernetes_sd_configs` as an unknown field; an upstream
- * build (PROMTOOL=...) checks the file.
- */
-function promtoolKnowsKubernetes(): boolean {
-  const dir = mkdtempSync(join(tmpdir(), 'promtool-probe-'))
-  try {
-    const file = join(dir, 'probe.yml')
-    writeFileSync(file, 'scrape_configs:\n  - job_name: probe\n    kubernetes_sd_configs: [{ role: pod }]\n')
-    const probe = spawnSync(promtool!, ['check', 'config', '--syntax-only', file], { encoding: 'utf8' })
-    return !/field kubernetes_sd_configs not found/.test(`${probe.stdout}${probe.stderr}`)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-const knowsKubernetes = promtool !== undefined && promtoolKnowsKubernetes()
+const knowsKubernetes = promtool !== undefined && promtoolKnowsKubernetes(promtool)
 const noKubernetesReason =
-  'skipped: this promtool has no Kubernetes service discovery (Debian builds it without); set PROMTOOL to an upstream build'
+  'skipped: this promtool has no Kubernetes service discovery (Debian builds it without); run npm run build:prometheus'
 
 describe.skipIf(!knowsKubernetes)(
   `scrape configuration${knowsKubernetes ? '' : ` (${promtool ? noKubernetesReason : skipReason})`}`,

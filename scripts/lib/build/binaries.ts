@@ -29,6 +29,11 @@ export const VERSIONS = {
   controllerTools: 'v0.23.0',
   /** KEDA (github.com/kedacore/keda/v2): its ScaledObject and TriggerAuthentication CRDs, see keda-crds.ts. */
   keda: 'v2.21.0',
+  /**
+   * Prometheus (github.com/prometheus/prometheus): the proxy numbers release 3.M.P as v0.3MM.P,
+   * so this is Prometheus 3.16.0. Built with Kubernetes service discovery, see prometheus.ts.
+   */
+  prometheus: 'v0.316.0',
 } as const
 
 export const KUBE_BINARIES = [
@@ -45,7 +50,7 @@ export const KWOK_BINARIES = ['kwok', 'kwokctl'] as const
 export type BinaryName = (typeof KUBE_BINARIES)[number] | (typeof KWOK_BINARIES)[number]
 export type Binaries = Record<BinaryName, string>
 
-const binDir = (group: string) => join(settings.cacheDir, 'bin', group)
+export const binDir = (group: string) => join(settings.cacheDir, 'bin', group)
 const buildDir = (group: string) => join(settings.cacheDir, 'build', group)
 
 async function allExist(paths: string[]): Promise<boolean> {
@@ -134,6 +139,7 @@ async function goBuild(
   ldflags: string,
   emit: EmitEvent,
   coldBuild = 'about 7 min on 2 cores',
+  tags: string[] = [],
 ): Promise<void> {
   const started = Date.now()
   const timer = setInterval(
@@ -145,7 +151,8 @@ async function goBuild(
     60_000,
   )
   try {
-    await exec('go', ['build', '-trimpath', '-ldflags', `-s -w ${ldflags}`, '-o', out + '/', ...packages], {
+    const tagArgs = tags.length > 0 ? ['-tags', tags.join(',')] : []
+    await exec('go', ['build', '-trimpath', ...tagArgs, '-ldflags', `-s -w ${ldflags}`, '-o', out + '/', ...packages], {
       cwd: dir,
       env: goEnv(),
       onLine: (line) => line.startsWith('go: downloading') && emit({ kind: 'progress', message: line.slice(4) }),
@@ -155,7 +162,7 @@ async function goBuild(
   }
 }
 
-interface ModuleBuild {
+export interface ModuleBuild {
   /** The cache folder's name: `kubernetes-v1.34.12`, `kwok-v0.8.0`. */
   group: string
   /** The generated module's files, by path: go.mod, a tools.go that keeps go.sum whole, main packages. */
@@ -165,6 +172,10 @@ interface ModuleBuild {
   /** Binaries to rename after the build (`go build -o DIR/` names each after its package's folder). */
   renames?: Record<string, string>
   coldEstimate?: string
+  /** Go build tags (`go build -tags`). */
+  tags?: string[]
+  /** The oldest Go that builds it, for the message when Go is missing (the module's go.mod says). */
+  minimumGo?: string
 }
 
 /** Writes a consumer module, resolves it, builds its commands into a staging folder, then swaps that folder into the cache. */
@@ -180,14 +191,14 @@ async function buildModule(build: ModuleBuild, emit: EmitEvent): Promise<void> {
   await rm(staging, { recursive: true, force: true })
   const names = build.packages.map((p) => p.split('/').at(-1)!).map((name) => build.renames?.[name] ?? name)
   emit({ kind: 'progress', message: `building ${names.join(', ')} with one build cache` })
-  await goBuild(dir, build.packages, staging, build.ldflags, emit, build.coldEstimate)
+  await goBuild(dir, build.packages, staging, build.ldflags, emit, build.coldEstimate, build.tags)
   for (const [from, to] of Object.entries(build.renames ?? {})) await rename(join(staging, from), join(staging, to))
   await rm(binDir(build.group), { recursive: true, force: true })
   await mkdir(join(settings.cacheDir, 'bin'), { recursive: true })
   await rename(staging, binDir(build.group))
 }
 
-const toolsGo = (packages: string[]) =>
+export const toolsGo = (packages: string[]) =>
   `//go:build tools\n\n// Keeps every built command's dependencies in go.sum.\npackage tools\n\nimport (\n${packages.map((p) => `\t_ "${p}"`).join('\n')}\n)\n`
 
 async function buildKube(emit: EmitEvent): Promise<void> {
@@ -318,12 +329,20 @@ export const lwsControllerPath = () => join(binDir(`lws-${VERSIONS.lws}`), 'lws-
 export const corednsPath = () => join(binDir(`coredns-${VERSIONS.coredns}`), 'coredns')
 export const kubeRouterPath = () => join(binDir(`kube-router-${VERSIONS.kubeRouter}`), 'kube-router')
 
-/** One binary from its own module: from the cache, else built from the Go module proxy. */
-async function ensureModuleBinary(path: string, what: string, build: ModuleBuild, emit: EmitEvent): Promise<string> {
+/**
+ * One module's binaries (one is `path`; the build swaps the whole folder in, so the others are
+ * there with it): from the cache, else built from the Go module proxy.
+ */
+export async function ensureModuleBinary(
+  path: string,
+  what: string,
+  build: ModuleBuild,
+  emit: EmitEvent,
+): Promise<string> {
   if (await allExist([path])) return path
   if (!(await hasProgram('go'))) {
     throw new EnvironmentError(
-      `${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go 1.25+ (https://go.dev/dl/).`,
+      `${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go ${build.minimumGo ?? '1.25'}+ (https://go.dev/dl/).`,
     )
   }
   emit({ kind: 'phase', phase: `building ${what}`, detail: 'from the Go module proxy' })

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { exec } from '../../exec.ts'
+import { withLock } from '../../lock.ts'
 import { apply, connect, serverVersion } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { settings } from '../../settings.ts'
@@ -79,6 +80,23 @@ async function apiServerVersion(context: string): Promise<string | undefined> {
   }
 }
 
+async function start(binaries: Binaries, cluster: string, emit: EmitEvent): Promise<void> {
+  if (await listed(cluster)) {
+    emit({ kind: 'progress', message: `starting the stopped kwok cluster '${cluster}'` })
+    await kwokctl(binaries, ['start', 'cluster', '--name', cluster, '--wait', '2m'], emit)
+    return
+  }
+  const dir = join(settings.cacheDir, 'kwok')
+  await mkdir(dir, { recursive: true })
+  const config = join(dir, `${cluster}.yaml`)
+  await writeFile(config, kwokctlConfig(binaries))
+  emit({
+    kind: 'progress',
+    message: `starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (${VERSIONS.kubernetes})`,
+  })
+  await kwokctl(binaries, ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '2m'], emit)
+}
+
 export const kwok: ClusterProvider = {
   name: 'kwok',
   runsContainers: false,
@@ -97,20 +115,10 @@ export const kwok: ClusterProvider = {
 
   async create(cluster, { topology, emit }: CreateOptions) {
     const binaries = await ensureBinaries(emit)
-    if (await listed(cluster)) {
-      emit({ kind: 'progress', message: `starting the stopped kwok cluster '${cluster}'` })
-      await kwokctl(binaries, ['start', 'cluster', '--name', cluster, '--wait', '2m'], emit)
-    } else {
-      const dir = join(settings.cacheDir, 'kwok')
-      await mkdir(dir, { recursive: true })
-      const config = join(dir, `${cluster}.yaml`)
-      await writeFile(config, kwokctlConfig(binaries))
-      emit({
-        kind: 'progress',
-        message: `starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (${VERSIONS.kubernetes})`,
-      })
-      await kwokctl(binaries, ['create', 'cluster', '--name', cluster, '--config', config, '--wait', '2m'], emit)
-    }
+    // One at a time on a machine: kwokctl picks its free ports and writes the kubeconfig, and two
+    // at once can take the same port or lose one's context.
+    const onWait = () => emit({ kind: 'progress', message: 'waiting for another kwok cluster to finish starting' })
+    await withLock(join(settings.cacheDir, 'kwok', 'starting.lock'), () => start(binaries, cluster, emit), { onWait })
     const nodes = fleetNodes(topology)
     await apply(connect(this.contextFor(cluster)), [standardStorageClass, ...nodes.map(kwokNode)])
     return {
