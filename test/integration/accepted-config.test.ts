@@ -13,11 +13,12 @@ import { apply, connect } from '../../scripts/lib/kube.ts'
 import { currentContextOnly } from '../../scripts/lib/kubeconfig.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
-import { freePort, startWorkload } from '../../scripts/lib/workload-process.ts'
+import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import type { ConfigReport } from '../../workloads/shared/live-config.ts'
 import { backendHeader } from '../../workloads/router/proxy.ts'
 import { complete, logLines, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
+import { startRouter } from './router-helpers.ts'
 
 const kube = connect(inject('kubeContext'))
 const namespace = 'accepted-config'
@@ -123,23 +124,10 @@ describe('the router follows the accepted configuration', () => {
   it('switches its policy live and keeps it when the next one is refused', async () => {
     const backends = await Promise.all([1, 2].map(() => track(startModelServer(['--time-to-first-token-ms', '0']))))
     const router = await track(
-      startWorkload(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'workloads/router/main.ts',
-          '--backends',
-          backends.map((b) => b.url).join(','),
-          '--health-interval-ms',
-          '200',
-          '--health-timeout-ms',
-          '150',
-          '--policy',
-          'round-robin',
-          ...following,
-        ],
-        { cwd: repoRoot, env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig }, readyPath: '/ready' },
+      startRouter(
+        backends.map((b) => b.url),
+        ['--policy', 'round-robin', ...following],
+        { readyPath: '/ready', env: { KUBECONFIG: kubeconfig } },
       ),
     )
     await waitFor('both backends healthy', async () => {

@@ -8,36 +8,16 @@ import { connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, startWorkload } from '../../scripts/lib/workload-process.ts'
+import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
-import { repoRoot } from '../../scripts/lib/project.ts'
 import type { BackendStatus } from '../../workloads/router/backend.ts'
 import { proofOf } from '../../workloads/model-server/group/secret.ts'
 import { groupSecret, metric, model, startModelServer, waitFor } from './model-server-helpers.ts'
+import { startRouter } from './router-helpers.ts'
 
 const limits = ['--headers-timeout-ms', '1000', '--body-timeout-ms', '2000', '--idle-timeout-ms', '1500']
 const maxConnections = 64
 const fastModel = ['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '2', ...limits]
-
-function startRouter(backends: string[], flags: string[] = []): Promise<WorkloadProcess> {
-  return startWorkload(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'workloads/router/main.ts',
-      '--backends',
-      backends.join(','),
-      '--health-interval-ms',
-      '200',
-      '--health-timeout-ms',
-      '150',
-      ...limits,
-      ...flags,
-    ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH }, readyPath: '/health' },
-  )
-}
 
 /** Resident memory of a process, in MiB, from /proc. */
 function rssMiB(pid: number): number {
@@ -109,7 +89,7 @@ describe('bad input against the model server and the router', () => {
     )
     router = await startRouter(
       backends.map((b) => b.url),
-      ['--max-connections', String(maxConnections)],
+      [...limits, '--max-connections', String(maxConnections)],
     )
     await waitFor('the router to see both backends healthy', async () => (await fetch(`${router.url}/ready`)).ok)
     // Warm up both (JIT, pools) before the memory baseline.
@@ -326,7 +306,7 @@ describe('a stream cut by its backend, through the router', () => {
   let router: WorkloadProcess
   beforeAll(async () => {
     backend = await startModelServer(['--time-to-first-token-ms', '0', '--inter-token-latency-ms', '20'])
-    router = await startRouter([backend.url])
+    router = await startRouter([backend.url], limits)
     await waitFor('the router to be ready', async () => (await fetch(`${router.url}/ready`)).ok)
   })
   afterAll(() => Promise.all([router, backend].map((p) => p?.stop('SIGKILL'))))

@@ -13,7 +13,7 @@ import { readyEndpoint, startEndpointSliceServer, terminatingEndpoint } from './
 import type { EndpointSliceServer } from './endpoint-slice-server.ts'
 import { model, send } from './frontend-helpers.ts'
 import type { Ended } from './frontend-helpers.ts'
-import { waitFor } from './model-server-helpers.ts'
+import { startModelServer, waitFor } from './model-server-helpers.ts'
 
 const namespace = 'lab'
 const service = 'llama'
@@ -41,14 +41,8 @@ afterAll(async () => {
  * five processes, and on a busy machine each can take over 15 s.
  */
 const startServer = () =>
-  startWorkload(
-    process.execPath,
+  startModelServer(
     [
-      '--import',
-      'tsx',
-      'workloads/model-server/main.ts',
-      '--served-model-name',
-      model,
       '--max-num-seqs',
       '8',
       '--time-to-first-token-ms',
@@ -62,7 +56,8 @@ const startServer = () =>
       '--log-level',
       'warn',
     ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH }, timeoutMs: startTimeoutMs },
+    {},
+    { timeoutMs: startTimeoutMs },
   ).then(keep)
 
 const portOf = (server: WorkloadProcess) => Number(new URL(server.url).port)

@@ -100,7 +100,11 @@ beforeAll(async () => {
   // One sequence at a time, each a few seconds long: the requests after the first wait. On this
   // machine's own address, as the API refuses loopback addresses in EndpointSlices.
   const address = machineAddress()
-  modelServer = await startModelServer(['--max-num-seqs', '1', '--inter-token-latency-ms', '100'], {}, address)
+  modelServer = await startModelServer(
+    ['--max-num-seqs', '1', '--inter-token-latency-ms', '100'],
+    {},
+    { host: address },
+  )
 
   await deleteNamespaces(kube, [namespace], () => {})
   await apply(kube, [
@@ -293,7 +297,7 @@ describe('the metrics adapter behind the aggregator', () => {
     const busy = await startModelServer(
       ['--max-num-seqs', '1', '--inter-token-latency-ms', '100'],
       {},
-      machineAddress(),
+      { host: machineAddress() },
     )
     servers.push(busy)
     await apply(kube, [

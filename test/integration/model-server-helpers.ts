@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
 import { startWorkload } from '../../scripts/lib/workload-process.ts'
-import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
+import type { StartOptions, WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 
 export const model = 'lab-model'
@@ -32,7 +32,7 @@ const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-promethe
 export function startModelServer(
   flags: string[] = [],
   env: Record<string, string> = {},
-  host?: string,
+  { host, timeoutMs }: Pick<StartOptions, 'host' | 'timeoutMs'> = {},
 ): Promise<WorkloadProcess> {
   return startWorkload(
     process.execPath,
@@ -41,6 +41,7 @@ export function startModelServer(
       cwd: repoRoot,
       env: { PATH: process.env.PATH, ...env },
       host,
+      timeoutMs,
     },
   )
 }

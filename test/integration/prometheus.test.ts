@@ -22,6 +22,7 @@ import { freePort, startWorkload, type WorkloadProcess } from '../../scripts/lib
 import { repoRoot } from '../../scripts/lib/project.ts'
 import { startFrontend } from './frontend-helpers.ts'
 import { groupSecret, model, startModelServer, waitFor } from './model-server-helpers.ts'
+import { startRouter } from './router-helpers.ts'
 
 const prometheus = prometheusTool('prometheus')
 const skipReason = 'skipped: no prometheus; run npm run build:prometheus (.ci/run does) or set PROMETHEUS'
@@ -67,26 +68,6 @@ function startRank(nodeRank: number, masterPort: number): Promise<WorkloadProces
       GPUS_PER_NODE: '2',
       GROUP_SECRET: groupSecret,
     },
-  )
-}
-
-function startRouter(backends: WorkloadProcess[]): Promise<WorkloadProcess> {
-  return startWorkload(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'workloads/router/main.ts',
-      '--backends',
-      backends.map((b) => b.url).join(','),
-      '--health-interval-ms',
-      '200',
-      '--health-timeout-ms',
-      '150',
-      '--log-level',
-      'warn',
-    ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH } },
   )
 }
 
@@ -161,7 +142,7 @@ describe.skipIf(!prometheus)(`the real Prometheus against the workloads${prometh
     ranks = await Promise.all([0, 1].map((rank) => startRank(rank, masterPort)))
     workloads.push(...ranks)
     frontend = await startFrontend([ranks[0]!])
-    router = await startRouter([ranks[0]!])
+    router = await startRouter([ranks[0]!.url], ['--log-level', 'warn'])
     workloads.push(frontend, router)
     await deleteNamespaces(kube, [schedulerNamespace], quiet)
     await installPodGroupCrd(kube, quiet)

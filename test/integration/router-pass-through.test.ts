@@ -6,11 +6,10 @@ import { createServer, request } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { repoRoot } from '../../scripts/lib/project.ts'
-import { startWorkload } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { backendHeader } from '../../workloads/router/proxy.ts'
 import { waitFor } from './model-server-helpers.ts'
+import { startRouter } from './router-helpers.ts'
 
 /** What a recording backend received of one completion request. */
 interface Received {
@@ -62,14 +61,6 @@ function json(response: ServerResponse, status: number, body: object) {
   response.end(JSON.stringify(body))
 }
 
-function startRouter(backends: string[], policy: string): Promise<WorkloadProcess> {
-  return startWorkload(
-    process.execPath,
-    ['--import', 'tsx', 'workloads/router/main.ts', '--backends', backends.join(','), '--policy', policy],
-    { cwd: repoRoot, env: { PATH: process.env.PATH }, readyPath: '/ready' },
-  )
-}
-
 /** POSTs a body in parts: each part once `before(i)` resolves; resolves the answer's status, headers and bytes. */
 function post(url: string, parts: Buffer[], before: (i: number) => Promise<unknown> = async () => {}) {
   const length = parts.reduce((sum, part) => sum + part.length, 0)
@@ -111,7 +102,7 @@ describe.each(['round-robin', 'prefix-aware'])('router with the %s policy', (pol
 
   beforeAll(async () => {
     const urls = await Promise.all(backends.map((b) => b.listen()))
-    router = await startRouter(urls, policy)
+    router = await startRouter(urls, ['--policy', policy], { readyPath: '/ready' })
   })
   afterEach(() => backends.forEach((b) => b.reset()))
   afterAll(async () => {
@@ -161,7 +152,7 @@ describe('router with a policy that does not read bodies', () => {
 
   beforeAll(async () => {
     const urls = await Promise.all(backends.map((b) => b.listen()))
-    router = await startRouter(urls, 'round-robin')
+    router = await startRouter(urls, ['--policy', 'round-robin'], { readyPath: '/ready' })
   })
   afterEach(() => backends.forEach((b) => b.reset()))
   afterAll(async () => {

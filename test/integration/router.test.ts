@@ -5,12 +5,13 @@ import { spawn } from 'node:child_process'
 import { setTimeout as delay } from 'node:timers/promises'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, startWorkload } from '../../scripts/lib/workload-process.ts'
+import { freePort } from '../../scripts/lib/workload-process.ts'
 import type { WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { repoRoot } from '../../scripts/lib/project.ts'
 import type { BackendStatus } from '../../workloads/router/backend.ts'
 import { backendHeader } from '../../workloads/router/proxy.ts'
 import { metric, model, scrape, startModelServer, waitFor } from './model-server-helpers.ts'
+import { startRouter } from './router-helpers.ts'
 
 // Failure injection on: one test makes a backend fail through /admin/failures.
 const fastModel = [
@@ -21,25 +22,6 @@ const fastModel = [
   '--enable-failure-injection',
   'true',
 ]
-
-function startRouter(backends: string[], flags: string[] = []): Promise<WorkloadProcess> {
-  return startWorkload(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'workloads/router/main.ts',
-      '--backends',
-      backends.join(','),
-      '--health-interval-ms',
-      '200',
-      '--health-timeout-ms',
-      '150',
-      ...flags,
-    ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH }, readyPath: '/health' },
-  )
-}
 
 /** A model server on a given port (startWorkload picks a free one), to bring a killed backend back where it was. */
 async function startModelServerOn(port: number, flags: string[]): Promise<WorkloadProcess> {

@@ -6,11 +6,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ApiextensionsV1Api, type KubernetesObject } from '@kubernetes/client-node'
+import type { KubernetesObject } from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
 import { freePort } from '../../scripts/lib/workload-process.ts'
-import { EnvironmentError, errorMessage } from '../../scripts/lib/errors.ts'
-import { exec, hasProgram } from '../../scripts/lib/exec.ts'
+import { errorMessage } from '../../scripts/lib/errors.ts'
 import { apply, isNotFound, type KubeContext } from '../../scripts/lib/kube.ts'
 import { parseManifests } from '../../scripts/lib/manifests.ts'
 import { pollUntil } from '../../scripts/lib/poll.ts'
@@ -21,47 +20,24 @@ import { makeServingCertificate } from '../../scripts/lib/build/certificates.ts'
 import { applyJsonPatch, type PatchOperation } from '../../scripts/lib/json-patch.ts'
 import { currentContextOnly } from '../../scripts/lib/kubeconfig.ts'
 import { ensureLwsController, VERSIONS } from '../../scripts/lib/build/binaries.ts'
+import { crdFrom, installCrds } from '../../scripts/lib/build/crds.ts'
+import { goModuleDir } from '../../scripts/lib/build/go-module.ts'
 
 export const LWS_MODULE = 'sigs.k8s.io/lws'
 export const LWS_CRD_NAME = 'leaderworkersets.leaderworkerset.x-k8s.io'
 
 /** The LWS module's files in the Go module cache, downloaded from the module proxy if needed. */
-export async function lwsModuleDir(): Promise<string> {
-  if (!(await hasProgram('go'))) {
-    throw new EnvironmentError(
-      `Go is needed to fetch ${LWS_MODULE}@${VERSIONS.lws} from the Go module proxy. Install Go 1.25+ (https://go.dev/dl/).`,
-    )
-  }
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `${LWS_MODULE}@${VERSIONS.lws}`])) as {
-    Dir?: string
-    Error?: string
-  }
-  if (!info.Dir)
-    throw new EnvironmentError(
-      `the Go module proxy did not serve ${LWS_MODULE}@${VERSIONS.lws}: ${info.Error ?? 'no Dir'}`,
-    )
-  return info.Dir
-}
+export const lwsModuleDir = () => goModuleDir(LWS_MODULE, VERSIONS.lws)
 
 /** The LeaderWorkerSet CRD as upstream generates it (config/crd/bases). */
 export async function lwsCrd(): Promise<KubernetesObject[]> {
   const path = join(await lwsModuleDir(), 'config', 'crd', 'bases', 'leaderworkerset.x-k8s.io_leaderworkersets.yaml')
-  return parseManifests(await readFile(path, 'utf8'), path)
+  return [crdFrom(await readFile(path, 'utf8'), LWS_CRD_NAME, path)]
 }
 
 /** Installs the CRD with server-side apply and waits until it is Established (the API serves the kind). */
 export async function installLwsCrd(kube: KubeContext, timeoutMs = 60_000): Promise<void> {
-  await apply(kube, await lwsCrd())
-  const crds = kube.config.makeApiClient(ApiextensionsV1Api)
-  const { value: crd, held } = await pollUntil(
-    () => crds.readCustomResourceDefinition({ name: LWS_CRD_NAME }),
-    (crd) => Boolean(crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')),
-    { timeoutMs, intervalMs: 250 },
-  )
-  if (!held)
-    throw new Error(
-      `the CRD ${LWS_CRD_NAME} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(crd.status?.conditions)}`,
-    )
+  await installCrds(kube, await lwsCrd(), timeoutMs)
 }
 
 /** Where the controller's webhook server listens, and the CA that signed its certificate. */

@@ -1,18 +1,9 @@
-// KEDA's CRDs: which manifests need them, and the check that a module file holds the CRD expected.
+// KEDA's CRDs: which manifests need them.
 import type { KubernetesObject } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
-import { KEDA_CRDS, kedaCrdFrom } from '../../scripts/lib/build/keda-crds.ts'
 import { needsKedaCrds, needsPodGroupCrd } from '../../scripts/lib/step-prerequisites.ts'
 
 const object = (apiVersion: string, kind: string): KubernetesObject => ({ apiVersion, kind, metadata: { name: 'x' } })
-const crd = (name: string) => `---
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: ${name}
-spec:
-  group: keda.sh
-`
 
 describe('needsKedaCrds', () => {
   it('is true for manifests with a keda.sh object, whatever its kind or version', () => {
@@ -30,17 +21,5 @@ describe('needsKedaCrds', () => {
     expect(needsKedaCrds([podGroup])).toBe(false)
     expect(needsPodGroupCrd([podGroup])).toBe(true)
     expect(needsPodGroupCrd([object('keda.sh/v1alpha1', 'ScaledObject')])).toBe(false)
-  })
-})
-
-describe('kedaCrdFrom', () => {
-  it('takes each CRD from its module file', () => {
-    for (const { name, file } of KEDA_CRDS) expect(kedaCrdFrom(crd(name), name, file).metadata!.name).toBe(name)
-  })
-
-  it('refuses a file that holds another CRD, or more than the one', () => {
-    const name = 'scaledobjects.keda.sh'
-    expect(() => kedaCrdFrom(crd('scaledjobs.keda.sh'), name, 'f.yaml')).toThrow(/exactly the CRD scaledobjects/)
-    expect(() => kedaCrdFrom(crd(name) + crd('x.keda.sh'), name, 'f.yaml')).toThrow(/2 objects/)
   })
 })

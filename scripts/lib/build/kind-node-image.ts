@@ -11,6 +11,7 @@ import { ensureBinaries, ensureCoredns, ensureLocalPathProvisioner, VERSIONS, ty
 import { buildImage, ensureBaseImage, ensurePauseImage, PAUSE_IMAGE, REGISTRY } from './images.ts'
 import { KIND_VERSION } from '../cluster/kind/config.ts'
 import { goStringConstant } from './go-constants.ts'
+import { goModuleDir } from './go-module.ts'
 
 /**
  * A kind node image made without a registry, for machines where `kindest/node` cannot be pulled.
@@ -33,17 +34,6 @@ const shortHash = (...parts: (string | Uint8Array)[]) => {
   const hash = createHash('sha256')
   for (const part of parts) hash.update(typeof part === 'string' ? `${part}\0` : part)
   return hash.digest('hex').slice(0, 12)
-}
-
-/** The kind module at the pinned version, from the Go module cache (downloaded from the proxy when missing). */
-async function kindModuleDir(): Promise<string> {
-  const info = JSON.parse(await exec('go', ['mod', 'download', '-json', `sigs.k8s.io/kind@${KIND_VERSION}`])) as {
-    Dir?: string
-    Error?: string
-  }
-  if (!info.Dir)
-    throw new Error(`the Go module proxy did not serve sigs.k8s.io/kind@${KIND_VERSION}: ${info.Error ?? 'no folder'}`)
-  return info.Dir
 }
 
 /** kind's base image: its `files/` folder from the kind module, on the lab's Debian image. */
@@ -236,7 +226,7 @@ async function assemble(
  */
 export async function ensureKindNodeImage(cni: DefaultCni, emit: EmitEvent): Promise<string> {
   const binaries = await ensureBinaries(emit)
-  const kindDir = await kindModuleDir()
+  const kindDir = await goModuleDir('sigs.k8s.io/kind', KIND_VERSION)
   const base = await ensureKindBaseImage(kindDir, emit)
   const provisioner = await ensureLocalPathProvisioner(emit)
   const components = await ensureComponentsImage(
