@@ -19,7 +19,14 @@ export interface RecordedRun {
 
 export interface PerformanceData {
   router: (RecordedRun & { rows: RouterRow[]; charts: Record<string, string> }) | null
-  modelServer: (RecordedRun & { figures: { metric: string; value: number; unit: string }[] }) | null
+  modelServer: (RecordedRun & { figures: Figure[] }) | null
+  learnerLoop: (RecordedRun & { figures: Figure[] }) | null
+}
+
+interface Figure {
+  metric: string
+  value: number
+  unit: string
 }
 
 declare const data: PerformanceData
@@ -32,6 +39,7 @@ export default defineLoader({
     const run = (name: string) => reports[name] && { date: reports[name].date, machine: machineOf(reports[name]) }
     const router = reports['router']
     const modelServer = reports['model-server']
+    const learnerLoop = reports['learner-loop']
     const rows = router ? routerRows(figuresOf(router, 'router')) : []
     return {
       router: router
@@ -46,6 +54,9 @@ export default defineLoader({
             ...run('model-server')!,
             figures: modelServer.results.filter((r) => r.benchmark === 'model-server'),
           }
+        : null,
+      learnerLoop: learnerLoop
+        ? { ...run('learner-loop')!, figures: learnerLoop.results.filter((r) => r.benchmark === 'learner-loop') }
         : null,
     }
   },

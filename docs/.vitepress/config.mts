@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { defineConfig, type DefaultTheme } from 'vitepress'
 import { diagramLink } from './inline-diagram.ts'
 
-// The eight steps, in order, as the sidebar lists them; 07–08 are planned (their pages give the plan).
+// The eight steps, in order, as the sidebar lists them; 08 is planned (their pages give the plan).
 const steps = [
   { link: '/steps/01-basic-statefulset', text: '01 · A StatefulSet' },
   { link: '/steps/02-headless-service', text: '02 · A headless Service' },
@@ -10,7 +10,7 @@ const steps = [
   { link: '/steps/04-router', text: '04 · A router' },
   { link: '/steps/05-coordination', text: '05 · Coordination' },
   { link: '/steps/06-dynamo-like', text: '06 · Dynamo-like: a queue and a gang scheduler' },
-  { link: '/steps/07-queue-autoscaling', text: '07 · Queue-based autoscaling (planned)' },
+  { link: '/steps/07-autoscaling', text: '07 · Queue-based autoscaling' },
   { link: '/steps/08-production-cluster', text: '08 · A production cluster (planned)' },
 ]
 

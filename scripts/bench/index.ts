@@ -13,6 +13,7 @@ import { frontendBenchmark } from './frontend.ts'
 import { kwokClusterBenchmark } from './kwok-cluster.ts'
 import { modelServerBenchmark } from './model-server.ts'
 import { kindClusterBenchmark } from './kind-cluster.ts'
+import { learnerLoopBenchmark } from './learner-loop.ts'
 import { routerBenchmark } from './router.ts'
 import { schedulerBenchmark } from './scheduler.ts'
 
@@ -24,6 +25,7 @@ const benchmarks: readonly Benchmark[] = [
   kindClusterBenchmark,
   schedulerBenchmark,
   docsSiteBenchmark,
+  learnerLoopBenchmark,
 ]
 
 interface Result extends Measurement {

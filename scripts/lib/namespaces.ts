@@ -1,4 +1,10 @@
-import { PatchStrategy, RbacAuthorizationV1Api, SchedulingV1Api, setHeaderOptions } from '@kubernetes/client-node'
+import {
+  ApiregistrationV1Api,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  SchedulingV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node'
 import { isNotFound, type KubeContext } from './kube.ts'
 import type { EmitEvent } from './output.ts'
 import { pollUntil } from './poll.ts'
@@ -22,6 +28,23 @@ export async function isTerminating(kube: KubeContext, name: string): Promise<bo
   }
 }
 
+/**
+ * Deletes the APIServices served from these namespaces (step 07's metrics adapter): one whose
+ * server is gone fails the namespace controller's discovery, and every namespace deletion in the
+ * cluster waits (NamespaceDeletionDiscoveryFailure), so they go before their namespace.
+ */
+export async function deleteApiServicesInto(kube: KubeContext, namespaces: readonly string[]): Promise<string[]> {
+  const apiServices = kube.config.makeApiClient(ApiregistrationV1Api)
+  const served = (await apiServices.listAPIService()).items.filter((a) =>
+    namespaces.includes(a.spec?.service?.namespace ?? ''),
+  )
+  for (const apiService of served)
+    await apiServices.deleteAPIService({ name: apiService.metadata!.name! }).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error
+    })
+  return served.map((a) => a.metadata!.name!)
+}
+
 /** Deletes namespaces and waits until they are gone, so their pods no longer hold GPUs. */
 export async function deleteNamespaces(
   kube: KubeContext,
@@ -31,6 +54,7 @@ export async function deleteNamespaces(
 ): Promise<void> {
   if (names.length === 0) return
   emit({ kind: 'progress', message: `removing namespace ${names.join(', ')}` })
+  await deleteApiServicesInto(kube, names)
   for (const name of names) {
     try {
       await kube.core.deleteNamespace({ name })
@@ -70,6 +94,7 @@ export async function releaseNamespace(
     if (isNotFound(error)) return
     throw error
   }
+  await deleteApiServicesInto(kube, [namespace])
   // Every controller that would recreate the pods, ReplicaSets and DaemonSets (step 06) included (the garbage
   // collector would take them only later).
   await Promise.all([
@@ -153,14 +178,21 @@ async function waitUntilGone(kube: KubeContext, names: string[], timeoutMs: numb
 }
 
 /**
- * Deletes what steps create outside any namespace (step 06's PriorityClasses, ClusterRoles and
- * ClusterRoleBindings), found by the lab's part-of label; returns them as `kind/name`.
+ * Deletes what steps create outside their namespace (step 06's PriorityClasses, ClusterRoles and
+ * ClusterRoleBindings; step 07's APIService), found by the
+ * lab's part-of label; returns them as `kind/name`.
  */
 export async function deleteClusterScoped(kube: KubeContext): Promise<string[]> {
   const labelSelector = `app.kubernetes.io/part-of=${PROJECT}`
   const rbac = kube.config.makeApiClient(RbacAuthorizationV1Api)
   const scheduling = kube.config.makeApiClient(SchedulingV1Api)
+  const apiServices = kube.config.makeApiClient(ApiregistrationV1Api)
   const kinds = [
+    {
+      kind: 'APIService',
+      list: () => apiServices.listAPIService({ labelSelector }),
+      remove: (name: string) => apiServices.deleteAPIService({ name }),
+    },
     {
       kind: 'PriorityClass',
       list: () => scheduling.listPriorityClass({ labelSelector }),

@@ -67,7 +67,8 @@ export function formatMutation(result: MutationResult): string {
 }
 
 export function formatCheck(result: CheckResult): string {
-  if (result.status === 'passed') return `  ${green('✔')} ${result.title}`
+  if (result.status === 'passed')
+    return `  ${green('✔')} ${result.title}${result.detail ? dim(` (${result.detail})`) : ''}`
   if (result.status === 'skipped') return `  ${yellow('○')} ${result.title} ${dim(`(skipped: ${result.reason})`)}`
   return [
     `  ${red('✘')} ${result.title}`,

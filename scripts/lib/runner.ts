@@ -10,7 +10,7 @@ import { deleteNamespaces, freshNamespace, isTerminating, labNamespaces, release
 import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
 import { ensureApplied } from './step-presence.ts'
-import { prepareStep } from './step-prerequisites.ts'
+import { afterApply, prepareStep } from './step-prerequisites.ts'
 import { listSteps, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
@@ -76,6 +76,7 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
     detail: `${objects.length} objects, server-side apply`,
   })
   await apply(kube, objects)
+  await afterApply(kube, objects, options.emit)
   return namespace
 }
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
+import { stopStandIns } from '../../scripts/lib/stand-ins.ts'
 import { connect } from '../../scripts/lib/kube.ts'
 import { mutationNeeds } from '../../scripts/lib/mutations/judge.ts'
 import { awaitLabDeletions } from '../../scripts/lib/namespaces.ts'

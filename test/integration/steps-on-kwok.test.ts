@@ -2,7 +2,7 @@
 // apply, acted on by the real controllers and scheduler, and verified by the step's own checks.
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { stopStandIns } from '../../scripts/lib/step-prerequisites.ts'
+import { stopStandIns } from '../../scripts/lib/stand-ins.ts'
 import { GPU_RESOURCE } from '../../scripts/lib/cluster/topology.ts'
 import { runChecks } from '../../scripts/lib/checks/run-checks.ts'
 import { connect } from '../../scripts/lib/kube.ts'

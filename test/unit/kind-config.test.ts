@@ -25,6 +25,21 @@ describe('kindConfig', () => {
     expect(config.nodes[1]!.extraMounts).toBeUndefined()
   })
 
+  it("gives kube-controller-manager the lab's flags through kubeadm's ClusterConfiguration", async () => {
+    const config = parse(
+      kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), {
+        image: KIND_NODE_IMAGE,
+        gpuPassthrough: false,
+      }),
+    ) as { kubeadmConfigPatches: string[] }
+    expect(config.kubeadmConfigPatches.map((patch) => parse(patch))).toEqual([
+      {
+        kind: 'ClusterConfiguration',
+        controllerManager: { extraArgs: { 'horizontal-pod-autoscaler-sync-period': '5s' } },
+      },
+    ])
+  })
+
   it('with host GPUs, mounts /dev/null where the NVIDIA runtime looks for the device list', async () => {
     const config = parse(
       kindConfig('serving-lab', fleetNodes(await loadTopology('lab')), {

@@ -44,6 +44,13 @@ describe('output', () => {
     expect(text).toMatch(/expected: two nodes\n.*seen: {5}one node\n.*hint: {5}add anti-affinity/)
   })
 
+  it('a passed check shows what it measured, if anything', () => {
+    expect(formatCheck(passed)).toMatch(/pods exist$/)
+    expect(formatCheck({ ...passed, detail: '2 Ready 35 s after the burst' })).toContain(
+      '(2 Ready 35 s after the burst)',
+    )
+  })
+
   it('--json prints one report on stdout and progress on stderr', () => {
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)

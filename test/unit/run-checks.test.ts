@@ -59,6 +59,22 @@ describe('runCheck', () => {
     expect(calls()).toBeGreaterThan(1)
   })
 
+  it("keeps waiting for the check's minimumTimeoutMs under a shorter cap", async () => {
+    // False until the cap has passed, then true: only a check that outlives the cap sees it.
+    const started = Date.now()
+    const item = check({
+      id: 'slow-controller',
+      title: 'a controller acts on its period',
+      needs: 'api',
+      timeoutMs: 60_000,
+      minimumTimeoutMs: 400,
+      observe: async () => Date.now() - started > 100,
+      evaluate: (holds: boolean) => (holds ? pass : fail('it holds', 'it does not', 'wait for it')),
+    })
+    const result = await runCheck(item, env, fast({ timeoutMs: 40, retryDelayMs: 10 }))
+    expect(result.status).toBe('passed')
+  })
+
   it('skips pods checks, without observing, where no container runs', async () => {
     const { item, calls } = scripted([true], 'pods')
     const result = await runCheck(item, env, fast({ runsContainers: false }))

@@ -8,7 +8,7 @@ import { PROJECT } from '../../scripts/lib/project.ts'
 import { listSteps } from '../../scripts/lib/steps.ts'
 
 /** Kinds with no namespace that a step may create (its cleanup deletes them by the part-of label). */
-const CLUSTER_SCOPED = ['PriorityClass', 'ClusterRole', 'ClusterRoleBinding']
+const CLUSTER_SCOPED = ['PriorityClass', 'ClusterRole', 'ClusterRoleBinding', 'APIService']
 
 /** Validates one object with the kubernetes-models class for its apiVersion and kind. */
 async function validate(object: KubernetesObject): Promise<void> {

@@ -4,9 +4,12 @@ import type { KubeContext } from '../kube.ts'
 export type Needs = 'api' | 'pods'
 
 /** The outcome of evaluating one observation. A failure says what was expected, what was seen, and why. */
-export type Verdict = { pass: true } | { pass: false; expected: string; seen: string; hint: string }
+export type Verdict = { pass: true; detail?: string } | { pass: false; expected: string; seen: string; hint: string }
 
 export const pass: Verdict = { pass: true }
+
+/** A pass that also says what was measured on the way (how long a scale-up took, what a client counted). */
+export const passWith = (detail: string): Verdict => ({ pass: true, detail })
 
 export function fail(expected: string, seen: string, hint: string): Verdict {
   return { pass: false, expected, seen, hint }
@@ -43,6 +46,11 @@ export interface Check<Observation = unknown> {
   needs: Needs
   /** How long to keep retrying before the check fails (default 60 s). */
   timeoutMs?: number
+  /**
+   * The shortest wait that can show the outcome, which a suite's cap on timeouts leaves alone:
+   * what a controller does on its own period (the HPA controller's 15 s) cannot be seen sooner.
+   */
+  minimumTimeoutMs?: number
   /** Runs once before observing, for checks that provoke something (delete a pod, send traffic). */
   act?: (env: CheckEnv) => Promise<void>
   observe: (env: CheckEnv) => Promise<Observation>
@@ -67,6 +75,8 @@ export interface CheckResult {
   hint?: string
   /** Why a check was skipped. */
   reason?: string
+  /** What a passed check measured, from `passWith`. */
+  detail?: string
   attempts: number
   durationMs: number
 }

@@ -45,7 +45,8 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
     return { ...base, status: 'skipped', reason: NO_CONTAINERS, attempts: 0, durationMs: 0 }
   }
   const own = item.timeoutMs ?? options.defaultTimeoutMs ?? 60_000
-  const deadline = started + Math.min(own, options.timeoutMs ?? own)
+  // A suite's cap cuts every wait short, but not below what the check says it cannot do without.
+  const deadline = started + Math.max(item.minimumTimeoutMs ?? 0, Math.min(own, options.timeoutMs ?? own))
   const retryDelay = options.retryDelayMs ?? 1_000
   let attempts = 0
   let verdict: Verdict
@@ -65,7 +66,14 @@ export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOpt
     if (verdict.pass) {
       await sleep(options.recheckDelayMs ?? 2_000)
       verdict = await observeAndEvaluate(item, env, options)
-      if (verdict.pass) return { ...base, status: 'passed', attempts, durationMs: Date.now() - started }
+      if (verdict.pass)
+        return {
+          ...base,
+          status: 'passed',
+          ...(verdict.detail ? { detail: verdict.detail } : {}),
+          attempts,
+          durationMs: Date.now() - started,
+        }
     }
     if (Date.now() + retryDelay >= deadline) break
     if (attempts % 10 === 0) options.emit({ kind: 'progress', message: `still waiting: ${item.title}` })

@@ -10,7 +10,8 @@ import { errorMessage } from '../errors.ts'
 import { apply, type KubeContext } from '../kube.ts'
 import { readManifests } from '../manifests.ts'
 import { awaitLabDeletions, freshNamespace, labNamespaces, releaseNamespace } from '../namespaces.ts'
-import { prepareStep, stopStandIn } from '../step-prerequisites.ts'
+import { stopStandIn } from '../stand-ins.ts'
+import { afterApply, prepareStep } from '../step-prerequisites.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
 import { stepNamespace, type Step } from '../steps.ts'
@@ -131,8 +132,10 @@ function runnerFor(
       await freshNamespace(kube, copy, quiet, RELEASE)
       // What the step needs first (a CRD; on kwok, a stand-in for its scheduler), as for the step itself.
       await prepareStep(kube, inNamespace(stepObjects, namespace, copy), quiet)
-      const refused = await applyOrRefusal(kube, inNamespace(objects, namespace, copy), false)
+      const copied = inNamespace(objects, namespace, copy)
+      const refused = await applyOrRefusal(kube, copied, false)
       if (refused !== undefined) return asInStepOutcome({ applied: false, error: refused }, copy)
+      await afterApply(kube, copied, quiet)
       await waitForRollout(kube, copy, () => {}, {
         timeoutMs: settings.rolloutTimeoutMs,
         stallMs: settings.rolloutStallMs,

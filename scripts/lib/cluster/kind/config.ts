@@ -1,5 +1,6 @@
 import { stringify } from 'yaml'
 import { EnvironmentError } from '../../errors.ts'
+import { controllerManagerFlags } from '../controller-manager.ts'
 import { MAX_LAPTOP_NODES, type FleetNode } from '../topology.ts'
 
 /**
@@ -43,5 +44,9 @@ export function kindConfig(cluster: string, nodes: FleetNode[], { image, gpuPass
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: cluster,
     nodes: [{ role: 'control-plane', image }, ...workers],
+    // kind's kubeadm config is v1beta3, where extraArgs is a map, merged with kind's own.
+    kubeadmConfigPatches: [
+      stringify({ kind: 'ClusterConfiguration', controllerManager: { extraArgs: controllerManagerFlags } }),
+    ],
   })
 }

@@ -7,9 +7,12 @@ import { apply, connect, serverVersion } from '../../kube.ts'
 import type { EmitEvent } from '../../output.ts'
 import { settings } from '../../settings.ts'
 import { cachedBinaries, ensureBinaries, VERSIONS, type Binaries } from '../../build/binaries.ts'
+import { controllerManagerFlags } from '../controller-manager.ts'
 import { kwokNode, standardStorageClass } from './objects.ts'
 import type { ClusterProvider, CreateOptions } from '../provider.ts'
 import { fleetNodes } from '../topology.ts'
+
+const flags = (values: Record<string, string>) => Object.entries(values).map(([key, value]) => ({ key, value }))
 
 /** kwokctl's configuration: the binary runtime (processes on this machine) with the lab's own binaries. */
 export function kwokctlConfig(binaries: Binaries): string {
@@ -28,8 +31,15 @@ export function kwokctlConfig(binaries: Binaries): string {
       etcdBinary: binaries.etcd,
       kwokControllerBinary: binaries.kwok,
     },
+    // kwokctl runs each component once and does not restart one that exits. With leader
+    // election on, a controller manager or scheduler whose API server answers too slowly to renew
+    // its lease (a busy laptop, CI's 2 cores) exits for good; alone, it has nobody to elect.
     componentsPatches: [
-      { name: 'kube-controller-manager', extraArgs: [{ key: 'enable-hostpath-provisioner', value: 'true' }] },
+      {
+        name: 'kube-controller-manager',
+        extraArgs: flags({ 'enable-hostpath-provisioner': 'true', 'leader-elect': 'false', ...controllerManagerFlags }),
+      },
+      { name: 'kube-scheduler', extraArgs: flags({ 'leader-elect': 'false' }) },
     ],
   })
 }
