@@ -173,8 +173,10 @@ async function startModelServer(
     // Its own environment, as in a pod: the runner's (vitest's MODE, say) would be read as its settings.
     { cwd: repoRoot, env: { PATH: process.env.PATH }, host: address, timeoutMs: 90_000 },
   )
-  // Not left running when the runner exits.
-  process.once('exit', () => void server.stop('SIGKILL'))
+  // Not left running when the runner exits; the listener goes once the server has.
+  const killOnExit = () => void server.stop('SIGKILL')
+  process.once('exit', killOnExit)
+  void server.exited.then(() => process.off('exit', killOnExit))
   const slices = kube.config.makeApiClient(DiscoveryV1Api)
   const name = `${servers.service}-stand-in`
   await slices.deleteNamespacedEndpointSlice({ name, namespace }).catch((error: unknown) => {
