@@ -148,11 +148,12 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
     await running.server?.stop('SIGKILL')
   }
   // Kept before the model server starts, so a failure to start it still stops the adapter. Its
-  // APIService goes with it: one left without a server blocks every namespace deletion.
+  // APIService goes first: one left without a server, even for a moment, fails the namespace
+  // controller's discovery, and a namespace deleted then waits out its retries.
   await keepStandIn(kube, namespace, STAND_IN, {
     stop: async () => {
-      await stop()
       await deleteApiServicesInto(kube, [namespace])
+      await stop()
     },
   })
   running.server = await startModelServer(kube, namespace, objects)
