@@ -57,7 +57,10 @@ export default defineConfig({
           include: [MUTATIONS],
           globalSetup: clusterSetup,
           ...integrationTimeouts,
-          ...oneFileAtATime,
+          // A pool of its own, its one file in a child process: vitest runs each pool beside the
+          // others, but in one pool, the files that must run alone (singleFork) one after the
+          // other, whatever their project.
+          pool: 'vmForks',
         },
       },
       {
