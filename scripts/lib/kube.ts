@@ -1,3 +1,4 @@
+import { request } from 'node:https'
 import { Writable } from 'node:stream'
 import {
   AppsV1Api,
@@ -293,4 +294,23 @@ export async function proxyPost(
   } catch (error) {
     return failedAnswer(error)
   }
+}
+
+/**
+ * A GET through the API server, as `kubectl get --raw` sends it: the status and the body as
+ * text, whatever it is (an aggregated API's answer, or the plain text its proxy fails with).
+ */
+export async function getRaw(kube: KubeContext, path: string): Promise<{ status: number; text: string }> {
+  const server = new URL(kube.config.getCurrentCluster()!.server)
+  const options = { host: server.hostname, port: server.port, path, method: 'GET' }
+  await kube.config.applyToHTTPSOptions(options)
+  return new Promise((resolve, reject) => {
+    const call = request(options, (response) => {
+      let text = ''
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      response.on('end', () => resolve({ status: response.statusCode!, text }))
+    })
+    call.on('error', reject)
+    call.end()
+  })
 }

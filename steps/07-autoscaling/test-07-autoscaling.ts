@@ -5,7 +5,6 @@
 // ScaledObject, an HPA on a LeaderWorkerSet) are admitted by the API server.
 // Runs alone (`npx tsx steps/07-autoscaling/test-07-autoscaling.ts [--context NAME] [--json]`)
 // and is what `npm run step 07` runs after applying the step.
-import { request } from 'node:https'
 import { join } from 'node:path'
 import { AutoscalingV2Api, DiscoveryV1Api, type KubernetesObject } from '@kubernetes/client-node'
 import { installKedaCrds } from '../../scripts/lib/build/keda-crds.ts'
@@ -21,7 +20,7 @@ import {
 } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
 import { HPA_SYNC_PERIOD_SECONDS } from '../../scripts/lib/cluster/controller-manager.ts'
-import { apply, proxyPost, type KubeContext } from '../../scripts/lib/kube.ts'
+import { apply, getRaw, proxyPost } from '../../scripts/lib/kube.ts'
 import { readManifests } from '../../scripts/lib/manifests.ts'
 import { inNamespace } from '../../scripts/lib/mutations/namespace-copy.ts'
 
@@ -42,22 +41,6 @@ const flag = (args: readonly string[], name: string) => {
 }
 
 // ---------- the metric, through the aggregator ----------
-
-/** A GET through the API server, as `kubectl get --raw` sends it: the status and the body as text. */
-async function getRaw(kube: KubeContext, path: string): Promise<{ status: number; text: string }> {
-  const server = new URL(kube.config.getCurrentCluster()!.server)
-  const options = { host: server.hostname, port: server.port, path, method: 'GET' }
-  await kube.config.applyToHTTPSOptions(options)
-  return new Promise((resolve, reject) => {
-    const call = request(options, (response) => {
-      let text = ''
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
-      response.on('end', () => resolve({ status: response.statusCode!, text }))
-    })
-    call.on('error', reject)
-    call.end()
-  })
-}
 
 /** The external metric the HPA reads: its name and its selector as a query string. */
 interface HpaMetric {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { ApiregistrationV1Api, AutoscalingV2Api, type KubernetesObject } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { makeServingCertificate } from '../../scripts/lib/build/certificates.ts'
-import { apply, connect, isNotFound } from '../../scripts/lib/kube.ts'
+import { apply, connect, getRaw, isNotFound } from '../../scripts/lib/kube.ts'
 import { deleteNamespaces } from '../../scripts/lib/namespaces.ts'
 import { freePort, type WorkloadProcess } from '../../scripts/lib/workload-process.ts'
 import { createAdapter, type Adapter } from '../../workloads/metrics-adapter/adapter.ts'
@@ -66,19 +66,9 @@ function jsonOrText(text: string): Record<string, unknown> {
 }
 
 /** A GET through the API server, as `kubectl get --raw` sends it: the status and the parsed body. */
-async function getRaw(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const server = new URL(kube.config.getCurrentCluster()!.server)
-  const options = { host: server.hostname, port: server.port, path, method: 'GET' }
-  await kube.config.applyToHTTPSOptions(options)
-  return new Promise((resolve, reject) => {
-    const call = request(options, (response) => {
-      let text = ''
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
-      response.on('end', () => resolve({ status: response.statusCode!, body: jsonOrText(text) }))
-    })
-    call.on('error', reject)
-    call.end()
-  })
+async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { status, text } = await getRaw(kube, path)
+  return { status, body: jsonOrText(text) }
 }
 
 /** An IPv4 address of this machine other than loopback, which an EndpointSlice may hold. */
@@ -186,7 +176,7 @@ function keepBusy(server: WorkloadProcess, requests: number, seconds: number) {
 
 describe('the metrics adapter behind the aggregator', () => {
   it('is discovered: its metrics are resources of external.metrics.k8s.io/v1beta1', async () => {
-    const { status, body } = await getRaw(base)
+    const { status, body } = await getJson(base)
     expect(status).toBe(200)
     expect(body.kind).toBe('APIResourceList')
     const names = (body.resources as { name: string; namespaced: boolean }[]).map((r) => r.name)
@@ -199,7 +189,7 @@ describe('the metrics adapter behind the aggregator', () => {
     const answer = await waitFor(
       'two waiting requests through the aggregator',
       async () => {
-        const { status, body } = await getRaw(path)
+        const { status, body } = await getJson(path)
         const items = body.items as { value: string }[] | undefined
         return status === 200 && items?.[0]?.value === '2' && body
       },
@@ -214,13 +204,13 @@ describe('the metrics adapter behind the aggregator', () => {
 
   it('answers an empty list when the selector selects no pod, so the HPA does not read it as zero', async () => {
     const path = `${base}/namespaces/${namespace}/waiting-requests?labelSelector=${encodeURIComponent('kubernetes.io/service-name=nothing')}`
-    const { status, body } = await getRaw(path)
+    const { status, body } = await getJson(path)
     expect(status).toBe(200)
     expect(body.items).toEqual([])
   })
 
   it('answers a malformed selector with a BadRequest Status', async () => {
-    const { status, body } = await getRaw(
+    const { status, body } = await getJson(
       `${base}/namespaces/${namespace}/waiting-requests?labelSelector=${encodeURIComponent('app in (')}`,
     )
     expect(status).toBe(400)
@@ -228,7 +218,7 @@ describe('the metrics adapter behind the aggregator', () => {
   })
 
   it('answers a metric it does not serve with a Kubernetes NotFound Status', async () => {
-    const { status, body } = await getRaw(`${base}/namespaces/${namespace}/vllm-num-requests-waiting`)
+    const { status, body } = await getJson(`${base}/namespaces/${namespace}/vllm-num-requests-waiting`)
     expect(status).toBe(404)
     expect(body).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 })
     expect(body.message).toContain('vllm-num-requests-waiting')
@@ -279,7 +269,7 @@ describe('the metrics adapter behind the aggregator', () => {
       const refused = await waitFor(
         'the aggregator to refuse the certificate',
         async () => {
-          const answer = await getRaw(base)
+          const answer = await getJson(base)
           return answer.status === 503 && answer
         },
         10_000,
@@ -289,7 +279,7 @@ describe('the metrics adapter behind the aggregator', () => {
       await apply(kube, [apiService(tls.cert)])
       await rm(otherDir, { recursive: true, force: true })
     }
-    await waitFor('answers through the aggregator again', async () => (await getRaw(base)).status === 200, 10_000)
+    await waitFor('answers through the aggregator again', async () => (await getJson(base)).status === 200, 10_000)
   })
 
   it('drives a real HorizontalPodAutoscaler: kube-controller-manager reads the metric and scales the StatefulSet', async () => {
