@@ -14,17 +14,13 @@ const withoutSourceMaps = (packageName: string): Plugin => ({
 })
 
 // An integration test that asks for the kwok cluster's context shares the one cluster with the
-// others like it, one file at a time. The mutation suite, the longest, has a kwok cluster of its
-// own and runs beside them (it removes every lab namespace to free the GPUs, which the others
-// use). The rest start their own processes on loopback ports and run one at a time beside
-// both, so a file's model servers don't compete with its neighbour's.
+// others like it, one file at a time. The rest start their own processes on loopback ports and
+// run one at a time beside them, so a file's model servers don't compete with its neighbour's.
 const INTEGRATION = 'test/integration'
-const MUTATIONS = `${INTEGRATION}/mutations.test.ts`
 const clusterTests = readdirSync(INTEGRATION)
   .filter((file) => file.endsWith('.test.ts'))
   .filter((file) => readFileSync(join(INTEGRATION, file), 'utf8').includes("inject('kubeContext')"))
   .map((file) => `${INTEGRATION}/${file}`)
-const clusterSetup = ['test/integration/kwok-cluster.setup.ts']
 const integrationTimeouts = { testTimeout: 120_000, hookTimeout: 300_000 }
 const oneFileAtATime = { pool: 'forks', poolOptions: { forks: { singleFork: true } } } as const
 
@@ -45,22 +41,9 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: clusterTests,
-          exclude: [MUTATIONS],
-          globalSetup: clusterSetup,
+          globalSetup: ['test/integration/kwok-cluster.setup.ts'],
           ...integrationTimeouts,
           ...oneFileAtATime,
-        },
-      },
-      {
-        test: {
-          name: 'mutations',
-          include: [MUTATIONS],
-          globalSetup: clusterSetup,
-          ...integrationTimeouts,
-          // A pool of its own, its one file in a child process: vitest runs each pool beside the
-          // others, but in one pool, the files that must run alone (singleFork) one after the
-          // other, whatever their project.
-          pool: 'vmForks',
         },
       },
       {

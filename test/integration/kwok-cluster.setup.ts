@@ -1,7 +1,6 @@
-// Global setup of the projects whose tests ask for a cluster's context: one kwok cluster for the
-// whole run per project, shared by its files (the mutation suite's project has its own, so it
-// runs beside the others). A cluster that was already running is reused and left running; one
-// this run created is deleted at the end.
+// Global setup of the integration project (the tests that ask for the cluster's context): one
+// kwok cluster for the whole run, shared by every suite. A cluster that was already running is
+// reused and left running; one this run created is deleted at the end.
 import type { TestProject } from 'vitest/node'
 import { createCluster } from '../../scripts/lib/cluster/create.ts'
 import { kwok } from '../../scripts/lib/cluster/kwok/provider.ts'
@@ -13,9 +12,6 @@ import { settings } from '../../scripts/lib/settings.ts'
 /** Another name lets two runs on one machine (a developer's and CI's) keep apart. */
 export const TEST_CLUSTER = settings.testCluster
 
-/** The `integration` project's cluster is the test cluster; another project's is named after it. */
-export const clusterOf = (project: string) => (project === 'integration' ? TEST_CLUSTER : `${TEST_CLUSTER}-${project}`)
-
 declare module 'vitest' {
   export interface ProvidedContext {
     kubeContext: string
@@ -24,15 +20,14 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const emit = (event: Parameters<typeof formatEvent>[0]) => console.log(formatEvent(event))
-  const cluster = clusterOf(project.name)
-  const reused = await kwok.exists(cluster)
-  if (!reused) await createCluster(kwok, cluster, await loadTopology('lab'), emit)
-  const context = kwok.contextFor(cluster)
+  const reused = await kwok.exists(TEST_CLUSTER)
+  if (!reused) await createCluster(kwok, TEST_CLUSTER, await loadTopology('lab'), emit)
+  const context = kwok.contextFor(TEST_CLUSTER)
   console.log(
-    `${project.name}: kwok cluster '${cluster}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,
+    `integration: kwok cluster '${TEST_CLUSTER}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,
   )
   project.provide('kubeContext', context)
   return async () => {
-    if (!reused) await kwok.delete(cluster, emit)
+    if (!reused) await kwok.delete(TEST_CLUSTER, emit)
   }
 }
