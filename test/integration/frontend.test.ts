@@ -18,7 +18,7 @@ import {
   startSmallModelServer,
 } from './frontend-helpers.ts'
 import type { Ended, Outcome, Sent } from './frontend-helpers.ts'
-import { startModelServer, waitFor } from './model-server-helpers.ts'
+import { metric as serverMetric, startModelServer, waitFor } from './model-server-helpers.ts'
 
 const total = 10_000
 const concurrency = 120
@@ -278,6 +278,13 @@ describe('frontend with real model servers', () => {
       { model, prompt: 'a stream to cut', max_tokens: 12, stream: true },
       60,
       async () => {
+        // Killed while it runs something: on a busy machine the frontend's health checks may
+        // have left it idle for a moment.
+        await waitFor(
+          'the victim to run a request',
+          async () => (await serverMetric(servers[1]!, 'vllm:num_requests_running')) >= 1,
+          5_000,
+        )
         killedAt = performance.now()
         await servers[1]!.stop('SIGKILL')
       },
