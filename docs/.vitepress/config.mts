@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { defineConfig, type DefaultTheme } from 'vitepress'
 import { diagramLink } from './inline-diagram.ts'
 
-// The eight steps, in order, as the sidebar lists them; 08 is planned (their pages give the plan).
+// The eight steps, in order, as the sidebar lists them; 08 has its first half (kwok), the kind half to come.
 const steps = [
   { link: '/steps/01-basic-statefulset', text: '01 · A StatefulSet' },
   { link: '/steps/02-headless-service', text: '02 · A headless Service' },
@@ -11,7 +11,7 @@ const steps = [
   { link: '/steps/05-coordination', text: '05 · Coordination' },
   { link: '/steps/06-dynamo-like', text: '06 · Dynamo-like: a queue and a gang scheduler' },
   { link: '/steps/07-autoscaling', text: '07 · Queue-based autoscaling' },
-  { link: '/steps/08-production-cluster', text: '08 · A production cluster (planned)' },
+  { link: '/steps/08-production', text: '08 · The production cluster' },
 ]
 
 /**
@@ -47,6 +47,7 @@ const contribute: DefaultTheme.SidebarItem[] = [
   { text: 'The mutation suite', link: '/mutations' },
   { text: 'The security model', link: '/security' },
   { text: 'Monitoring and logs', link: '/observability' },
+  { text: 'Runbook', link: '/runbook' },
   { text: 'Workload flags', link: '/reference/workload-flags' },
 ]
 

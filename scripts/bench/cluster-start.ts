@@ -2,7 +2,8 @@ import { createCluster } from '../lib/cluster/create.ts'
 import type { ClusterProvider } from '../lib/cluster/provider.ts'
 import { loadTopology } from '../lib/cluster/topology.ts'
 import { connect } from '../lib/kube.ts'
-import { applyStep, ensureImage } from '../lib/runner.ts'
+import { readManifests } from '../lib/manifests.ts'
+import { applyStep, ensureImages } from '../lib/runner.ts'
 import { waitForRollout } from '../lib/rollout.ts'
 import { findStep } from '../lib/steps.ts'
 import { resolveTarget } from '../lib/target.ts'
@@ -31,10 +32,11 @@ export async function withStep01<T>(
   const startSeconds = (performance.now() - started) / 1000
   try {
     const target = resolveTarget({ provider: provider.name, cluster })
-    await ensureImage(target, provider.runsContainers, quiet)
+    const step = await findStep('01')
+    await ensureImages(target, provider.runsContainers, await readManifests(step.dir), quiet)
     const kube = connect(target.context)
     const applied = performance.now()
-    const namespace = await applyStep(kube, await findStep('01'), { apply: true, reset: false, emit: quiet })
+    const namespace = await applyStep(kube, step, { apply: true, reset: false, emit: quiet })
     const pending = await waitForRollout(kube, namespace, quiet, { timeoutMs: 180_000 })
     if (pending.length > 0) throw new Error(`step 01 did not roll out: ${pending.join(', ')}`)
     return await measure({ startSeconds, rolloutSeconds: (performance.now() - applied) / 1000 })

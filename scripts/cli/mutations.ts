@@ -9,7 +9,8 @@ import { clusterRunsContainers, serverVersion } from '../lib/kube.ts'
 import { countMutations, suitePassed, type SuiteReport } from '../lib/mutations/report.ts'
 import { runMutationSuite } from '../lib/mutations/suite.ts'
 import { createPrinter } from '../lib/output.ts'
-import { ensureCluster, ensureImage } from '../lib/runner.ts'
+import { readManifests } from '../lib/manifests.ts'
+import { ensureCluster, ensureImages } from '../lib/runner.ts'
 import { findStep, listSteps } from '../lib/steps.ts'
 import { resolveTarget } from '../lib/target.ts'
 import { runCli } from './run.ts'
@@ -32,7 +33,8 @@ await runCli(async () => {
   const target = resolveTarget(args)
   const kube = await ensureCluster(target, printer.emit)
   const runsContainers = await clusterRunsContainers(kube)
-  await ensureImage(target, runsContainers, printer.emit)
+  const objects = (await Promise.all(steps.map((step) => readManifests(step.dir)))).flat()
+  await ensureImages(target, runsContainers, objects, printer.emit)
   const report: SuiteReport = {
     cluster: {
       context: target.context,

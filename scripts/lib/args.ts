@@ -17,10 +17,29 @@ export interface LabArgs {
   record?: string
   /** The x-request-id of one request, whose log lines to follow. */
   requestId?: string
+  /** npm run backup: the file to write. */
+  out?: string
+  /** npm run restore: the backup file to read. */
+  from?: string
+  /** npm run restore: the namespace to restore into, instead of the one backed up. */
+  namespace?: string
+  /** npm run restore: apply over objects the namespace already holds. */
+  force: boolean
 }
 
-const BOOLEANS = ['json', 'apply', 'reset'] as const
-const STRINGS = ['context', 'provider', 'cluster', 'topology', 'step', 'record', 'request-id'] as const
+const BOOLEANS = ['json', 'apply', 'reset', 'force'] as const
+const STRINGS = [
+  'context',
+  'provider',
+  'cluster',
+  'topology',
+  'step',
+  'record',
+  'request-id',
+  'out',
+  'from',
+  'namespace',
+] as const
 type Option = (typeof BOOLEANS)[number] | (typeof STRINGS)[number]
 
 const spelling = (option: Option) => (option === 'apply' ? '--no-apply' : `--${option}`)
@@ -58,6 +77,7 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     json: values.json === true,
     apply: values.apply !== false,
     reset: values.reset === true,
+    force: values.force === true,
     context: text('context'),
     provider: text('provider'),
     cluster: text('cluster'),
@@ -65,5 +85,8 @@ export function parseArgs(argv: string[], accepted: readonly Option[]): LabArgs 
     step: text('step'),
     record: text('record'),
     requestId: text('request-id'),
+    out: text('out'),
+    from: text('from'),
+    namespace: text('namespace'),
   }
 }

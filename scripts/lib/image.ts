@@ -65,7 +65,8 @@ export async function imageContentTag(root: string = repoRoot): Promise<string> 
   return hashImageInputs(await readImageInputs(root))
 }
 
-export interface WorkloadImage {
+/** An image the lab builds: the reference manifests name it by, and the tag of its content. */
+export interface BuiltImage {
   /** `name:version`, what manifests use. */
   reference: string
   /** `name:<content hash>`, what tells whether the sources changed since the last build. */
@@ -83,7 +84,7 @@ export interface WorkloadImage {
 export async function buildImage(
   emit: EmitEvent,
   options: { root?: string; nodejsImage?: string } = {},
-): Promise<WorkloadImage> {
+): Promise<BuiltImage> {
   const root = options.root ?? repoRoot
   const contentReference = `${IMAGE_NAME}:${await imageContentTag(root)}`
   await requireDockerEngine()

@@ -150,7 +150,7 @@ export async function standInMetricsAdapter(kube: KubeContext, objects: readonly
   // Kept before the model server starts, so a failure to start it still stops the adapter. Its
   // APIService goes first: one left without a server, even for a moment, fails the namespace
   // controller's discovery, and a namespace deleted then waits out its retries.
-  await keepStandIn(kube, namespace, STAND_IN, {
+  keepStandIn(kube, namespace, STAND_IN, {
     stop: async () => {
       await deleteApiServicesInto(kube, [namespace])
       await stop()

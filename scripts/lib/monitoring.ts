@@ -32,7 +32,7 @@ export function prometheusRule(namespace: string): KubernetesObject & { spec: { 
 
 /**
  * The path of a Prometheus program (`promtool`, `prometheus`): PROMTOOL or PROMETHEUS if set, else
- * the lab's build in the cache (`npm run build:prometheus`), else the one on PATH; undefined when
+ * the lab's build in the cache (`npm run build:tools`), else the one on PATH; undefined when
  * there is none.
  */
 export function prometheusTool(name: PrometheusTool): string | undefined {
@@ -50,7 +50,7 @@ export function prometheusTool(name: PrometheusTool): string | undefined {
 /**
  * Whether a promtool knows Kubernetes service discovery. Debian builds its prometheus without it
  * (and some other discovery mechanisms), so its promtool refuses `kubernetes_sd_configs` as an
- * unknown field; the lab's build (npm run build:prometheus) knows it.
+ * unknown field; the lab's build (npm run build:tools) knows it.
  */
 export function promtoolKnowsKubernetes(promtool: string): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'promtool-probe-'))

@@ -1,9 +1,11 @@
+import type { KubernetesObject } from '@kubernetes/client-node'
 import { createCluster } from './cluster/create.ts'
 import { loadTopology } from './cluster/topology.ts'
-import type { Check, CheckResult } from './checks/check.ts'
+import type { CheckResult } from './checks/check.ts'
 import { describeNamespace } from './diagnostics.ts'
 import { runChecks } from './checks/run-checks.ts'
-import { buildImage } from './image.ts'
+import { IMAGE } from './image.ts'
+import { buildLabImages, onNodes, otherImagesNamed } from './lab-images.ts'
 import { apply, clusterRunsContainers, connect, type KubeContext } from './kube.ts'
 import { readManifests } from './manifests.ts'
 import { deleteNamespaces, freshNamespace, isTerminating, labNamespaces, releaseNamespace } from './namespaces.ts'
@@ -11,7 +13,7 @@ import { summarize, type EmitEvent } from './output.ts'
 import { waitForRollout } from './rollout.ts'
 import { ensureApplied } from './step-presence.ts'
 import { afterApply, prepareStep } from './step-prerequisites.ts'
-import { listSteps, stepNamespace, type Step } from './steps.ts'
+import { listSteps, loadStepChecks, stepNamespace, type Step } from './steps.ts'
 import type { Target } from './target.ts'
 
 export interface StepOptions {
@@ -32,24 +34,37 @@ export async function ensureCluster(target: Target, emit: EmitEvent): Promise<Ku
   return connect(target.context)
 }
 
-/** Phase 2: the workload image is built from the current sources and loaded into the nodes. */
-export async function ensureImage(target: Target, runsContainers: boolean, emit: EmitEvent): Promise<void> {
+/**
+ * Phase 2: the images the lab builds (lab-images.ts: the workloads', and the others the step's
+ * objects name) are built from the current sources, and loaded into the nodes that lack them.
+ */
+export async function ensureImages(
+  target: Target,
+  runsContainers: boolean,
+  objects: readonly KubernetesObject[],
+  emit: EmitEvent,
+): Promise<void> {
   if (!runsContainers) return
   if (target.explicitContext) {
+    const needed = [IMAGE, ...otherImagesNamed(objects)].join(', ')
     emit({
       kind: 'notice',
       level: 'warn',
-      message: `--context ${target.context}: the lab does not load images into clusters it did not create; the nodes must have the workload image`,
+      message: `--context ${target.context}: the lab does not load images into clusters it did not create; the nodes must have ${needed}`,
     })
     return
   }
-  emit({ kind: 'phase', phase: 'workload image' })
-  const image = await buildImage(emit, { nodejsImage: await target.provider.workloadBaseImage?.(emit) })
+  emit({ kind: 'phase', phase: 'images' })
+  const images = await buildLabImages(objects, emit, { nodejsImage: await target.provider.workloadBaseImage?.(emit) })
   const present = await target.provider.nodeImages(target.cluster)
-  // Nodes list images with their registry (docker.io/…); the content tag says whether they are current.
-  if (present.some((tag) => tag === image.contentReference || tag.endsWith(`/${image.contentReference}`))) return
-  emit({ kind: 'phase', phase: 'loading the workload image', detail: image.contentReference })
-  await target.provider.loadImages(target.cluster, [image.reference, image.contentReference], emit)
+  const missing = images.filter((image) => !onNodes(present, image))
+  if (missing.length === 0) return
+  emit({ kind: 'phase', phase: 'loading images', detail: missing.map((image) => image.contentReference).join(', ') })
+  await target.provider.loadImages(
+    target.cluster,
+    missing.flatMap((image) => [image.reference, image.contentReference]),
+    emit,
+  )
 }
 
 /** Phase 3: one step at a time on the cluster (they share its GPUs); the step's manifests by server-side apply. */
@@ -80,31 +95,34 @@ export async function applyStep(kube: KubeContext, step: Step, options: StepOpti
   return namespace
 }
 
-/** Phase 5: the step's checks, imported from its test script. */
+/** Phase 5: the step's checks, imported from its test script, then its drills if it has any (steps.ts). */
 export async function verifyStep(
   kube: KubeContext,
   step: Step,
   runsContainers: boolean,
   emit: EmitEvent,
 ): Promise<CheckResult[]> {
-  const module = (await import(step.testFile)) as { checks?: Check[] }
-  if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
+  const { checks, drills } = await loadStepChecks(step)
   const namespace = await stepNamespace(step)
+  const env = { kube, namespace }
   emit({
     kind: 'phase',
     phase: `verifying step ${step.id}`,
     detail: runsContainers ? '' : '(this cluster runs no containers: pods checks are skipped)',
   })
-  return runChecks(module.checks, { kube, namespace }, { runsContainers, emit })
+  const results = await runChecks(checks, env, { runsContainers, emit })
+  if (drills.length === 0) return results
+  emit({ kind: 'phase', phase: `drills of step ${step.id}`, detail: 'losing part of the cluster on purpose' })
+  return [...results, ...(await runChecks(drills, env, { runsContainers, emit }))]
 }
 
-/** ensure cluster → image → apply → wait → verify → report (with what the pods say, when a check failed). */
+/** ensure cluster → images → apply → wait → verify → report (with what the pods say, when a check failed). */
 export async function runStep(target: Target, step: Step, options: StepOptions): Promise<CheckResult[]> {
   const { emit } = options
   const kube = await ensureCluster(target, emit)
   const runsContainers = await clusterRunsContainers(kube)
   if (options.apply) {
-    await ensureImage(target, runsContainers, emit)
+    await ensureImages(target, runsContainers, await readManifests(step.dir), emit)
     const namespace = await applyStep(kube, step, options)
     emit({ kind: 'phase', phase: 'waiting for the rollout' })
     const pending = await waitForRollout(kube, namespace, emit)

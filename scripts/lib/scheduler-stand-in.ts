@@ -49,5 +49,5 @@ export async function standInScheduler(kube: KubeContext, namespace: string, nam
     log: silent,
   })
   scheduler.start()
-  await keepStandIn(kube, namespace, name, { stop: () => scheduler.stop() })
+  keepStandIn(kube, namespace, name, { stop: () => scheduler.stop() })
 }

@@ -15,12 +15,10 @@ const prefix = (kube: KubeContext, namespace: string) => `${kube.context}/${name
 export const hasStandIn = (kube: KubeContext, namespace: string, name: string): boolean =>
   running.has(prefix(kube, namespace) + name)
 
-/** Keeps a stand-in to stop later; one already kept under the same name is stopped first. */
-export async function keepStandIn(kube: KubeContext, namespace: string, name: string, standIn: StandIn): Promise<void> {
+/** Keeps a stand-in to stop later. Its starter stops (or keeps) an earlier one of the same name first. */
+export function keepStandIn(kube: KubeContext, namespace: string, name: string, standIn: StandIn): void {
   const key = prefix(kube, namespace) + name
-  const earlier = running.get(key)
-  running.delete(key)
-  await earlier?.stop()
+  if (running.has(key)) throw new Error(`a stand-in ${name} already runs for ${key}: stop it before starting another`)
   running.set(key, standIn)
 }
 

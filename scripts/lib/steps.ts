@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Check } from './checks/check.ts'
 import { EnvironmentError } from './errors.ts'
 import { readManifests } from './manifests.ts'
 import { repoRoot } from './project.ts'
@@ -14,6 +15,21 @@ export interface Step {
   dir: string
   /** The verification script, `test-NN-*.ts`: a TypeScript module exporting its checks, run by the runner or with tsx on its own. */
   testFile: string
+}
+
+/**
+ * What a step's test script exports: its checks, and its drills, if it has any: checks that
+ * break part of the cluster on purpose (a node) and put it back, run after the checks. The
+ * mutation suite judges the manifests on the checks alone.
+ */
+export async function loadStepChecks(
+  step: Step,
+  // The docs build loads the scripts with tsx's tsImport; everything else with import().
+  importModule: (path: string) => Promise<unknown> = (path) => import(path),
+): Promise<{ checks: Check[]; drills: Check[] }> {
+  const module = (await importModule(step.testFile)) as { checks?: Check[]; drills?: Check[] }
+  if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
+  return { checks: module.checks, drills: module.drills ?? [] }
 }
 
 export async function listSteps(): Promise<Step[]> {

@@ -9,7 +9,10 @@ import { CoordinationV1Api, CustomObjectsApi, SchedulingV1Api } from '@kubernete
 import { GPU_RESOURCE, LABELS } from '../../scripts/lib/cluster/topology.ts'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import {
+  accessAttributes,
+  ALL_NAMESPACES as ALL,
   askAuthorizer,
+  describeAccess as describeWithoutAccount,
   isReady,
   judgeAccess,
   kubectl,
@@ -18,6 +21,7 @@ import {
   nameOf,
   orNull,
   podsOf,
+  type Access as AccessWithoutAccount,
   type Answered,
 } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
@@ -129,18 +133,11 @@ export const schedulerLeads = check({
 
 // ---------- least privilege ----------
 
-/** One question put to the authorizer; `namespace` '*' asks cluster-wide (every namespace, or a cluster-scoped resource). */
-export interface Access {
+/** One question put to the authorizer, for one of several accounts; `namespace` '*' asks cluster-wide (every namespace, or a cluster-scoped resource). */
+export interface Access extends AccessWithoutAccount {
   account: string
-  verb: string
-  group: string
-  resource: string
-  subresource?: string
-  name?: string
-  namespace?: string
 }
 
-const ALL = '*'
 const core = (resource: string, subresource?: string) => ({
   group: '',
   resource,
@@ -186,9 +183,7 @@ export const mayNotDo: readonly Access[] = [
   { account: FRONTEND, verb: 'list', group: 'discovery.k8s.io', resource: 'endpointslices', namespace: 'kube-system' },
 ]
 
-export const describeAccess = ({ account, verb, resource, subresource, group, name, namespace }: Access) =>
-  `${account}: ${verb} ${resource}${subresource ? `/${subresource}` : ''}${group ? `.${group}` : ''}` +
-  `${name ? ` ${name}` : ''}${namespace === ALL ? ' (cluster-wide)' : namespace ? ` in ${namespace}` : ''}`
+export const describeAccess = (access: Access) => `${access.account}: ${describeWithoutAccount(access)}`
 
 export interface AccessObservation {
   answers: Answered<Access>[]
@@ -214,14 +209,7 @@ export const leastPrivilege = check({
   async observe(env): Promise<AccessObservation> {
     const answers = await askAuthorizer(env, [...mayDo, ...mayNotDo], (access) => ({
       account: access.account,
-      attributes: {
-        verb: access.verb,
-        group: access.group,
-        resource: access.resource,
-        ...(access.namespace === ALL ? {} : { namespace: access.namespace ?? env.namespace }),
-        ...(access.subresource ? { subresource: access.subresource } : {}),
-        ...(access.name ? { name: access.name } : {}),
-      },
+      attributes: accessAttributes(env, access),
     }))
     return { answers }
   },

@@ -6,16 +6,19 @@
 // Runs alone (`npx tsx steps/07-autoscaling/test-07-autoscaling.ts [--context NAME] [--json]`)
 // and is what `npm run step 07` runs after applying the step.
 import { join } from 'node:path'
-import { AutoscalingV2Api, DiscoveryV1Api, type KubernetesObject } from '@kubernetes/client-node'
+import { ApiregistrationV1Api, AutoscalingV2Api, DiscoveryV1Api, type KubernetesObject } from '@kubernetes/client-node'
 import { installKedaCrds } from '../../scripts/lib/build/keda-crds.ts'
 import { check, fail, NAMESPACE, pass, passWith, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import {
-  askAuthorizer,
+  ALL_NAMESPACES as ALL,
+  askAccess,
+  describeAccess,
   judgeAccess,
   kubectl,
   list,
   listGranted,
   orNull,
+  type Access,
   type Answered,
 } from '../../scripts/lib/checks/kit.ts'
 import { isMain, runStandalone } from '../../scripts/lib/checks/standalone.ts'
@@ -78,6 +81,19 @@ export interface ServedObservation {
   kind?: string
   items?: number
   message?: string
+  /** The APIService's Available condition, read when the query failed: the aggregator's own diagnosis. */
+  available?: string
+}
+
+/** `Available=False (FailedDiscoveryCheck: …)`, as kubectl describe shows it; null when there is no APIService. */
+async function apiServiceAvailability(env: CheckEnv): Promise<string | null> {
+  const apiService = await orNull(
+    env.kube.config.makeApiClient(ApiregistrationV1Api).readAPIService({ name: API_SERVICE }),
+  )
+  if (!apiService) return null
+  const condition = apiService.status?.conditions?.find((c) => c.type === 'Available')
+  if (!condition) return 'Available unknown (no condition yet)'
+  return `Available=${condition.status}${condition.reason ? ` (${condition.reason}${condition.message ? `: ${condition.message}` : ''})` : ''}`
 }
 
 export const metricServed = check({
@@ -100,15 +116,17 @@ export const metricServed = check({
     } catch {
       body = { message: text.trim() }
     }
+    const available = status === 200 ? null : await apiServiceAvailability(env)
     return {
       metric,
       status,
       ...(body.kind ? { kind: body.kind } : {}),
       ...(Array.isArray(body.items) ? { items: body.items.length } : {}),
       ...(body.message ? { message: body.message } : {}),
+      ...(available ? { available } : {}),
     }
   },
-  evaluate({ metric, status, kind, items, message }: ServedObservation) {
+  evaluate({ metric, status, kind, items, message, available }: ServedObservation) {
     if (!metric)
       return fail(
         `the HPA ${HPA} with an External metric`,
@@ -117,7 +135,7 @@ export const metricServed = check({
       )
     const asked = `${metric.name}{${metric.labelSelector}}`
     if (status === 200 && kind === 'ExternalMetricValueList' && (items ?? 0) > 0) return pass
-    const seen = `${status}${message ? `: ${message}` : ''}`
+    const seen = `${status}${message ? `: ${message}` : ''}${available ? `; the APIService: ${available}` : ''}`
     if (status === 200)
       return fail(
         `a value for ${asked}`,
@@ -272,10 +290,20 @@ async function aModelServer(env: CheckEnv): Promise<ServerTarget | null> {
 const completion = (seconds: number) => ({
   model: MODEL,
   prompt: 'count slowly',
-  // 20 ms per token (the StatefulSet's --inter-token-latency-ms).
+  // 20 ms per token (the StatefulSet's --inter-token-latency-ms), 30 ms in a full batch.
   max_tokens: seconds * 50,
   ignore_eos: true,
 })
+
+/**
+ * How long each request of the scale-up burst decodes: 7.5 s in a full batch. The frontend's
+ * queue puts the steady client first, but it cannot pre-empt a request a server already runs,
+ * so a steady request may wait for one of the burst's to end (or to reach its 20 s deadline)
+ * and must still finish within its own 20 s. With 15 s requests (22.5 s in a full batch) it
+ * did not, on a loaded machine. The queue still stands long enough for the HPA: the burst's
+ * requests wait in it until served or until their deadline.
+ */
+const BURST_SECONDS = 5
 
 /** Long requests to one server: with --max-num-seqs 2, all but two wait. Not awaited. */
 function fillQueue(env: CheckEnv, target: ServerTarget, requests: number, seconds: number): void {
@@ -447,16 +475,6 @@ export const variantsAdmitted = check({
 
 // ---------- least privilege ----------
 
-export interface Access {
-  verb: string
-  group: string
-  resource: string
-  name?: string
-  /** '*' for cluster-wide; the step's namespace when absent. */
-  namespace?: string
-}
-
-const ALL = '*'
 export const adapterMayDo: readonly Access[] = [
   { verb: 'create', group: 'authorization.k8s.io', resource: 'subjectaccessreviews', namespace: ALL },
   {
@@ -484,27 +502,13 @@ export const adapterMayNotDo: readonly Access[] = [
   { verb: 'patch', group: 'apps', resource: 'statefulsets' },
 ]
 
-export const describeAccess = ({ verb, resource, group, name, namespace }: Access) =>
-  `${verb} ${resource}${group ? `.${group}` : ''}${name ? ` ${name}` : ''}` +
-  `${namespace === ALL ? ' (cluster-wide)' : namespace ? ` in ${namespace}` : ''}`
-
 export const leastPrivilege = check({
   id: 'least-privilege',
   title: 'the metrics adapter may do what it needs and nothing more',
   needs: 'api',
   timeoutMs: 10_000,
   async observe(env): Promise<{ answers: Answered<Access>[] }> {
-    const answers = await askAuthorizer(env, [...adapterMayDo, ...adapterMayNotDo], (access) => ({
-      account: ADAPTER,
-      attributes: {
-        verb: access.verb,
-        group: access.group,
-        resource: access.resource,
-        ...(access.namespace === ALL ? {} : { namespace: access.namespace ?? env.namespace }),
-        ...(access.name ? { name: access.name } : {}),
-      },
-    }))
-    return { answers }
+    return { answers: await askAccess(env, ADAPTER, [...adapterMayDo, ...adapterMayNotDo]) }
   },
   evaluate({ answers }: { answers: Answered<Access>[] }) {
     const { refused, granted } = judgeAccess(answers, adapterMayDo, adapterMayNotDo, describeAccess)
@@ -587,12 +591,19 @@ export const loadScalesUp = check({
   async act(env) {
     steady.start(env)
     steady.burstAt = Date.now()
-    // A burst of 15 s requests through the frontend, behind the steady client's in its queue
+    // A burst of requests through the frontend, behind the steady client's in its queue
     // (priority 3): they wait there and in the servers, within the frontend's 20 s deadline or not.
     for (let i = 0; i < 12; i++)
-      void proxyPost(env.kube, env.namespace, { service: `${FRONTEND}:http` }, '/v1/completions', completion(15), {
-        'x-serving-lab-priority': '3',
-      }).catch(() => undefined)
+      void proxyPost(
+        env.kube,
+        env.namespace,
+        { service: `${FRONTEND}:http` },
+        '/v1/completions',
+        completion(BURST_SECONDS),
+        {
+          'x-serving-lab-priority': '3',
+        },
+      ).catch(() => undefined)
   },
   observe: scaleObservation,
   evaluate({ replicas: seen, sinceBurst, failed }: ScaleObservation) {

@@ -206,7 +206,7 @@ describe.skipIf(!hasChromium)(
         await context.close()
       }
       expect(problems).toEqual([])
-    }, 240_000)
+    }, 480_000)
 
     it("colours a diagram's shapes and text from the site's theme switch, not by inverting it", async () => {
       for (const [path, diagram] of [
@@ -283,7 +283,7 @@ describe.skipIf(!hasChromium)(
       const hrefs = await links.evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')))
       expect(hrefs).toHaveLength(8)
       expect(hrefs[0]).toBe('/steps/01-basic-statefulset')
-      expect(hrefs[7]).toBe('/steps/08-production-cluster')
+      expect(hrefs[7]).toBe('/steps/08-production')
       // Where the steps lead, right after them.
       await expect(page.locator('.VPSidebar a[href="/dynamo"]').count()).resolves.toBe(1)
       await page.close()

@@ -1,6 +1,7 @@
-// Global setup of the integration project (the tests that ask for the cluster's context): one
-// kwok cluster for the whole run, shared by every suite. A cluster that was already running is
-// reused and left running; one this run created is deleted at the end.
+// Global setup of the projects whose tests ask for a cluster's context: one kwok cluster per
+// project for the whole run, shared by its suites (the integration project's is TEST_CLUSTER,
+// the mutation suite's TEST_CLUSTER-mutations). A cluster that was already running is reused
+// and left running; one this run created is deleted at the end.
 import type { TestProject } from 'vitest/node'
 import { createCluster } from '../../scripts/lib/cluster/create.ts'
 import { kwok } from '../../scripts/lib/cluster/kwok/provider.ts'
@@ -20,14 +21,15 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const emit = (event: Parameters<typeof formatEvent>[0]) => console.log(formatEvent(event))
-  const reused = await kwok.exists(TEST_CLUSTER)
-  if (!reused) await createCluster(kwok, TEST_CLUSTER, await loadTopology('lab'), emit)
-  const context = kwok.contextFor(TEST_CLUSTER)
+  const cluster = project.name === 'integration' ? TEST_CLUSTER : `${TEST_CLUSTER}-${project.name}`
+  const reused = await kwok.exists(cluster)
+  if (!reused) await createCluster(kwok, cluster, await loadTopology('lab'), emit)
+  const context = kwok.contextFor(cluster)
   console.log(
-    `integration: kwok cluster '${TEST_CLUSTER}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,
+    `${project.name}: kwok cluster '${cluster}' ${reused ? 'reused' : 'created'}, context ${context}, API server ${await serverVersion(connect(context))}`,
   )
   project.provide('kubeContext', context)
   return async () => {
-    if (!reused) await kwok.delete(TEST_CLUSTER, emit)
+    if (!reused) await kwok.delete(cluster, emit)
   }
 }

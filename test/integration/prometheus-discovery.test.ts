@@ -19,7 +19,7 @@ import { partOfLabel } from '../../scripts/lib/project.ts'
 
 const promtool = prometheusTool('promtool')
 const knowsKubernetes = promtool !== undefined && promtoolKnowsKubernetes(promtool)
-const skipReason = 'skipped: no promtool with Kubernetes service discovery; run npm run build:prometheus'
+const skipReason = 'skipped: no promtool with Kubernetes service discovery; run npm run build:tools'
 /** One of the namespaces prometheus.yml lists; step 08's, which no other test uses. */
 const namespace = 'lab-08'
 const quiet = () => {}

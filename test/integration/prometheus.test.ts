@@ -1,4 +1,4 @@
-// The real Prometheus (the lab's build, npm run build:prometheus) scraping real workload
+// The real Prometheus (the lab's build, npm run build:tools) scraping real workload
 // processes on loopback: a model-server group of two ranks, the frontend and the router in front
 // of it, under a little load, and the lab's scheduler placing a GPU pod on the kwok cluster. Step
 // 08's rules are loaded as they are, but with each alert's `for` cut to 2 s so the test waits
@@ -25,7 +25,7 @@ import { groupSecret, model, startModelServer, waitFor } from './model-server-he
 import { startRouter } from './router-helpers.ts'
 
 const prometheus = prometheusTool('prometheus')
-const skipReason = 'skipped: no prometheus; run npm run build:prometheus (.ci/run does) or set PROMETHEUS'
+const skipReason = 'skipped: no prometheus; run npm run build:tools (.ci/run does) or set PROMETHEUS'
 const namespace = 'lab-08'
 /** Where the scheduler holds its Lease and places its pod, on the shared kwok cluster. */
 const schedulerNamespace = 'prometheus-test'

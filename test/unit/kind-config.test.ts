@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { KIND_NODE_IMAGE, kindConfig } from '../../scripts/lib/cluster/kind/config.ts'
+import { SERVICE_SUBNET } from '../../scripts/lib/cluster/kind/service-network.ts'
 import { fleetNodes, LABELS, loadTopology } from '../../scripts/lib/cluster/topology.ts'
 
 interface KindNode {
@@ -17,8 +18,9 @@ describe('kindConfig', () => {
         image: KIND_NODE_IMAGE,
         gpuPassthrough: false,
       }),
-    ) as { name: string; nodes: KindNode[] }
+    ) as { name: string; networking: { serviceSubnet: string }; nodes: KindNode[] }
     expect(config.name).toBe('serving-lab')
+    expect(config.networking.serviceSubnet).toBe(SERVICE_SUBNET)
     expect(config.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker', 'worker'])
     expect(config.nodes.every((n) => n.image === KIND_NODE_IMAGE)).toBe(true)
     expect(config.nodes[1]!.labels![LABELS.gpuCount]).toBe('4')

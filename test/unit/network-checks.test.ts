@@ -10,6 +10,8 @@ import {
   dnsResolves,
   networkCheckObjects,
   networkPolicyChecks,
+  serviceAddressesStayInside,
+  unusedServiceAddress,
   type DnsObservation,
   type ReachObservation,
 } from '../../scripts/lib/cluster/network-checks.ts'
@@ -17,6 +19,9 @@ import { failure, recordedFor } from './recorded.ts'
 import recorded from './fixtures/network-policy.kind.json' with { type: 'json' }
 // The same namespace after `kubectl delete networkpolicy --all`: nothing keeps the other client out.
 import noPolicies from './fixtures/network-policy-no-policies.kind.json' with { type: 'json' }
+// The same cluster without the rule that drops untranslated Service addresses, on a network whose
+// gateway answers every connection (this machine's): a 404 from outside the cluster.
+import strayAnswered from './fixtures/network-service-address-answered.kind.json' with { type: 'json' }
 
 describe('network checks on observations recorded from kind with kube-router', () => {
   it('every check passes on what the cluster showed', () => {
@@ -25,7 +30,7 @@ describe('network checks on observations recorded from kind with kube-router', (
   })
 
   it('need running containers, and only the first one sets up the experiment', () => {
-    expect(networkPolicyChecks.map((c) => c.needs)).toEqual(['pods', 'pods', 'pods'])
+    expect(networkPolicyChecks.map((c) => c.needs)).toEqual(['pods', 'pods', 'pods', 'pods'])
     expect(networkPolicyChecks.filter((c) => c.act)).toEqual([dnsResolves])
   })
 
@@ -148,5 +153,24 @@ describe('the experiment', () => {
     }[]
     expect(policies.map((p) => p.metadata.name)).toEqual(['default-deny-ingress', 'server-from-allowed-client'])
     expect(policies[0]!.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] })
+  })
+})
+
+describe('a Service address no rule translates', () => {
+  it('fails when something outside the cluster answers it (recorded), pointing at the rule that drops it', () => {
+    const verdict = failure(serviceAddressesStayInside.evaluate(recordedFor(serviceAddressesStayInside, strayAnswered)))
+    expect(verdict.seen).toBe('answered (404)')
+    expect(verdict.hint).toContain('iptables -t mangle -S POSTROUTING')
+  })
+
+  it('fails without a ServiceCIDR to take the address from', () => {
+    expect(failure(serviceAddressesStayInside.evaluate({ cidr: null, client: null })).hint).toContain('servicecidrs')
+  })
+
+  it('takes the highest address of the range that no Service holds', () => {
+    expect(unusedServiceAddress('10.96.0.0/16', [])).toBe('10.96.255.254')
+    expect(unusedServiceAddress('10.96.0.0/16', ['10.96.255.254', '10.96.255.253'])).toBe('10.96.255.252')
+    expect(unusedServiceAddress('10.0.0.0/30', ['10.0.0.2'])).toBe('10.0.0.1')
+    expect(() => unusedServiceAddress('10.0.0.0/30', ['10.0.0.1', '10.0.0.2'])).toThrow(/every address/)
   })
 })

@@ -10,6 +10,7 @@ import { checks as step02 } from '../../steps/02-headless-service/test-02-headle
 import { checks as step03 } from '../../steps/03-multi-node-tp/test-03-multi-node.ts'
 import { checks as step04 } from '../../steps/04-router/test-04-router.ts'
 import { checks as step05 } from '../../steps/05-coordination/test-05-coordination.ts'
+import { checks as step08 } from '../../steps/08-production/test-08-production.ts'
 
 const dir = join(import.meta.dirname, 'fixtures')
 const checksFor: Record<string, readonly Check[]> = {
@@ -18,6 +19,7 @@ const checksFor: Record<string, readonly Check[]> = {
   'step-03': step03,
   'step-04': step04,
   'step-05': step05,
+  'step-08': step08,
   network: networkPolicyChecks,
 }
 // The .process.json files hold answers of the workloads run as processes, keyed by scenario.

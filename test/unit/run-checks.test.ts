@@ -122,6 +122,38 @@ describe('runCheck', () => {
     expect(await runCheck(broken, env, fast())).toMatchObject({ status: 'failed', seen: 'an error: forbidden' })
   })
 
+  it("runs a drill's recover last, whether the check passed or failed, and fails the check when recovery fails", async () => {
+    const order: string[] = []
+    const drill = check({
+      id: 'breaks-and-mends',
+      title: 'breaks and mends',
+      needs: 'api',
+      act: async () => void order.push('act'),
+      observe: async () => order.push('observe'),
+      evaluate: () => pass,
+      recover: async () => void order.push('recover'),
+    })
+    expect(await runCheck(drill, env, fast())).toMatchObject({ status: 'passed' })
+    expect(order).toEqual(['act', 'observe', 'observe', 'recover'])
+
+    order.length = 0
+    const failing = check({ ...drill, evaluate: () => fail('mended', 'broken', 'mend it') })
+    expect(await runCheck(failing, env, fast())).toMatchObject({ status: 'failed', seen: 'broken', hint: 'mend it' })
+    expect(order.at(-1)).toBe('recover')
+
+    const stuck = check({ ...failing, recover: async () => Promise.reject(new Error('node not Ready')) })
+    expect(await runCheck(stuck, env, fast())).toMatchObject({
+      status: 'failed',
+      expected: 'the drill to put the cluster back as it found it',
+      seen: 'an error: node not Ready; before it, the check had failed: broken',
+    })
+    const stuckAfterPass = check({ ...drill, recover: stuck.recover })
+    expect(await runCheck(stuckAfterPass, env, fast())).toMatchObject({
+      status: 'failed',
+      seen: 'an error: node not Ready',
+    })
+  })
+
   it('tells every observation it makes, for --record', async () => {
     const { item } = scripted([false, true, true])
     const seen: [string, unknown][] = []

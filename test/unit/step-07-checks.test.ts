@@ -2,12 +2,12 @@
 // mistake looks like to the check, with the hint that names the cause.
 import { describe, expect, it } from 'vitest'
 import type { Verdict } from '../../scripts/lib/checks/check.ts'
+import { describeAccess } from '../../scripts/lib/checks/kit.ts'
 import {
   adapterMayDo,
   adapterMayNotDo,
   autoscalerDeclared,
   autoscalerFollows,
-  describeAccess,
   graceCoversDrain,
   leastPrivilege,
   loadScalesUp,
@@ -36,6 +36,13 @@ describe('step 07: the metric through the aggregator', () => {
     const x509 = 'x509: certificate signed by unknown authority'
     expect(hintOf(metricServed.evaluate({ metric, status: 503, message: x509 }))).toMatch(/caBundle/)
     expect(hintOf(metricServed.evaluate({ metric: null, status: 0 }))).toMatch(/50-autoscaler.yaml/)
+  })
+
+  it("shows the aggregator's own diagnosis when it holds the APIService unavailable", () => {
+    const available = 'Available=False (FailedDiscoveryCheck: failing or missing response from https://10.96.0.12:443)'
+    const verdict = metricServed.evaluate({ metric, status: 503, message: 'service unavailable', available })
+    expect(verdict.pass).toBe(false)
+    expect(verdict.pass ? '' : verdict.seen).toBe(`503: service unavailable; the APIService: ${available}`)
   })
 })
 

@@ -2,6 +2,7 @@
 // (kubernetes-models), and against the lab's step contract and production habits.
 import type { KubernetesObject, V1PodTemplateSpec } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
+import { PROMETHEUS_IMAGE } from '../../scripts/lib/build/prometheus.ts'
 import { IMAGE } from '../../scripts/lib/image.ts'
 import { readManifests } from '../../scripts/lib/manifests.ts'
 import { PROJECT } from '../../scripts/lib/project.ts'
@@ -69,7 +70,7 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s', (_f
     }
   })
 
-  it('pods run the lab image by its fixed tag, with requests, probes and a restricted security context', async () => {
+  it("pods run the lab image (or the lab's Prometheus) by its fixed tag, with requests, probes and a restricted security context", async () => {
     for (const object of await readManifests(step.dir)) {
       const template = podTemplate(object)
       if (!template) continue
@@ -83,7 +84,7 @@ describe.each(steps.map((step) => [step.folder, step] as const))('steps/%s', (_f
       })
       for (const container of pod.containers) {
         const at = `${where} container ${container.name}`
-        expect(container.image, at).toBe(IMAGE)
+        expect(container.image, at).toBe(container.name === 'prometheus' ? PROMETHEUS_IMAGE : IMAGE)
         expect(container.imagePullPolicy, at).toBe('IfNotPresent')
         expect(container.resources?.requests?.cpu, at).toBeDefined()
         expect(container.resources?.requests?.memory, at).toBeDefined()

@@ -1,4 +1,3 @@
-import { acceptedConfigFollower } from '../shared/accepted-config.ts'
 import { serveUntilSignal } from '../shared/server.ts'
 import { configFromCommandLine } from '../shared/config.ts'
 import { loadConfig, usage } from './config.ts'
@@ -14,8 +13,10 @@ const config = configFromCommandLine(loadConfig, usage)
 const { app, group, live, liveChanged } = buildModelServer(config, seededRandom(config.seed))
 // The group's secret stays out of the log.
 app.log.info({ config: { ...config, groupSecret: config.groupSecret ? '(set)' : '' } }, 'model server starting')
+// Only a server that follows the accepted configuration loads the Kubernetes client: it is most of
+// the process's memory at rest, and a server without --accepted-config never calls it.
 const followConfig = config.acceptedConfig
-  ? acceptedConfigFollower(app, {
+  ? (await import('../shared/accepted-config.ts')).acceptedConfigFollower(app, {
       name: config.acceptedConfig,
       namespace: config.namespace,
       live,

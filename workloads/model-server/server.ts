@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import packageJson from '../../package.json' with { type: 'json' }
 import { HttpError } from '../shared/errors.ts'
-import { registerConfigReport } from '../shared/accepted-config.ts'
+import { registerConfigReport } from '../shared/config-report.ts'
 import { LiveConfig } from '../shared/live-config.ts'
 import { createMetricsRegistry, registerMetricsRoute } from '../shared/metrics.ts'
 import { createServer } from '../shared/server.ts'

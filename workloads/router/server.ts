@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { registerConfigReport } from '../shared/accepted-config.ts'
+import { registerConfigReport } from '../shared/config-report.ts'
 import { LiveConfig } from '../shared/live-config.ts'
 import { createMetricsRegistry, registerMetricsRoute } from '../shared/metrics.ts'
 import { createServer } from '../shared/server.ts'

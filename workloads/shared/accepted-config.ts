@@ -3,8 +3,6 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import type { V1ConfigMap } from '@kubernetes/client-node'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { Gauge } from 'prom-client'
-import type { Registry } from 'prom-client'
 import { FENCING_ANNOTATION } from './fencing.ts'
 import { listAndWatch } from './list-and-watch.ts'
 import type { AcceptedVersion, Applied, LiveConfig } from './live-config.ts'
@@ -96,21 +94,4 @@ function logApplied<Config>(log: FastifyBaseLogger, name: string, { report, chan
     },
     `config generation ${report.generation} applied`,
   )
-}
-
-/** `GET /config` and the gauge `serving_lab_config_generation`. */
-export function registerConfigReport<Config extends object>(
-  app: FastifyInstance,
-  registry: Registry,
-  live: LiveConfig<Config>,
-): void {
-  new Gauge({
-    name: 'serving_lab_config_generation',
-    help: "Generation of the accepted serving configuration this process runs; 0 before any. (The lab's.)",
-    registers: [registry],
-    collect() {
-      this.set(live.report.generation)
-    },
-  })
-  app.get('/config', async () => live.report)
 }

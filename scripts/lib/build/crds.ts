@@ -5,7 +5,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiextensionsV1Api, type KubernetesObject } from '@kubernetes/client-node'
-import { apply, type KubeContext } from '../kube.ts'
+import { apply, getRaw, type KubeContext } from '../kube.ts'
 import { parseManifests } from '../manifests.ts'
 import type { EmitEvent } from '../output.ts'
 import { pollUntil } from '../poll.ts'
@@ -56,7 +56,12 @@ export async function cachedCrds(source: CrdSource, emit: EmitEvent): Promise<Ku
   return fetched.map(({ crd }) => crd)
 }
 
-/** Installs CRDs with server-side apply and waits until each is Established (the API serves the kind). */
+/**
+ * Installs CRDs with server-side apply and waits until the API serves each kind: Established, and
+ * a list of the kind answered. Established alone is not enough: the API server marks it before
+ * its handler for the new resource is in place, and a request in between gets a 404 (seen at load
+ * 15 in CI, on the LeaderWorkerSet CRD).
+ */
 export async function installCrds(kube: KubeContext, crds: KubernetesObject[], timeoutMs = 60_000): Promise<void> {
   await apply(kube, crds)
   const api = kube.config.makeApiClient(ApiextensionsV1Api)
@@ -69,6 +74,20 @@ export async function installCrds(kube: KubeContext, crds: KubernetesObject[], t
     if (!held)
       throw new Error(
         `the CRD ${name} was not Established within ${timeoutMs / 1000} s: ${JSON.stringify(value.status?.conditions)}`,
+      )
+    const version = value.spec.versions.find((v) => v.served)?.name
+    const path = `/apis/${value.spec.group}/${version}/${value.spec.names.plural}?limit=1`
+    const listed = await pollUntil(
+      () => getRaw(kube, path),
+      ({ status }) => status === 200,
+      {
+        timeoutMs,
+        intervalMs: 250,
+      },
+    )
+    if (!listed.held)
+      throw new Error(
+        `the CRD ${name} is Established but GET ${path} answers ${listed.value.status} after ${timeoutMs / 1000} s`,
       )
   }
 }

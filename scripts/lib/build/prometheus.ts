@@ -22,6 +22,12 @@ export function prometheusRelease(moduleVersion: string): string {
   return `${Math.floor(number / 100)}.${number % 100}.${match[2]}`
 }
 
+/**
+ * The image step 08's Deployment names: this build of Prometheus on a small base, made and loaded
+ * into the cluster like the workloads' image (on kwok no container runs, so none is needed).
+ */
+export const PROMETHEUS_IMAGE = `serving-lab.local/prometheus:${prometheusRelease(VERSIONS.prometheus)}`
+
 const group = () => `prometheus-v${prometheusRelease(VERSIONS.prometheus)}`
 
 /** Where the built program is cached (`~/.cache/multi-node-serving-lab/bin/prometheus-v3.16.0/`). */

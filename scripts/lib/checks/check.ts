@@ -53,6 +53,11 @@ export interface Check<Observation = unknown> {
   minimumTimeoutMs?: number
   /** Runs once before observing, for checks that provoke something (delete a pod, send traffic). */
   act?: (env: CheckEnv) => Promise<void>
+  /**
+   * Runs once after the check, passed or failed, for a drill whose `act` breaks what the cluster
+   * does not mend by itself (a node stopped): it puts the cluster back for what runs next.
+   */
+  recover?: (env: CheckEnv) => Promise<void>
   observe: (env: CheckEnv) => Promise<Observation>
   // Method syntax on purpose: it lets a list of checks with different observations be a Check[].
   evaluate(observation: Observation): Verdict

@@ -185,6 +185,37 @@ export function judgeAccess<A>(
   }
 }
 
+/** One thing a ServiceAccount would do: in the step's namespace unless `namespace` names another or is ALL_NAMESPACES. */
+export interface Access {
+  verb: string
+  group: string
+  resource: string
+  subresource?: string
+  name?: string
+  namespace?: string
+}
+
+export const ALL_NAMESPACES = '*'
+
+/** `get secrets metrics-adapter-tls in lab-07`, `create pods/binding (cluster-wide)`: how a hint names an access. */
+export const describeAccess = ({ verb, resource, subresource, group, name, namespace }: Access): string =>
+  `${verb} ${resource}${subresource ? `/${subresource}` : ''}${group ? `.${group}` : ''}${name ? ` ${name}` : ''}` +
+  `${namespace === ALL_NAMESPACES ? ' (cluster-wide)' : namespace ? ` in ${namespace}` : ''}`
+
+/** An access as a SubjectAccessReview's resource attributes, in the step's namespace by default. */
+export const accessAttributes = (env: CheckEnv, access: Access) => ({
+  verb: access.verb,
+  group: access.group,
+  resource: access.resource,
+  ...(access.namespace === ALL_NAMESPACES ? {} : { namespace: access.namespace ?? env.namespace }),
+  ...(access.subresource ? { subresource: access.subresource } : {}),
+  ...(access.name ? { name: access.name } : {}),
+})
+
+/** The authorizer's answers for what the step's ServiceAccount `account` would do. */
+export const askAccess = (env: CheckEnv, account: string, accesses: readonly Access[]): Promise<Answered<Access>[]> =>
+  askAuthorizer(env, accesses, (access) => ({ account, attributes: accessAttributes(env, access) }))
+
 /** Granted accesses as a hint lists them, each with the authorizer's reason, which names the rule. */
 export const listGranted = <A>(granted: readonly Answered<A>[], describe: (access: A) => string): string[] =>
   granted.map((a) => describe(a) + (a.reason ? ` (${a.reason})` : ''))

@@ -36,14 +36,35 @@ async function observeAndEvaluate<O>(item: Check<O>, env: CheckEnv, options: Run
 
 /**
  * Runs one check: retries until it holds or its timeout ends, then observes once more after a
- * short pause, so a state that holds only for an instant does not pass.
+ * short pause, so a state that holds only for an instant does not pass. A drill's `recover`
+ * runs last, whatever the verdict; a failure to recover fails the check.
  */
 export async function runCheck<O>(item: Check<O>, env: CheckEnv, options: RunOptions): Promise<CheckResult> {
-  const started = Date.now()
-  const base = { id: item.id, title: item.title, needs: item.needs }
-  if (item.needs === 'pods' && !options.runsContainers) {
-    return { ...base, status: 'skipped', reason: NO_CONTAINERS, attempts: 0, durationMs: 0 }
+  if (item.needs === 'pods' && !options.runsContainers)
+    return { ...identity(item), status: 'skipped', reason: NO_CONTAINERS, attempts: 0, durationMs: 0 }
+  const result = await actAndObserve(item, env, options)
+  if (!item.recover) return result
+  try {
+    await item.recover(env)
+    return result
+  } catch (error) {
+    const before = result.status === 'failed' ? `; before it, the check had failed: ${result.seen}` : ''
+    return {
+      ...result,
+      status: 'failed',
+      expected: 'the drill to put the cluster back as it found it',
+      seen: `an error: ${errorMessage(error)}${before}`,
+      hint: result.hint ?? 'the cluster may need mending by hand before anything else runs on it; see the error',
+    }
   }
+}
+
+/** What a result repeats of its check. */
+const identity = ({ id, title, needs }: Pick<Check, 'id' | 'title' | 'needs'>) => ({ id, title, needs })
+
+async function actAndObserve<O>(item: Check<O>, env: CheckEnv, options: RunOptions): Promise<CheckResult> {
+  const started = Date.now()
+  const base = identity(item)
   const own = item.timeoutMs ?? options.defaultTimeoutMs ?? 60_000
   // A suite's cap cuts every wait short, but not below what the check says it cannot do without.
   const deadline = started + Math.max(item.minimumTimeoutMs ?? 0, Math.min(own, options.timeoutMs ?? own))

@@ -2,7 +2,7 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import { check, fail, pass, type CheckEnv } from '../checks/check.ts'
 import { isReady, orNull } from '../checks/kit.ts'
 import { IMAGE } from '../image.ts'
-import { apply, execInPod, type KubeContext } from '../kube.ts'
+import { apply, execInPod, getRaw, type KubeContext } from '../kube.ts'
 import { deleteNamespaces } from '../namespaces.ts'
 import type { EmitEvent } from '../output.ts'
 import { PROJECT } from '../project.ts'
@@ -27,8 +27,8 @@ type Manifest = KubernetesObject & { spec?: object }
 const nameLabel = 'app.kubernetes.io/name'
 const labels = (name: string) => ({ [nameLabel]: name, 'app.kubernetes.io/part-of': PROJECT })
 
-/** A pod of the workload image that passes the restricted Pod Security Standard. */
-function pod(namespace: string, name: string, image: string, script: string, spec: object = {}): Manifest {
+/** A pod of the workload image that runs a `node -e` script and passes the restricted Pod Security Standard. */
+export function probePod(namespace: string, name: string, image: string, script: string, spec: object = {}): Manifest {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -61,7 +61,8 @@ function pod(namespace: string, name: string, image: string, script: string, spe
   }
 }
 
-const IDLE = 'setInterval(() => {}, 1 << 30)'
+/** A probe pod's script that does nothing until it is told to stop: commands are run in it by exec. */
+export const IDLE = 'setInterval(() => {}, 1 << 30)'
 const SERVE = `require('node:http').createServer((_, res) => res.end('ok')).listen(${PORT})`
 
 /** Clients run on a node without the server: the allowed path then crosses the pod network between nodes. */
@@ -77,7 +78,7 @@ const awayFromServer = {
 
 /** Everything the checks apply: the namespace (restricted Pod Security enforced), the pods, the two policies. */
 export function networkCheckObjects(namespace: string, image: string = IMAGE): Manifest[] {
-  const server = pod(namespace, SERVER, image, SERVE)
+  const server = probePod(namespace, SERVER, image, SERVE)
   const serverContainer = (server as { spec: { containers: Record<string, unknown>[] } }).spec.containers[0]!
   serverContainer.ports = [{ name: 'http', containerPort: PORT }]
   serverContainer.readinessProbe = { httpGet: { path: '/', port: PORT }, periodSeconds: 2 }
@@ -91,8 +92,8 @@ export function networkCheckObjects(namespace: string, image: string = IMAGE): M
       },
     },
     server,
-    pod(namespace, ALLOWED, image, IDLE, awayFromServer),
-    pod(namespace, DENIED, image, IDLE, awayFromServer),
+    probePod(namespace, ALLOWED, image, IDLE, awayFromServer),
+    probePod(namespace, DENIED, image, IDLE, awayFromServer),
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
@@ -239,7 +240,11 @@ export interface ReachObservation {
   attempt?: Attempt
 }
 
-const CONNECT = `const request = require('node:http').get({ host: process.argv[1], port: Number(process.argv[2]), path: '/', timeout: ${CONNECT_TIMEOUT_MS} })
+/**
+ * A `node -e` program that sends GET to host (argv 1), port (argv 2) and path (argv 3, else /),
+ * and prints how it ended as an Attempt in JSON: answered, or refused, timed out, unreachable.
+ */
+export const CONNECT = `const request = require('node:http').get({ host: process.argv[1], port: Number(process.argv[2]), path: process.argv[3] || '/', timeout: ${CONNECT_TIMEOUT_MS} })
 const done = (result) => { console.log(JSON.stringify(result)); process.exit(0) }
 request.on('response', (res) => done({ outcome: 'answered', detail: String(res.statusCode) }))
 request.on('timeout', () => done({ outcome: 'timeout' }))
@@ -265,7 +270,7 @@ function setupProblem({ server, client }: ReachObservation): ReturnType<typeof f
   return undefined
 }
 
-const describeAttempt = (attempt: Attempt | undefined) =>
+export const describeAttempt = (attempt: Attempt | undefined) =>
   attempt ? `${attempt.outcome}${attempt.detail ? ` (${attempt.detail})` : ''}` : 'no attempt'
 
 export const allowedReaches = check({
@@ -321,5 +326,64 @@ export const deniedRefused = check({
   },
 })
 
-/** In order: DNS first (its act applies the namespace), then the allowed path, then the denied one. */
-export const networkPolicyChecks = [dnsResolves, allowedReaches, deniedRefused] as const
+const toNumber = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0)
+const toAddress = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.')
+
+/** The highest address of an IPv4 CIDR that no Service holds (below the broadcast address). */
+export function unusedServiceAddress(cidr: string, taken: readonly string[]): string {
+  const [base, bits] = cidr.split('/')
+  const size = 2 ** (32 - Number(bits))
+  const first = toNumber(base!)
+  const used = new Set(taken)
+  for (let n = first + size - 2; n > first; n--) if (!used.has(toAddress(n))) return toAddress(n)
+  throw new Error(`every address of ${cidr} is a Service's`)
+}
+
+export interface StrayObservation {
+  /** The cluster's IPv4 Service range (its ServiceCIDR), or null if it has none. */
+  cidr: string | null
+  client: PodState | null
+  address?: string
+  attempt?: Attempt
+}
+
+export const serviceAddressesStayInside = check({
+  id: 'service-addresses-stay-inside',
+  title: 'a connection to a Service address that no rule translates gets no answer from outside the cluster',
+  needs: 'pods',
+  timeoutMs: 60_000,
+  async observe(env): Promise<StrayObservation> {
+    const { status, text } = await getRaw(env.kube, '/apis/networking.k8s.io/v1/servicecidrs/kubernetes')
+    const cidr =
+      status === 200
+        ? ((JSON.parse(text) as { spec?: { cidrs?: string[] } }).spec?.cidrs?.find((c) => !c.includes(':')) ?? null)
+        : null
+    const client = await podState(env, ALLOWED)
+    if (!cidr || !client?.ready) return { cidr, client }
+    const services = await env.kube.core.listServiceForAllNamespaces()
+    const address = unusedServiceAddress(
+      cidr,
+      services.items.flatMap((service) => service.spec?.clusterIPs ?? []),
+    )
+    return { cidr, client, address, attempt: await runInClient<Attempt>(env, ALLOWED, CONNECT, address, String(PORT)) }
+  },
+  evaluate({ cidr, client, address, attempt }: StrayObservation) {
+    if (!cidr)
+      return fail(
+        'the ServiceCIDR kubernetes with an IPv4 range',
+        'none',
+        'kubectl get servicecidrs (Kubernetes 1.33 and later make one from --service-cluster-ip-range)',
+      )
+    const why = notRunning('client', client)
+    if (why) return fail('the client running', why, notRunningHint(why))
+    if (attempt?.outcome !== 'answered') return pass
+    return fail(
+      `no answer from ${address}:${PORT}, an address of ${cidr} that no Service holds`,
+      describeAttempt(attempt),
+      "the packet left the node untranslated and something beyond the cluster answered it. A client that keeps that connection (kube-apiserver's APIService probe does) goes on talking to it; the lab's kind clusters drop such packets after kube-proxy's NAT: docker exec <node> iptables -t mangle -S POSTROUTING (scripts/lib/cluster/kind/service-network.ts)",
+    )
+  },
+})
+
+/** In order: DNS first (its act applies the namespace), then the allowed path, the denied one, the stray one. */
+export const networkPolicyChecks = [dnsResolves, allowedReaches, deniedRefused, serviceAddressesStayInside] as const

@@ -6,8 +6,7 @@ import { join } from 'node:path'
 import { readManifests } from '../manifests.ts'
 import { MUTATIONS_FILE, readMutations, type Mutation } from '../mutations/mutations-file.ts'
 import { readRecordedResults } from '../mutations/table.ts'
-import { findStep, listSteps, type Step } from '../steps.ts'
-import type { Check } from '../checks/check.ts'
+import { findStep, listSteps, loadStepChecks, type Step } from '../steps.ts'
 import { failureTable, stepObjects, type CheckSummary, type FailureTable } from './failure-table.ts'
 import { readRecordedRun, runText, type RecordedRun } from './recorded-run.ts'
 import { stepDiff, type StepDiff } from './step-diff.ts'
@@ -32,10 +31,10 @@ export interface Lesson {
 /** How a step's test script is loaded: plain import() under tsx and vitest, tsx's tsImport in the docs build. */
 export type ImportModule = (path: string) => Promise<unknown>
 
+/** A step's checks, then its drills, as the runner runs them. */
 export async function stepChecks(step: Step, importModule: ImportModule): Promise<CheckSummary[]> {
-  const module = (await importModule(step.testFile)) as { checks?: Check[] }
-  if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
-  return module.checks.map(({ id, title, needs }) => ({ id, title, needs }))
+  const { checks, drills } = await loadStepChecks(step, importModule)
+  return [...checks, ...drills].map(({ id, title, needs }) => ({ id, title, needs }))
 }
 
 /** The namespaces created by the YAML in a step's folder and its subfolders (the mutations list aside). */

@@ -14,7 +14,7 @@ import { stopStandIn } from '../stand-ins.ts'
 import { afterApply, prepareStep } from '../step-prerequisites.ts'
 import type { EmitEvent, LabEvent } from '../output.ts'
 import { waitForRollout } from '../rollout.ts'
-import { stepNamespace, type Step } from '../steps.ts'
+import { loadStepChecks, stepNamespace, type Step } from '../steps.ts'
 import { asInStep, copyNamespace, inNamespace } from './namespace-copy.ts'
 import { checksToRun, judge, mutationNeeds, type Outcome } from './judge.ts'
 import { MUTATIONS_FILE, readMutations, type Mutation } from './mutations-file.ts'
@@ -60,11 +60,9 @@ const RELEASE = { gracePeriodSeconds: 1, timeoutMs: 60_000 }
 
 const NEEDS_PODS = 'it shows only where containers run; this cluster runs none (kwok): use --provider kind'
 
-/** The checks a step's test script exports. */
+/** The checks a step's test script exports, without its drills. */
 export async function loadChecks(step: Step): Promise<Check[]> {
-  const module = (await import(step.testFile)) as { checks?: Check[] }
-  if (!Array.isArray(module.checks)) throw new Error(`${step.testFile} must export its list of checks as 'checks'`)
-  return module.checks
+  return (await loadStepChecks(step)).checks
 }
 
 /** An apply the API server refused (invalid, forbidden, admission), as opposed to one that never reached it. */
@@ -219,8 +217,9 @@ export async function runStepMutations(kube: KubeContext, step: Step, options: S
       ? ''
       : '(this cluster runs no containers: pods checks are skipped)'
   emit({ kind: 'phase', phase: `step ${step.id}: the unmutated step`, detail })
+  // A step's drills (test-NN's `drills`) ran after its checks, but no mutation is judged on them.
   const baselineOutcome: Outcome = verified
-    ? { applied: true, results: [...verified] }
+    ? { applied: true, results: verified.filter((result) => checks.some((c) => c.id === result.id)) }
     : await runner.run(objects, unmutatedCopy, checks)
   if (!baselineOutcome.applied)
     throw new Error(`steps/${step.folder} itself was refused by the API server: ${baselineOutcome.error}`)

@@ -1,4 +1,4 @@
-import { connect } from 'node:net'
+import { connect, isIP } from 'node:net'
 import { Connection } from './frames.ts'
 import type { Frame } from './frames.ts'
 import { Group, GroupBrokenError } from './group.ts'
@@ -43,7 +43,16 @@ export class WorkerGroup extends Group {
     const { masterAddr, masterPort } = this.settings
     // A connection attempt that hears nothing back (a dropped SYN while the pod network sets up
     // the leader's route) is given up after the heartbeat timeout, not the kernel's two minutes.
-    const socket = connect({ host: masterAddr, port: masterPort, timeout: this.settings.heartbeatTimeoutMs })
+    // The clock starts once the leader's name has resolved: the resolver retries a lost DNS
+    // packet after 5 s (glibc's default), longer than a heartbeat timeout, and a lookup that
+    // fails ends the attempt with its own error.
+    const socket = connect({ host: masterAddr, port: masterPort })
+    let address = isIP(masterAddr) ? masterAddr : undefined
+    if (address) socket.setTimeout(this.settings.heartbeatTimeoutMs)
+    socket.once('lookup', (error: Error | null, resolved: string) => {
+      address = resolved
+      if (!error) socket.setTimeout(this.settings.heartbeatTimeoutMs)
+    })
     socket.once('timeout', () =>
       socket.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })),
     )
@@ -67,7 +76,7 @@ export class WorkerGroup extends Group {
       // Expected while the group starts: the leader's name does not resolve yet, or nothing listens.
       this.#lastProblem = `cannot reach the leader at ${this.leaderAddress} (${error.code ?? error.message})`
       this.log.info(
-        { leader: this.leaderAddress, code: error.code, attempt: this.#attempt },
+        { leader: this.leaderAddress, address, code: error.code, attempt: this.#attempt },
         'leader not reachable yet',
       )
     })

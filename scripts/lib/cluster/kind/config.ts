@@ -2,6 +2,7 @@ import { stringify } from 'yaml'
 import { EnvironmentError } from '../../errors.ts'
 import { controllerManagerFlags } from '../controller-manager.ts'
 import { MAX_LAPTOP_NODES, type FleetNode } from '../topology.ts'
+import { SERVICE_SUBNET } from './service-network.ts'
 
 /**
  * A node image built for kind v0.33.0, pinned by digest as kind's release notes require; the
@@ -43,6 +44,7 @@ export function kindConfig(cluster: string, nodes: FleetNode[], { image, gpuPass
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: cluster,
+    networking: { serviceSubnet: SERVICE_SUBNET },
     nodes: [{ role: 'control-plane', image }, ...workers],
     // kind's kubeadm config is v1beta3, where extraArgs is a map, merged with kind's own.
     kubeadmConfigPatches: [

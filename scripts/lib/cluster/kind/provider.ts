@@ -12,6 +12,7 @@ import { kindCli, runKind } from './cli.ts'
 import { kindConfig } from './config.ts'
 import { hostReadyForPassthrough, setUpGpuWorkers } from './gpu-setup.ts'
 import { chooseNodeImage, workloadBaseImage } from './node-image.ts'
+import { keepServiceAddressesInside } from './service-network.ts'
 
 /** The label kind puts on every container of a cluster. */
 const CLUSTER_LABEL = 'io.x-k8s.kind.cluster'
@@ -68,6 +69,7 @@ export const kind: ClusterProvider = {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+    await keepServiceAddressesInside(await nodesOf(cluster, emit), emit)
     const nodes = fleetNodes(topology).length + 1
     const context = this.contextFor(cluster)
     const whereToLook = `the pod network makes a node Ready: kubectl --context ${context} -n kube-system get pods -o wide`
