@@ -71,7 +71,7 @@ async function requireGo(): Promise<void> {
   if (await hasProgram('go')) return
   throw new EnvironmentError(
     `the Kubernetes ${VERSIONS.kubernetes} binaries are not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build them. ` +
-      'Install Go 1.25+ (https://go.dev/dl/), or use --provider kind.',
+      'Install Go 1.26+ (https://go.dev/dl/), or use --provider kind.',
   )
 }
 
@@ -342,7 +342,7 @@ export async function ensureModuleBinary(
   if (await allExist([path])) return path
   if (!(await hasProgram('go'))) {
     throw new EnvironmentError(
-      `${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go ${build.minimumGo ?? '1.25'}+ (https://go.dev/dl/).`,
+      `${what} is not in ${join(settings.cacheDir, 'bin')} and Go is not installed to build it. Install Go ${build.minimumGo ?? '1.26'}+ (https://go.dev/dl/).`,
     )
   }
   emit({ kind: 'phase', phase: `building ${what}`, detail: 'from the Go module proxy' })

@@ -5,7 +5,7 @@ import { exec, hasProgram } from '../exec.ts'
 export async function goModuleDir(module: string, version: string): Promise<string> {
   const pinned = `${module}@${version}`
   if (!(await hasProgram('go')))
-    throw new EnvironmentError(`Go is needed to fetch ${pinned} from the Go module proxy. Install Go 1.25+.`)
+    throw new EnvironmentError(`Go is needed to fetch ${pinned} from the Go module proxy. Install Go 1.26+.`)
   const info = JSON.parse(await exec('go', ['mod', 'download', '-json', pinned])) as { Dir?: string; Error?: string }
   if (!info.Dir) throw new EnvironmentError(`the Go module proxy did not serve ${pinned}: ${info.Error ?? 'no Dir'}`)
   return info.Dir

@@ -3,6 +3,7 @@
 // github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring module at the pinned
 // version, as prometheus-operator's own build generates them (the module proxy serves that API
 // module, not the repository's root module with its YAML), and kept in the cache.
+import type { KubernetesObject } from '@kubernetes/client-node'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EnvironmentError } from '../errors.ts'
@@ -24,7 +25,7 @@ export const MONITORING_CRDS = ['podmonitors', 'servicemonitors', 'prometheusrul
 async function generate(emit: EmitEvent): Promise<string> {
   if (!(await hasProgram('go')))
     throw new EnvironmentError(
-      `Go is needed to generate prometheus-operator's CRDs from ${MONITORING_API_MODULE}. Install Go 1.25+.`,
+      `Go is needed to generate prometheus-operator's CRDs from ${MONITORING_API_MODULE}. Install Go 1.26+.`,
     )
   const controllerGen = await ensureControllerGen(emit)
   emit({
@@ -55,7 +56,10 @@ const monitoringCrds = (): CrdSource => ({
   fetch: generate,
 })
 
+/** PodMonitor's, ServiceMonitor's and PrometheusRule's CRDs, generated once into the cache. */
+export const monitoringCrdObjects = (emit: EmitEvent): Promise<KubernetesObject[]> => cachedCrds(monitoringCrds(), emit)
+
 /** Installs PodMonitor's, ServiceMonitor's and PrometheusRule's CRDs and waits until the API serves their kinds. */
 export async function installMonitoringCrds(kube: KubeContext, emit: EmitEvent, timeoutMs = 60_000): Promise<void> {
-  await installCrds(kube, await cachedCrds(monitoringCrds(), emit), timeoutMs)
+  await installCrds(kube, await monitoringCrdObjects(emit), timeoutMs)
 }
