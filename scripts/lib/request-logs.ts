@@ -17,11 +17,20 @@ export interface RequestLine {
   service: string
   /** Milliseconds since the epoch, as pino writes `time`. */
   time: number
+  /**
+   * When the line's part of the request began: for an access line (`request completed`, with its
+   * `responseTime`), when the request arrived; for any other line, its time.
+   */
+  started: number
   msg: string
   fields: Record<string, unknown>
 }
 
-/** The lines of every log that name `requestId`, oldest first; lines that are not JSON are passed over. */
+/**
+ * The lines of every log that name `requestId`, in the order their parts began (a hop's access line
+ * where the hop took the request), so the hops come in the order the request went through them;
+ * lines that are not JSON are passed over.
+ */
 export function linesOfRequest(logs: readonly PodLog[], requestId: string): RequestLine[] {
   const lines: RequestLine[] = []
   for (const log of logs) {
@@ -34,17 +43,20 @@ export function linesOfRequest(logs: readonly PodLog[], requestId: string): Requ
         continue
       }
       if (fields.reqId !== requestId) continue
+      const time = typeof fields.time === 'number' ? fields.time : 0
+      const took = typeof fields.responseTime === 'number' ? fields.responseTime : 0
       lines.push({
         pod: `${log.namespace}/${log.pod}`,
         container: log.container,
         service: typeof fields.service === 'string' ? fields.service : log.container,
-        time: typeof fields.time === 'number' ? fields.time : 0,
+        time,
+        started: time - took,
         msg: typeof fields.msg === 'string' ? fields.msg : '',
         fields,
       })
     }
   }
-  return lines.sort((a, b) => a.time - b.time)
+  return lines.sort((a, b) => a.started - b.started)
 }
 
 /** What a line says beyond its message: the request's method and path, the answer's status and time. */
@@ -59,8 +71,8 @@ function details(fields: Record<string, unknown>): string {
   return parts.join('  ')
 }
 
-/** One printed line: time, service, pod, message and what the line says of the request. */
+/** One printed line: when its part began, service, pod, message and what the line says of the request. */
 export function formatRequestLine(line: RequestLine): string {
-  const time = line.time ? new Date(line.time).toISOString().slice(11, 23) : '--:--:--.---'
+  const time = line.time ? new Date(line.started).toISOString().slice(11, 23) : '--:--:--.---'
   return `${time}  ${line.service.padEnd(13)} ${line.pod.padEnd(28)} ${line.msg}  ${details(line.fields)}`.trimEnd()
 }

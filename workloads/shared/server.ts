@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
-import Fastify from 'fastify'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { LogController } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { connectionLimitDefaults } from './config.ts'
 import type { ConnectionLimitsConfig } from './config.ts'
 import { HttpError, toOpenAIError } from './errors.ts'
@@ -38,6 +38,21 @@ export interface ServerOptions {
 const quietRoutes = new Set(['/health', '/ready', '/metrics'])
 
 /**
+ * One access-log line a request, written when its answer is sent, as nginx and Envoy write
+ * theirs: the request, the status and the time it took. Fastify's default also writes a line
+ * when the request arrives, which doubles the cost of logging on every hop and says nothing this
+ * one does not: the arrival is `time` less `responseTime`. Errors are logged as fastify logs them.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) super.requestCompleted(error, request, reply)
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  }
+}
+
+/**
  * A fastify instance with JSON logs on stdout and one error handler that answers every
  * failure, including unknown routes, in OpenAI's error shape. Every request has an id, the
  * client's `x-request-id` when it is sane, else a new one: it is in each of the request's log
@@ -53,6 +68,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       stream: process.stdout,
       base: { service: options.service, pid: process.pid, hostname: hostname(), ...options.logBindings },
     },
+    logController: new AccessLog(),
     genReqId: requestIdOf,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     return503OnClosing: options.return503OnClosing ?? true,
