@@ -77,7 +77,10 @@ export async function startWorkload(
     },
   }
 
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  // A workload started from source with tsx takes a few seconds on a quiet machine, and beside
+  // the end to end in CI (a load of 30 on 2 cores) over 30 s.
+  const timeoutMs = options.timeoutMs ?? 90_000
+  const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (hasExited) throw new Error(`${program} ${args.join(' ')} exited before it was ready:\n${output}`)
     const status = await fetch(url + (options.readyPath ?? '/health')).then(
@@ -88,5 +91,5 @@ export async function startWorkload(
     await delay(100)
   }
   await workload.stop('SIGKILL')
-  throw new Error(`${program} ${args.join(' ')} was not ready within ${options.timeoutMs ?? 30_000} ms:\n${output}`)
+  throw new Error(`${program} ${args.join(' ')} was not ready within ${timeoutMs} ms:\n${output}`)
 }
