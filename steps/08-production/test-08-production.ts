@@ -841,8 +841,10 @@ export const prometheusScrapes = check({
   id: 'prometheus-scrapes',
   title: 'Prometheus scrapes every workload pod, each target up',
   needs: 'pods',
-  // The first scrape of a new target comes within one scrape interval (15 s).
+  // The first scrape of a new target comes within one scrape interval (15 s) of its discovery:
+  // a mutation suite's shorter cap would judge a target Prometheus has not reached yet.
   timeoutMs: 90_000,
+  minimumTimeoutMs: 45_000,
   async observe(env): Promise<TargetsObservation> {
     const expected = podShapesOf(await workloadsOf(env))
       .filter(servesMetrics)
