@@ -224,6 +224,7 @@ async function buildKube(emit: EmitEvent): Promise<void> {
       },
       packages: [...commands, './cmd/etcd'],
       ldflags: versionLdflags(),
+      coldEstimate: 'about 13 min on 2 cores',
     },
     emit,
   )
@@ -241,6 +242,7 @@ async function buildKwok(emit: EmitEvent): Promise<void> {
         'tools.go': toolsGo(commands),
       },
       packages: commands,
+      coldEstimate: 'about 2 min on 2 cores',
       ldflags: `-X sigs.k8s.io/kwok/pkg/consts.Version=${VERSIONS.kwok.slice(1)} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${VERSIONS.kubernetes.slice(1)}`,
     },
     emit,
