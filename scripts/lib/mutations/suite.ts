@@ -45,12 +45,14 @@ export interface SuiteOptions {
 
 /**
  * Bounds for a run on any provider: real nodes start containers and pass probes, which takes
- * seconds per pod. A rollout whose progress stalls for 10 s is not waited for any longer.
+ * seconds per pod. A rollout whose progress stalls for 30 s is not waited for any longer: on kind,
+ * one of step 02's pods (started one after another) took more than 10 s from its predecessor's
+ * Ready to its own, and the checks then ran on a step half rolled out.
  */
 export const SUITE_DEFAULTS = {
   checkTimeoutMs: 20_000,
   rolloutTimeoutMs: 60_000,
-  rolloutStallMs: 10_000,
+  rolloutStallMs: 30_000,
   recheckDelayMs: 1_000,
   retryDelayMs: 1_000,
 }
