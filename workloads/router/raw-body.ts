@@ -50,7 +50,9 @@ export function keepRawJsonBodies(app: FastifyInstance, { readsBody = () => true
     const length = declared === undefined ? Number.NaN : Number(declared)
     const { bodyLimit } = request.routeOptions
     if (length > bodyLimit) {
-      done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined)
+      void discardRest(payload, bodyLimit * LINGER_FACTOR).then(() =>
+        done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined),
+      )
       return
     }
     if (!readsBody() && Number.isSafeInteger(length)) {
@@ -65,25 +67,56 @@ export function keepRawJsonBodies(app: FastifyInstance, { readsBody = () => true
   })
 }
 
+/**
+ * How much of a body past the limit is read and dropped before the 413 goes out. fastify closes
+ * the connection after a refused body; a client still sending then gets a reset (EPIPE) instead
+ * of the answer, as seen with a 2 MiB body on loopback. Reading the rest first, as nginx's
+ * lingering close does, lets it read the 413; past this many times the limit, the connection is
+ * cut without waiting. The server's request timeout bounds a body sent slowly.
+ */
+const LINGER_FACTOR = 4
+
+/** Reads and drops what is left of a body, until its end or until `upTo` bytes have come. */
+function discardRest(payload: IncomingMessage, upTo: number, received = 0): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      payload.off('data', onData)
+      resolve()
+    }
+    const onData = (chunk: Buffer) => {
+      received += chunk.length
+      if (received > upTo) stop()
+    }
+    payload.on('data', onData)
+    payload.once('end', stop)
+    payload.once('error', stop)
+    payload.once('close', stop)
+  })
+}
+
 /** The whole body as bytes, refused as fastify's own parser does: 413 past the limit, 400 short of its length. */
 function readWhole(payload: IncomingMessage, bodyLimit: number, length: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let received = 0
-    payload.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       received += chunk.length
       if (received > bodyLimit) {
-        payload.removeAllListeners('data')
-        payload.resume()
-        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE())
+        payload.off('data', onData)
+        payload.off('end', onEnd)
+        void discardRest(payload, bodyLimit * LINGER_FACTOR, received).then(() =>
+          reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()),
+        )
         return
       }
       chunks.push(chunk)
-    })
-    payload.once('end', () => {
+    }
+    const onEnd = () => {
       if (!Number.isNaN(length) && received !== length) reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH())
       else resolve(Buffer.concat(chunks, received))
-    })
+    }
+    payload.on('data', onData)
+    payload.once('end', onEnd)
     payload.once('error', reject)
   })
 }
