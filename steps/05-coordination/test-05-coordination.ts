@@ -6,8 +6,10 @@
 import { CoordinationV1Api, type V1Pod } from '@kubernetes/client-node'
 import { check, fail, NAMESPACE, pass, type Check, type CheckEnv } from '../../scripts/lib/checks/check.ts'
 import {
+  accessAttributes,
   askAuthorizer,
   budgetMissing,
+  describeAccess as describeWithoutAccount,
   budgetRule,
   isReady,
   judgeAccess,
@@ -18,6 +20,7 @@ import {
   observeBudget,
   orNull,
   podsOf,
+  type Access as AccessWithoutAccount,
   type Answered,
   type BudgetObservation,
 } from '../../scripts/lib/checks/kit.ts'
@@ -163,16 +166,8 @@ export const leaseTimings = check({
 // ---------- least privilege ----------
 
 /** One question put to the API server's authorizer about one account. */
-export interface Access {
+export interface Access extends AccessWithoutAccount {
   account: string
-  verb: string
-  group: string
-  resource: string
-  subresource?: string
-  /** One object by name; unset, any object (or a list). */
-  name?: string
-  /** Unset: the step's namespace. */
-  namespace?: string
 }
 
 const lease = { group: 'coordination.k8s.io', resource: 'leases' }
@@ -212,9 +207,7 @@ export interface AccessObservation {
   answers: Answered<Access>[]
 }
 
-export const describeAccess = ({ account, verb, resource, subresource, group, name, namespace }: Access) =>
-  `${account}: ${verb} ${resource}${subresource ? `/${subresource}` : ''}${group ? `.${group}` : ''}` +
-  `${name ? ` ${name}` : ''}${namespace ? ` in ${namespace}` : ''}`
+export const describeAccess = (access: Access) => `${access.account}: ${describeWithoutAccount(access)}`
 
 export const leastPrivilege = check({
   id: 'least-privilege',
@@ -223,14 +216,7 @@ export const leastPrivilege = check({
   async observe(env): Promise<AccessObservation> {
     const answers = await askAuthorizer(env, [...mayDo, ...mayNotDo], (access) => ({
       account: access.account,
-      attributes: {
-        verb: access.verb,
-        group: access.group,
-        resource: access.resource,
-        namespace: access.namespace ?? env.namespace,
-        ...(access.subresource ? { subresource: access.subresource } : {}),
-        ...(access.name ? { name: access.name } : {}),
-      },
+      attributes: accessAttributes(env, access),
     }))
     return { answers }
   },
