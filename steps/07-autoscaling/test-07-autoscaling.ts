@@ -12,11 +12,9 @@ import { check, fail, NAMESPACE, pass, passWith, type Check, type CheckEnv } fro
 import {
   ALL_NAMESPACES as ALL,
   askAccess,
-  describeAccess,
-  judgeAccess,
+  judgeLeastPrivilege,
   kubectl,
   list,
-  listGranted,
   orNull,
   type Access,
   type Answered,
@@ -511,21 +509,13 @@ export const leastPrivilege = check({
     return { answers: await askAccess(env, ADAPTER, [...adapterMayDo, ...adapterMayNotDo]) }
   },
   evaluate({ answers }: { answers: Answered<Access>[] }) {
-    const { refused, granted } = judgeAccess(answers, adapterMayDo, adapterMayNotDo, describeAccess)
-    if (refused.length > 0)
-      return fail(
-        `allowed: ${list(adapterMayDo.map(describeAccess))}`,
-        `refused: ${list(refused.map(describeAccess))}`,
+    return judgeLeastPrivilege(answers, adapterMayDo, adapterMayNotDo, {
+      refused:
         `40-metrics-adapter-rbac.yaml grants them: system:auth-delegator, ` +
-          `the Role ${ADAPTER} and the ClusterRole serving-lab-metrics-adapter; ${kubectl(`describe role,rolebinding ${ADAPTER}`)}`,
-      )
-    if (granted.length > 0)
-      return fail(
-        `refused: ${list(adapterMayNotDo.map(describeAccess))}`,
-        `allowed: ${list(listGranted(granted, describeAccess))}`,
+        `the Role ${ADAPTER} and the ClusterRole serving-lab-metrics-adapter; ${kubectl(`describe role,rolebinding ${ADAPTER}`)}`,
+      granted:
         'the adapter reads EndpointSlices and its own Secret and APIService by name: a rule without resourceNames or a broad ClusterRole grants more; the reason in brackets names the rule',
-      )
-    return pass
+    })
   },
 })
 

@@ -28,12 +28,10 @@ import { check, fail, pass, passWith, type Check, type CheckEnv } from '../../sc
 import {
   ALL_NAMESPACES as ALL,
   askAccess,
-  describeAccess,
   isReady,
-  judgeAccess,
+  judgeLeastPrivilege,
   kubectl,
   list,
-  listGranted,
   nameOf,
   orNull,
   podsOf,
@@ -811,20 +809,11 @@ export const prometheusLeastPrivilege = check({
     return { answers: await askAccess(env, PROMETHEUS, [...prometheusMayDo, ...prometheusMayNotDo]) }
   },
   evaluate({ answers }: { answers: Answered<Access>[] }) {
-    const { refused, granted } = judgeAccess(answers, prometheusMayDo, prometheusMayNotDo, describeAccess)
-    if (refused.length > 0)
-      return fail(
-        `allowed: ${list(prometheusMayDo.map(describeAccess))}`,
-        `refused: ${list(refused.map(describeAccess))}`,
-        `without them its Kubernetes discovery finds nothing: 70-prometheus-rbac.yaml's Role and RoleBinding ${PROMETHEUS}; ${kubectl(`describe role,rolebinding ${PROMETHEUS}`)}`,
-      )
-    if (granted.length > 0)
-      return fail(
-        `refused: ${list(prometheusMayNotDo.map(describeAccess))}`,
-        `allowed: ${list(listGranted(granted, describeAccess))}`,
+    return judgeLeastPrivilege(answers, prometheusMayDo, prometheusMayNotDo, {
+      refused: `without them its Kubernetes discovery finds nothing: 70-prometheus-rbac.yaml's Role and RoleBinding ${PROMETHEUS}; ${kubectl(`describe role,rolebinding ${PROMETHEUS}`)}`,
+      granted:
         'service discovery needs get, list and watch on pods (and EndpointSlices) where it looks, no more: a ClusterRole, a wildcard or secrets lets a scraper read credentials; the reason in brackets names the rule',
-      )
-    return pass
+    })
   },
 })
 

@@ -2,7 +2,7 @@
 // not exist, and writing hints a learner can paste.
 import { AuthorizationV1Api, PolicyV1Api, type V1Pod, type V1ResourceAttributes } from '@kubernetes/client-node'
 import { isNotFound } from '../kube.ts'
-import { fail, NAMESPACE, type CheckEnv, type Verdict } from './check.ts'
+import { fail, NAMESPACE, pass, type CheckEnv, type Verdict } from './check.ts'
 
 /** The pods of a workload (label `app.kubernetes.io/name`), leaving out those being deleted. */
 export async function podsOf(env: CheckEnv, workload: string): Promise<V1Pod[]> {
@@ -219,3 +219,29 @@ export const askAccess = (env: CheckEnv, account: string, accesses: readonly Acc
 /** Granted accesses as a hint lists them, each with the authorizer's reason, which names the rule. */
 export const listGranted = <A>(granted: readonly Answered<A>[], describe: (access: A) => string): string[] =>
   granted.map((a) => describe(a) + (a.reason ? ` (${a.reason})` : ''))
+
+/**
+ * The verdict on one account's least privilege: every access in `mayDo` allowed, every one in
+ * `mayNotDo` refused. The hints say where the account gets what it needs, and why more is wrong.
+ */
+export function judgeLeastPrivilege(
+  answers: readonly Answered<Access>[],
+  mayDo: readonly Access[],
+  mayNotDo: readonly Access[],
+  hints: { refused: string; granted: string },
+): Verdict {
+  const { refused, granted } = judgeAccess(answers, mayDo, mayNotDo, describeAccess)
+  if (refused.length > 0)
+    return fail(
+      `allowed: ${list(mayDo.map(describeAccess))}`,
+      `refused: ${list(refused.map(describeAccess))}`,
+      hints.refused,
+    )
+  if (granted.length > 0)
+    return fail(
+      `refused: ${list(mayNotDo.map(describeAccess))}`,
+      `allowed: ${list(listGranted(granted, describeAccess))}`,
+      hints.granted,
+    )
+  return pass
+}
